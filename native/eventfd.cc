@@ -1,0 +1,200 @@
+// eventfds and their delivery on the event loop.
+//
+// A Poller watches one eventfd with uv_poll on the loop of the environment that made
+// it (never uv_default_loop: workers have their own). On readiness it reads the
+// counter and calls JS with MakeCallback semantics, so microtasks drain after each
+// interrupt. EAGAIN on read is a spurious wakeup and is ignored. close() stops the
+// poll before the fd is closed; the fd is closed in the uv close callback, after
+// libuv has dropped it from epoll. An async cleanup hook does the same at
+// environment teardown, so a worker can exit with a poller still armed.
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "shim.h"
+
+namespace vfio {
+namespace {
+
+Napi::Value EventfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t init = info.Length() > 0 ? ArgU64(info, 0, "eventfd", "initval") : 0;
+  if (init > 0xffffffffu) ThrowRange(env, "eventfd: initval must fit in 32 bits");
+  int fd = ::eventfd(static_cast<unsigned>(init), EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) ThrowErrno(env, errno, "eventfd");
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "eventfdWrite");
+  uint64_t v = info.Length() > 1 ? ArgU64(info, 1, "eventfdWrite", "value") : 1;
+  if (v == 0 || v == UINT64_MAX) ThrowRange(env, "eventfdWrite: value must be in [1, 2^64-2]");
+  ssize_t n;
+  do n = ::write(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(env, errno, "write", "eventfd");
+  return env.Undefined();
+}
+
+// Returns the counter (and resets it), or null when nothing was pending.
+Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "eventfdRead");
+  uint64_t v = 0;
+  ssize_t n;
+  do n = ::read(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN) return env.Null();
+  if (n < 0) ThrowErrno(env, errno, "read", "eventfd");
+  return Napi::Number::New(env, static_cast<double>(v));
+}
+
+class Poller;
+
+// Outlives the JS wrapper: owned by the uv handle until its close callback runs.
+struct PollState {
+  uv_poll_t handle;
+  int fd;
+  napi_env env;
+  Poller* owner;  // null once the wrapper is gone
+  Napi::FunctionReference callback;
+  Napi::AsyncContext* async = nullptr;
+  napi_async_cleanup_hook_handle hook = nullptr;
+  bool closing = false;
+};
+
+class Poller : public Napi::ObjectWrap<Poller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Poller",
+                       {InstanceMethod<&Poller::Ref>("ref"), InstanceMethod<&Poller::Unref>("unref"),
+                        InstanceMethod<&Poller::Close>("close"), InstanceAccessor<&Poller::Closed>("closed")});
+  }
+
+  // new Poller(fd, callback(err, count)): takes ownership of fd.
+  Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
+    Napi::Env env = info.Env();
+    int fd = ArgFd(info, 0, "Poller");
+    if (info.Length() < 2 || !info[1].IsFunction()) ThrowType(env, "Poller: callback must be a function");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+      ThrowType(env, "Poller: no event loop for this environment");
+    auto* st = new PollState();
+    st->fd = fd;
+    st->env = env;
+    st->owner = this;
+    int rc = uv_poll_init(loop, &st->handle, fd);
+    if (rc < 0) {
+      delete st;
+      ThrowErrno(env, -rc, "uv_poll_init");
+    }
+    st->handle.data = st;
+    rc = uv_poll_start(&st->handle, UV_READABLE, OnReadable);
+    if (rc < 0) {
+      st->closing = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&st->handle), [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
+      ThrowErrno(env, -rc, "uv_poll_start");
+    }
+    st->callback = Napi::Persistent(info[1].As<Napi::Function>());
+    st->async = new Napi::AsyncContext(env, "vfio:eventfd");
+    napi_add_async_cleanup_hook(env, OnTeardown, st, &st->hook);
+    state_ = st;
+    Napi::ObjectWrap<Poller>::Ref();  // an armed poller keeps its wrapper alive until close()
+  }
+
+  ~Poller() override {
+    if (state_ != nullptr) {
+      state_->owner = nullptr;
+      Shutdown(state_, false);
+    }
+  }
+
+ private:
+  static void OnReadable(uv_poll_t* h, int status, int events) {
+    auto* st = static_cast<PollState*>(h->data);
+    if (st->closing) return;
+    uint64_t count = 0;
+    int err = 0;
+    if (status < 0) {
+      err = -status;
+    } else {
+      ssize_t n;
+      do n = ::read(st->fd, &count, sizeof count); while (n < 0 && errno == EINTR);
+      if (n < 0 && errno == EAGAIN) return;  // spurious wakeup
+      if (n < 0) err = errno;
+    }
+    Napi::Env env(st->env);
+    Napi::HandleScope scope(env);
+    Napi::Value errv = env.Null();
+    if (err) {
+      Napi::Error e = Napi::Error::New(env, std::string("eventfd poll failed: ") + uv_err_name(-err));
+      e.Set("code", Napi::String::New(env, uv_err_name(-err)));
+      e.Set("errno", Napi::Number::New(env, err));
+      errv = e.Value();
+    }
+    try {
+      st->callback.MakeCallback(env.Global(), {errv, Napi::Number::New(env, static_cast<double>(count))},
+                                *st->async);
+    } catch (const Napi::Error& e) {
+      // A listener threw: report it like any uncaught exception from a callback.
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  // Stops polling, drops the JS callback, and closes the handle; the fd is closed once
+  // libuv is done with it. from_hook: called by the teardown hook, which must be told
+  // (by removing it) when the handle is closed.
+  static void Shutdown(PollState* st, bool from_hook) {
+    if (st->closing) return;
+    st->closing = true;
+    uv_poll_stop(&st->handle);
+    st->callback.Reset();
+    delete st->async;
+    st->async = nullptr;
+    if (!from_hook && st->hook != nullptr) {
+      napi_remove_async_cleanup_hook(st->hook);
+      st->hook = nullptr;
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&st->handle), OnClosed);
+  }
+
+  static void OnClosed(uv_handle_t* h) {
+    auto* st = static_cast<PollState*>(h->data);
+    ::close(st->fd);
+    if (st->owner != nullptr) st->owner->state_ = nullptr;
+    if (st->hook != nullptr) napi_remove_async_cleanup_hook(st->hook);  // teardown waits for this
+    delete st;
+  }
+
+  static void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
+    auto* st = static_cast<PollState*>(arg);
+    Shutdown(st, true);
+  }
+
+  void Ref(const Napi::CallbackInfo& info) {
+    if (state_ && !state_->closing) uv_ref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+  }
+  void Unref(const Napi::CallbackInfo& info) {
+    if (state_ && !state_->closing) uv_unref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+  }
+  void Close(const Napi::CallbackInfo& info) {
+    if (state_ == nullptr || state_->closing) return;
+    Shutdown(state_, false);
+    Napi::ObjectWrap<Poller>::Unref();
+  }
+  Napi::Value Closed(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), state_ == nullptr || state_->closing);
+  }
+
+  PollState* state_ = nullptr;
+};
+
+}  // namespace
+
+void InitEventfd(Napi::Env env, Napi::Object exports) {
+  exports.Set("eventfd", Napi::Function::New(env, EventfdCreate, "eventfd"));
+  exports.Set("eventfdWrite", Napi::Function::New(env, EventfdWrite, "eventfdWrite"));
+  exports.Set("eventfdRead", Napi::Function::New(env, EventfdRead, "eventfdRead"));
+  exports.Set("Poller", Poller::Define(env));
+}
+
+}  // namespace vfio

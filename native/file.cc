@@ -1,0 +1,77 @@
+// open/close and positioned reads/writes: how config space, I/O-port BARs and
+// non-mmappable regions are reached (at the region's offset in the device fd).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+namespace vfio {
+namespace {
+
+// Only access-mode and O_NONBLOCK come from JS; O_CLOEXEC is always added so a
+// child process never inherits a container, group or device.
+constexpr int kAllowedOpenFlags = O_ACCMODE | O_NONBLOCK;
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "open: path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (path.find('\0') != std::string::npos) ThrowType(env, "open: path contains a NUL byte");
+  int flags = O_RDWR;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) ThrowType(env, "open: flags must be a number");
+    flags = info[1].As<Napi::Number>().Int32Value();
+    if (flags & ~kAllowedOpenFlags) ThrowRange(env, "open: only O_RDONLY/O_WRONLY/O_RDWR/O_NONBLOCK are accepted");
+  }
+  int fd;
+  do fd = ::open(path.c_str(), flags | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+  if (fd < 0) ThrowErrno(env, errno, "open", path);
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "close");
+  // Linux releases the fd even when close() reports EINTR: never retry.
+  if (::close(fd) < 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close");
+  return info.Env().Undefined();
+}
+
+Napi::Value PRead(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "pread");
+  Bytes b = ArgBytes(info, 1, "pread", "target");
+  uint64_t off = ArgU64(info, 2, "pread", "offset");
+  if (off > static_cast<uint64_t>(INT64_MAX)) ThrowRange(info.Env(), "pread: offset too large");
+  ssize_t n;
+  do n = ::pread(fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, "pread");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+Napi::Value PWrite(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "pwrite");
+  Bytes b = ArgBytes(info, 1, "pwrite", "source");
+  uint64_t off = ArgU64(info, 2, "pwrite", "offset");
+  if (off > static_cast<uint64_t>(INT64_MAX)) ThrowRange(info.Env(), "pwrite: offset too large");
+  ssize_t n;
+  do n = ::pwrite(fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, "pwrite");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+}  // namespace
+
+void InitFile(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("pread", Napi::Function::New(env, PRead, "pread"));
+  exports.Set("pwrite", Napi::Function::New(env, PWrite, "pwrite"));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("O_RDONLY", O_RDONLY);
+  c.Set("O_WRONLY", O_WRONLY);
+  c.Set("O_RDWR", O_RDWR);
+  c.Set("O_NONBLOCK", O_NONBLOCK);
+  c.Set("pageSize", static_cast<double>(sysconf(_SC_PAGESIZE)));
+  exports.Set("constants", c);
+}
+
+}  // namespace vfio

@@ -1,0 +1,36 @@
+// Shared helpers for the vfio shim: argument checks and errno errors.
+// Every entry point validates its JS arguments here before a syscall sees them,
+// so a JS mistake becomes a thrown TypeError/RangeError, never undefined behaviour.
+#pragma once
+
+#include <napi.h>
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+namespace vfio {
+
+// Throws an Error shaped like Node's system errors: message, code ('EINVAL'), errno, syscall.
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& msg);
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& msg);
+
+// A file descriptor argument: an integer in [0, INT_MAX].
+int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* fn);
+// A non-negative integer that fits in 64 bits, given as a safe-integer Number or a BigInt.
+uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name);
+// Bytes of an ArrayBufferView (Buffer, Uint8Array, DataView, ...). Empty views give data == nullptr.
+struct Bytes {
+  uint8_t* data;
+  size_t length;
+};
+Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name);
+
+// Registration of each concern's exports.
+void InitFile(Napi::Env env, Napi::Object exports);
+void InitIoctl(Napi::Env env, Napi::Object exports);
+void InitMemory(Napi::Env env, Napi::Object exports);
+void InitEventfd(Napi::Env env, Napi::Object exports);
+
+}  // namespace vfio
