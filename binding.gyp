@@ -9,7 +9,8 @@
         "native/file.cc",
         "native/ioctl.cc",
         "native/memory.cc",
-        "native/eventfd.cc"
+        "native/eventfd.cc",
+        "native/fdkind.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -3,6 +3,7 @@
 // (its "minsz"). For argsz-style structs the kernel never touches bytes past argsz,
 // so argsz <= buffer length keeps it inside the buffer. Requests whose structs carry
 // user pointers (MAP_DMA's vaddr, dirty bitmaps) are not here: memory.cc builds those.
+// Requests are keyed by (fd kind, number): see fdkind.cc for why.
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
 
@@ -22,6 +23,7 @@ enum class Arg {
 };
 
 struct Request {
+  FdKind kind;  // the fd kind the number means this request for
   unsigned long number;
   const char* name;
   Arg arg;
@@ -32,28 +34,34 @@ struct Request {
 constexpr uint32_t kAnyFlags = 0xffffffffu;
 
 const Request kRequests[] = {
-    {VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", Arg::kNone, 0, 0},
-    {VFIO_CHECK_EXTENSION, "VFIO_CHECK_EXTENSION", Arg::kValue, 0, 0},
-    {VFIO_SET_IOMMU, "VFIO_SET_IOMMU", Arg::kValue, 0, 0},
-    {VFIO_GROUP_GET_STATUS, "VFIO_GROUP_GET_STATUS", Arg::kArgsz, 8, kAnyFlags},
-    {VFIO_GROUP_SET_CONTAINER, "VFIO_GROUP_SET_CONTAINER", Arg::kIntPtr, 0, 0},
-    {VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", Arg::kNone, 0, 0},
-    {VFIO_GROUP_GET_DEVICE_FD, "VFIO_GROUP_GET_DEVICE_FD", Arg::kString, 0, 0},
-    {VFIO_DEVICE_GET_INFO, "VFIO_DEVICE_GET_INFO", Arg::kArgsz, 16, kAnyFlags},
-    {VFIO_DEVICE_GET_REGION_INFO, "VFIO_DEVICE_GET_REGION_INFO", Arg::kArgsz, 32, kAnyFlags},
-    {VFIO_DEVICE_GET_IRQ_INFO, "VFIO_DEVICE_GET_IRQ_INFO", Arg::kArgsz, 16, kAnyFlags},
+    {FdKind::kContainer, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", Arg::kNone, 0, 0},
+    {FdKind::kContainer, VFIO_CHECK_EXTENSION, "VFIO_CHECK_EXTENSION", Arg::kValue, 0, 0},
+    {FdKind::kContainer, VFIO_SET_IOMMU, "VFIO_SET_IOMMU", Arg::kValue, 0, 0},
+    {FdKind::kGroup, VFIO_GROUP_GET_STATUS, "VFIO_GROUP_GET_STATUS", Arg::kArgsz, 8, kAnyFlags},
+    {FdKind::kGroup, VFIO_GROUP_SET_CONTAINER, "VFIO_GROUP_SET_CONTAINER", Arg::kIntPtr, 0, 0},
+    {FdKind::kGroup, VFIO_GROUP_UNSET_CONTAINER, "VFIO_GROUP_UNSET_CONTAINER", Arg::kNone, 0, 0},
+    {FdKind::kGroup, VFIO_GROUP_GET_DEVICE_FD, "VFIO_GROUP_GET_DEVICE_FD", Arg::kString, 0, 0},
+    {FdKind::kDevice, VFIO_DEVICE_GET_INFO, "VFIO_DEVICE_GET_INFO", Arg::kArgsz, 16, kAnyFlags},
+    {FdKind::kDevice, VFIO_DEVICE_GET_REGION_INFO, "VFIO_DEVICE_GET_REGION_INFO", Arg::kArgsz, 32, kAnyFlags},
+    {FdKind::kDevice, VFIO_DEVICE_GET_IRQ_INFO, "VFIO_DEVICE_GET_IRQ_INFO", Arg::kArgsz, 16, kAnyFlags},
     // SET_IRQS data is inline (bools or eventfds), bounded by argsz.
-    {VFIO_DEVICE_SET_IRQS, "VFIO_DEVICE_SET_IRQS", Arg::kArgsz, 20, kAnyFlags},
-    {VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", Arg::kNone, 0, 0},
-    {VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", Arg::kArgsz, 12, kAnyFlags},
-    {VFIO_DEVICE_PCI_HOT_RESET, "VFIO_DEVICE_PCI_HOT_RESET", Arg::kArgsz, 12, kAnyFlags},
-    {VFIO_IOMMU_GET_INFO, "VFIO_IOMMU_GET_INFO", Arg::kArgsz, 16, kAnyFlags},
+    {FdKind::kDevice, VFIO_DEVICE_SET_IRQS, "VFIO_DEVICE_SET_IRQS", Arg::kArgsz, 20, kAnyFlags},
+    {FdKind::kDevice, VFIO_DEVICE_RESET, "VFIO_DEVICE_RESET", Arg::kNone, 0, 0},
+    {FdKind::kDevice, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", Arg::kArgsz, 12, kAnyFlags},
+    {FdKind::kDevice, VFIO_DEVICE_PCI_HOT_RESET, "VFIO_DEVICE_PCI_HOT_RESET", Arg::kArgsz, 12, kAnyFlags},
+    {FdKind::kContainer, VFIO_IOMMU_GET_INFO, "VFIO_IOMMU_GET_INFO", Arg::kArgsz, 16, kAnyFlags},
 };
 
-const Request* Find(unsigned long number) {
+const Request* Find(FdKind kind, unsigned long number) {
   for (const Request& r : kRequests)
-    if (r.number == number) return &r;
+    if (r.kind == kind && r.number == number) return &r;
   return nullptr;
+}
+
+bool Known(unsigned long number) {
+  for (const Request& r : kRequests)
+    if (r.number == number) return true;
+  return false;
 }
 
 Napi::Value Ioctl(const Napi::CallbackInfo& info) {
@@ -62,13 +70,19 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsNumber()) ThrowType(env, "ioctl: request must be a number");
   double reqd = info[1].As<Napi::Number>().DoubleValue();
   unsigned long number = static_cast<unsigned long>(static_cast<uint32_t>(reqd));
-  const Request* req = (reqd >= 0 && reqd <= 0xffffffffu) ? Find(number) : nullptr;
-  if (req == nullptr)
+  const bool known = reqd >= 0 && reqd <= 0xffffffffu && Known(number);
+  if (!known)
     ThrowRange(env, "ioctl: request 0x" + [&] {
       char b[32];
       snprintf(b, sizeof b, "%lx", number);
       return std::string(b);
     }() + " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap)");
+  // The same number means different requests on different kinds of fd: ask the kernel what fd this is.
+  FdKind kind = ClassifyFd(env, fd);
+  const Request* req = Find(kind, number);
+  if (req == nullptr)
+    ThrowErrno(env, ENOTTY, "ioctl",
+               std::string("request not valid on fd ") + std::to_string(fd) + " (a " + FdKindName(kind) + ")");
 
   int rc = -1;
   std::string where = req->name;

@@ -200,6 +200,7 @@ Napi::Value DmaMap(const Napi::CallbackInfo& info) {
   // Only the protection bits: VADDR updates would re-point a mapping at other memory.
   if (flags & ~static_cast<uint64_t>(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
     ThrowRange(env, "dmaMap: flags may only hold READ (1) and WRITE (2)");
+  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_MAP_DMA");
   vfio_iommu_type1_dma_map map{};
   map.argsz = sizeof map;
   map.flags = static_cast<uint32_t>(flags);
@@ -227,6 +228,7 @@ Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
   // Dirty-bitmap and VADDR unmaps carry user pointers or leave stale vaddrs: not offered.
   if (flags & ~static_cast<uint64_t>(VFIO_DMA_UNMAP_FLAG_ALL))
     ThrowRange(env, "dmaUnmap: flags may only hold UNMAP_ALL (2)");
+  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_UNMAP_DMA");
   vfio_iommu_type1_dma_unmap unmap{};
   unmap.argsz = sizeof unmap;
   unmap.flags = static_cast<uint32_t>(flags);

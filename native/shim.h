@@ -27,6 +27,13 @@ struct Bytes {
 };
 Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name);
 
+// The kernel object behind an fd, from fstat/readlink (see fdkind.cc).
+enum class FdKind { kOther, kContainer, kGroup, kDevice };
+FdKind ClassifyFd(Napi::Env env, int fd);
+const char* FdKindName(FdKind k);
+// Throws ENOTTY (as the kernel would for a foreign ioctl) unless fd is of kind `want`.
+void RequireFdKind(Napi::Env env, int fd, FdKind want, const char* what);
+
 // Registration of each concern's exports.
 void InitFile(Napi::Env env, Napi::Object exports);
 void InitIoctl(Napi::Env env, Napi::Object exports);

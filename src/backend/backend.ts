@@ -1,0 +1,64 @@
+/**
+ * The seam below the object model: everything the library asks of the kernel.
+ * The native addon implements it against the real kernel; a fake kernel can
+ * implement it for tests. Nothing above this interface knows which it has.
+ *
+ * Failed syscalls throw an Error with `code` ('EINVAL'), `errno` and `syscall`,
+ * like Node's system errors; bad arguments throw TypeError/RangeError.
+ */
+export type HugePages = 'never' | 'prefer' | 'require';
+
+export interface DmaAllocation {
+  /** Page-aligned, zeroed; its length is the request rounded up to `pageSize`. */
+  readonly buffer: ArrayBuffer;
+  readonly pageSize: number;
+}
+
+export interface EventPoller {
+  /** Keep the process alive while armed (the default). */
+  ref(): void;
+  unref(): void;
+  /** Stops polling, then closes the eventfd the poller owns. Idempotent. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+export type EventCallback = (err: Error | null, count: number) => void;
+
+export interface Backend {
+  readonly name: string;
+  readonly pageSize: number;
+
+  open(path: string, flags?: number): number;
+  close(fd: number): void;
+  /** Requests outside the backend's allow-list throw a RangeError. Returns the ioctl's result. */
+  ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number;
+  pread(fd: number, target: Uint8Array, offset: number): number;
+  pwrite(fd: number, source: Uint8Array, offset: number): number;
+
+  /** A shared mapping of `fd` as a detachable ArrayBuffer. */
+  mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer;
+  /** Detaches the buffer (all views become empty), then unmaps. */
+  munmap(buffer: ArrayBuffer): void;
+
+  dmaAlloc(length: number, huge: HugePages): DmaAllocation;
+  /** Refuses (EBUSY) while an IOMMU mapping still names the memory. */
+  dmaFree(buffer: ArrayBuffer): void;
+  /** VFIO_IOMMU_MAP_DMA of buffer[offset, offset+size) at `iova`; the backend fills vaddr. */
+  dmaMap(containerFd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void;
+  /** VFIO_IOMMU_UNMAP_DMA; returns the bytes the kernel unmapped. */
+  dmaUnmap(containerFd: number, iova: bigint, size: bigint, flags: number): bigint;
+
+  /** A non-blocking, close-on-exec eventfd. */
+  eventfd(): number;
+  eventfdWrite(fd: number, value: number): void;
+  /** The counter (reset to 0), or null when nothing is pending. */
+  eventfdRead(fd: number): number | null;
+  /** Watches `fd` on this thread's event loop; the poller takes ownership of the fd. */
+  poll(fd: number, callback: EventCallback): EventPoller;
+}
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const O_RDONLY = 0;
+export const O_RDWR = 2;

@@ -1,0 +1,85 @@
+/**
+ * The Backend over the native addon (native/*.cc). The addon is found by
+ * node-gyp-build (prebuilds/ or build/); VFIO_NATIVE_ADDON names another build,
+ * such as the ASan one from `node native/cmake-build.mjs --sanitize`.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from './backend.js';
+
+interface Addon {
+  open(path: string, flags?: number): number;
+  close(fd: number): void;
+  ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number;
+  pread(fd: number, target: Uint8Array, offset: number): number;
+  pwrite(fd: number, source: Uint8Array, offset: number): number;
+  mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer;
+  munmap(buffer: ArrayBuffer): void;
+  dmaAlloc(length: number, huge: number): DmaAllocation;
+  dmaFree(buffer: ArrayBuffer): void;
+  dmaMap(fd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void;
+  dmaUnmap(fd: number, iova: bigint, size: bigint, flags: number): bigint;
+  eventfd(init?: number): number;
+  eventfdWrite(fd: number, value: number): void;
+  eventfdRead(fd: number): number | null;
+  Poller: new (fd: number, cb: EventCallback) => EventPoller;
+  constants: { pageSize: number };
+}
+
+const require = createRequire(import.meta.url);
+// src/backend/ and dist/backend/ both sit two levels below the package root.
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let addon: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (addon) return addon;
+  const override = process.env.VFIO_NATIVE_ADDON;
+  try {
+    addon = (override ? require(override) : require('node-gyp-build')(packageRoot)) as Addon;
+  } catch (e) {
+    throw new Error(
+      `vfio: the native addon could not be loaded (${(e as Error).message}). ` +
+        'Build it with `npm rebuild vfio` (needs python3, make and a C++ compiler).',
+      { cause: e },
+    );
+  }
+  return addon;
+}
+
+const HUGE: Record<HugePages, number> = { never: 0, prefer: 1, require: 2 };
+
+export function nativeBackend(): Backend {
+  const a = loadAddon();
+  return {
+    name: 'native',
+    pageSize: a.constants.pageSize,
+    open: (path, flags) => a.open(path, flags),
+    close: (fd) => a.close(fd),
+    ioctl: (fd, request, arg) => a.ioctl(fd, request, arg),
+    pread: (fd, target, offset) => a.pread(fd, target, offset),
+    pwrite: (fd, source, offset) => a.pwrite(fd, source, offset),
+    mmap: (fd, offset, length, prot) => a.mmap(fd, offset, length, prot),
+    munmap: (buffer) => a.munmap(buffer),
+    dmaAlloc: (length, huge) => {
+      const mode = HUGE[huge];
+      if (mode === undefined) throw new RangeError(`dmaAlloc: hugepages must be 'never', 'prefer' or 'require'`);
+      return a.dmaAlloc(length, mode);
+    },
+    dmaFree: (buffer) => a.dmaFree(buffer),
+    dmaMap: (fd, buffer, offset, size, iova, flags) => a.dmaMap(fd, buffer, offset, size, iova, flags),
+    dmaUnmap: (fd, iova, size, flags) => a.dmaUnmap(fd, iova, size, flags),
+    eventfd: () => a.eventfd(0),
+    eventfdWrite: (fd, value) => a.eventfdWrite(fd, value),
+    eventfdRead: (fd) => a.eventfdRead(fd),
+    poll: (fd, callback) => new a.Poller(fd, callback),
+  };
+}
+
+let shared: Backend | undefined;
+/** The process-wide native backend, created on first use. */
+export function defaultBackend(): Backend {
+  shared ??= nativeBackend();
+  return shared;
+}

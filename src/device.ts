@@ -1,0 +1,214 @@
+/**
+ * A VFIO device: its regions (BARs, config space), interrupts and reset.
+ */
+import { VfioError, closedError, syscall } from './errors.js';
+import type { Group } from './group.js';
+import type { Container, DmaOptions } from './container.js';
+import type { DmaBuffer } from './dma.js';
+import { Region } from './region.js';
+import { ConfigSpace } from './config.js';
+import { IRQ_INDEX, InterruptSet, type IrqKind } from './interrupts.js';
+import { VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET } from './uapi/ioctl.js';
+import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, decodeDeviceInfo, encodeDeviceInfoQuery, type DeviceInfo } from './uapi/vfio-device.js';
+import { decodeRegionInfo, encodeRegionInfoQuery, type RegionInfo } from './uapi/vfio-region.js';
+import { decodeIrqInfo, encodeIrqInfoQuery, type IrqInfo } from './uapi/vfio-irq.js';
+import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_PCI_VGA_REGION_INDEX } from './uapi/vfio-pci.js';
+
+function regionName(index: number): string {
+  if (index <= 5) return `BAR${index}`;
+  if (index === VFIO_PCI_ROM_REGION_INDEX) return 'ROM';
+  if (index === VFIO_PCI_CONFIG_REGION_INDEX) return 'config';
+  if (index === VFIO_PCI_VGA_REGION_INDEX) return 'VGA';
+  return `region ${index}`;
+}
+
+export class Device {
+  readonly address: string;
+  readonly group: Group;
+  readonly info: DeviceInfo;
+  readonly config: ConfigSpace;
+  #fd: number;
+  #regions = new Map<number, Region>();
+  #irqs: InterruptSet | null = null;
+  #ownsContainer = false;
+
+  /** @internal use Group.openDevice or openDevice() */
+  constructor(group: Group, address: string, fd: number) {
+    this.group = group;
+    this.address = address;
+    this.#fd = fd;
+    this.info = this.#deviceInfo();
+    if ((this.info.flags & VFIO_DEVICE_FLAGS_PCI) === 0) {
+      throw new VfioError({
+        code: 'ERR_VFIO_NOT_PCI',
+        op: 'VFIO_DEVICE_GET_INFO',
+        device: address,
+        message: 'this is not a vfio-pci device',
+      });
+    }
+    this.config = new ConfigSpace(this.region(VFIO_PCI_CONFIG_REGION_INDEX));
+  }
+
+  get container(): Container {
+    return this.group.container;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw closedError(`device ${this.address}`, 'Device.fd', this.address);
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** VFIO_DEVICE_RESET is offered (FLR, PM or bus reset the kernel can do alone). */
+  get canReset(): boolean {
+    return (this.info.flags & VFIO_DEVICE_FLAGS_RESET) !== 0;
+  }
+
+  #ioctl(op: string, request: number, arg?: Uint8Array, hint?: (code: string) => string | undefined): number {
+    const fd = this.fd;
+    const backend = this.container.backend;
+    return syscall(op, { device: this.address, ...(hint && { hint }) }, () => backend.ioctl(fd, request, arg));
+  }
+
+  #deviceInfo(): DeviceInfo {
+    let bytes = encodeDeviceInfoQuery();
+    this.#ioctl('VFIO_DEVICE_GET_INFO', VFIO_DEVICE_GET_INFO, bytes);
+    let info = decodeDeviceInfo(bytes);
+    if (info.argsz > bytes.length) {
+      bytes = encodeDeviceInfoQuery(info.argsz);
+      this.#ioctl('VFIO_DEVICE_GET_INFO', VFIO_DEVICE_GET_INFO, bytes);
+      info = decodeDeviceInfo(bytes);
+    }
+    return info;
+  }
+
+  /** VFIO_DEVICE_GET_REGION_INFO with its capability chain. */
+  regionInfo(index: number): RegionInfo {
+    if (!Number.isInteger(index) || index < 0 || index >= this.info.numRegions)
+      throw new RangeError(`Device.regionInfo: index ${index} is outside [0, ${this.info.numRegions})`);
+    let bytes = encodeRegionInfoQuery(index);
+    const op = `VFIO_DEVICE_GET_REGION_INFO (${regionName(index)})`;
+    this.#ioctl(op, VFIO_DEVICE_GET_REGION_INFO, bytes);
+    let info = decodeRegionInfo(bytes);
+    if (info.argsz > bytes.length) {
+      bytes = encodeRegionInfoQuery(index, info.argsz);
+      this.#ioctl(op, VFIO_DEVICE_GET_REGION_INFO, bytes);
+      info = decodeRegionInfo(bytes);
+    }
+    return info;
+  }
+
+  /**
+   * A region by VFIO index, mmapped where the kernel allows (sparse areas
+   * honoured). The same object is returned until close().
+   */
+  region(index: number): Region {
+    this.fd;
+    let r = this.#regions.get(index);
+    if (!r) {
+      const info = this.regionInfo(index);
+      r = new Region(this.container.backend, this.#fd, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
+      this.#regions.set(index, r);
+    }
+    return r;
+  }
+
+  /** BAR n (0–5); a VfioError if the device does not implement it. */
+  bar(n: number): Region {
+    if (!Number.isInteger(n) || n < 0 || n > 5) throw new RangeError(`Device.bar: BAR index must be 0–5, got ${n}`);
+    const r = this.region(n);
+    if (r.size === 0)
+      throw new VfioError({ code: 'ERR_VFIO_NO_REGION', op: `Device.bar(${n})`, device: this.address, message: `BAR${n} is not implemented by this device` });
+    return r;
+  }
+
+  irqInfo(kind: IrqKind | number): IrqInfo {
+    const index = typeof kind === 'number' ? kind : IRQ_INDEX[kind];
+    if (index === undefined || !Number.isInteger(index) || index < 0 || index >= this.info.numIrqs)
+      throw new RangeError(`Device.irqInfo: ${String(kind)} is not an IRQ index of this device (0–${this.info.numIrqs - 1})`);
+    const bytes = encodeIrqInfoQuery(index);
+    this.#ioctl('VFIO_DEVICE_GET_IRQ_INFO', VFIO_DEVICE_GET_IRQ_INFO, bytes);
+    return decodeIrqInfo(bytes);
+  }
+
+  /**
+   * Arms `count` vectors of INTx, MSI or MSI-X with eventfds. One kind at a time:
+   * disable the current set before enabling another.
+   */
+  enableInterrupts(kind: IrqKind, count = 1): InterruptSet {
+    if (IRQ_INDEX[kind] === undefined) throw new TypeError(`enableInterrupts: kind must be 'intx', 'msi' or 'msix', got ${String(kind)}`);
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`enableInterrupts: count must be a positive integer, got ${count}`);
+    if (this.#irqs && !this.#irqs.disabled)
+      throw new VfioError({
+        code: 'EBUSY',
+        op: `enableInterrupts(${kind})`,
+        device: this.address,
+        message: `${this.#irqs.kind} interrupts are enabled`,
+        hint: 'call disable() on the current InterruptSet first',
+      });
+    const info = this.irqInfo(kind);
+    if (count > info.count)
+      throw new VfioError({
+        code: 'EINVAL',
+        op: `enableInterrupts(${kind})`,
+        device: this.address,
+        message: `${count} vectors asked, the device offers ${info.count}`,
+      });
+    const set = new InterruptSet(this.container.backend, this.fd, this.address, kind, count, () => {
+      if (this.#irqs === set) this.#irqs = null;
+    });
+    this.#irqs = set;
+    return set;
+  }
+
+  get interrupts(): InterruptSet | null {
+    return this.#irqs;
+  }
+
+  /** VFIO_DEVICE_RESET. */
+  reset(): void {
+    this.#ioctl('VFIO_DEVICE_RESET', VFIO_DEVICE_RESET, undefined, (code) =>
+      code === 'ENOTTY' || code === 'EINVAL' || code === 'EAGAIN'
+        ? `the device offers no reset the kernel can do on its own (canReset: ${this.canReset}); a hot reset of its bus may still work`
+        : undefined,
+    );
+  }
+
+  /** Allocates DMA memory in this device's container (see Container.allocDma). */
+  allocDma(size: number, options?: DmaOptions): DmaBuffer {
+    return this.container.allocDma(size, options);
+  }
+
+  /** @internal openDevice(): closing the device closes the container it made. */
+  ownContainer(): void {
+    this.#ownsContainer = true;
+  }
+
+  /**
+   * Disables interrupts, unmaps regions and closes the device fd; a device from
+   * openDevice() also closes its group and container (DMA buffers included).
+   */
+  close(): void {
+    if (this.#fd < 0) return;
+    const errors: unknown[] = [];
+    const attempt = (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    if (this.#irqs) attempt(() => this.#irqs?.disable());
+    for (const r of this.#regions.values()) attempt(() => r.close());
+    this.#regions.clear();
+    attempt(() => this.container.backend.close(this.#fd));
+    this.#fd = -1;
+    this.group.forgetDevice(this);
+    if (this.#ownsContainer) attempt(() => this.container.close());
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `Device.close (${this.address}): several steps failed`);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * DMA buffers: pinned memory mapped at an IOVA in a container's IOMMU domain.
+ * The bytes are an ordinary ArrayBuffer (descriptor rings and packet buffers
+ * are plain typed arrays); the IOVA is what the device is told.
+ */
+import { closedError } from './errors.js';
+
+export interface DmaBufferOwner {
+  /** Unmaps from the IOMMU, frees the memory, returns the IOVA range. */
+  releaseDma(buffer: DmaBuffer): void;
+}
+
+export class DmaBuffer {
+  #buffer: ArrayBuffer | null;
+  #owner: DmaBufferOwner;
+
+  /** @internal created by Container.allocDma */
+  constructor(
+    owner: DmaBufferOwner,
+    buffer: ArrayBuffer,
+    /** Device-visible address of byte 0. */
+    readonly iova: number,
+    /** Bytes mapped (the request rounded up to the page size). */
+    readonly size: number,
+    /** 4096, or 2 MiB when backed by a hugepage. */
+    readonly pageSize: number,
+  ) {
+    this.#owner = owner;
+    this.#buffer = buffer;
+  }
+
+  /** The memory. Views made from it become empty when the buffer is freed. */
+  get buffer(): ArrayBuffer {
+    if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.buffer');
+    return this.#buffer;
+  }
+
+  /** A fresh Uint8Array over the whole buffer. */
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.buffer);
+  }
+
+  get freed(): boolean {
+    return this.#buffer === null;
+  }
+
+  /** IOVA of `offset` bytes into the buffer, bounds-checked. */
+  iovaAt(offset: number): number {
+    if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.iovaAt');
+    if (!(offset >= 0 && offset < this.size) || !Number.isInteger(offset))
+      throw new RangeError(`DmaBuffer.iovaAt: offset ${offset} is outside [0, ${this.size})`);
+    return this.iova + offset;
+  }
+
+  /** Unmaps from the IOMMU, then frees the memory. Idempotent. */
+  free(): void {
+    if (this.#buffer === null) return;
+    this.#owner.releaseDma(this);
+  }
+
+  /** @internal */
+  markFreed(): void {
+    this.#buffer = null;
+  }
+}

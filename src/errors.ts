@@ -1,0 +1,100 @@
+/**
+ * Every failure the library reports is a VfioError: which step failed, on which
+ * device or group, the kernel's errno where there is one, and a hint for the
+ * usual causes. Argument mistakes stay TypeError/RangeError with a named call.
+ */
+export interface VfioErrorInit {
+  /** errno name from the kernel ('EINVAL'), or an ERR_VFIO_* code for our own checks. */
+  code: string;
+  /** The step that failed: 'VFIO_GROUP_SET_CONTAINER', 'open /dev/vfio/7', 'mmap BAR0', … */
+  op: string;
+  message: string;
+  errno?: number;
+  device?: string;
+  group?: number;
+  hint?: string;
+  cause?: unknown;
+}
+
+export class VfioError extends Error {
+  readonly code: string;
+  readonly op: string;
+  readonly errno: number | undefined;
+  readonly device: string | undefined;
+  readonly group: number | undefined;
+  readonly hint: string | undefined;
+
+  constructor(init: VfioErrorInit) {
+    const who = init.device ? ` (${init.device})` : init.group !== undefined ? ` (group ${init.group})` : '';
+    const text = `${init.op}${who}: ${init.message}` + (init.hint ? `\n  hint: ${init.hint}` : '');
+    super(text, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = 'VfioError';
+    this.code = init.code;
+    this.op = init.op;
+    this.errno = init.errno;
+    this.device = init.device;
+    this.group = init.group;
+    this.hint = init.hint;
+  }
+}
+
+/** The shape of a failed syscall as the backends throw it (like Node's system errors). */
+export interface SystemErrorLike {
+  code: string;
+  errno: number;
+  syscall?: string;
+  message: string;
+}
+
+export function isSystemError(e: unknown): e is SystemErrorLike {
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<SystemErrorLike>).code === 'string' &&
+    typeof (e as Partial<SystemErrorLike>).errno === 'number'
+  );
+}
+
+export interface ErrorContext {
+  device?: string;
+  group?: number;
+  /** Computes a hint from the errno name; return undefined for none. */
+  hint?: (code: string) => string | undefined;
+}
+
+/**
+ * Runs one backend call; a failed syscall becomes a VfioError naming `op`.
+ * Anything else (a TypeError from argument checks) passes through unchanged.
+ */
+export function syscall<T>(op: string, ctx: ErrorContext, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toVfioError(e, op, ctx);
+  }
+}
+
+export function toVfioError(e: unknown, op: string, ctx: ErrorContext): unknown {
+  if (!isSystemError(e)) return e;
+  const hint = ctx.hint?.(e.code);
+  return new VfioError({
+    code: e.code,
+    errno: e.errno,
+    op,
+    message: e.message,
+    cause: e,
+    ...(ctx.device !== undefined && { device: ctx.device }),
+    ...(ctx.group !== undefined && { group: ctx.group }),
+    ...(hint !== undefined && { hint }),
+  });
+}
+
+/** Thrown by every method of an object after its close(). */
+export function closedError(what: string, op: string, device?: string): VfioError {
+  return new VfioError({
+    code: 'ERR_VFIO_CLOSED',
+    op,
+    message: `${what} is closed`,
+    ...(device !== undefined && { device }),
+    hint: 'open it again; objects cannot be used after close()',
+  });
+}

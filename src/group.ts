@@ -1,0 +1,153 @@
+/**
+ * An IOMMU group: the unit of ownership. Once a group is opened and joined to a
+ * container, its devices can be opened; nobody else may take them meanwhile.
+ */
+import { VfioError, closedError, syscall } from './errors.js';
+import type { Container } from './container.js';
+import { Device } from './device.js';
+import {
+  VFIO_DRIVER_HINT_NAMES,
+  bindHint,
+  describeMembers,
+  groupMembers,
+  normalizePciAddress,
+  sysPath,
+} from './sysfs.js';
+import { VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_UNSET_CONTAINER } from './uapi/ioctl.js';
+import { decodeGroupStatus, encodeGroupStatusQuery, type GroupStatus } from './uapi/vfio-group.js';
+
+export class Group {
+  readonly number: number;
+  readonly container: Container;
+  #fd: number;
+  #devices = new Set<Device>();
+
+  private constructor(container: Container, number: number, fd: number) {
+    this.container = container;
+    this.number = number;
+    this.#fd = fd;
+  }
+
+  /** @internal use Container.attachGroup */
+  static attach(container: Container, number: number): Group {
+    if (!Number.isInteger(number) || number < 0) throw new RangeError(`attachGroup: group must be a non-negative integer, got ${number}`);
+    const backend = container.backend;
+    const path = sysPath(container.options, 'dev/vfio', String(number));
+    const ctx = { group: number, hint: (code: string) => groupOpenHint(code, path, number, container) };
+    const fd = syscall(`open ${path}`, ctx, () => backend.open(path));
+    const g = new Group(container, number, fd);
+    try {
+      const status = g.status();
+      if (!status.viable) {
+        const members = groupMembers(number, container.options);
+        const blockers = members.filter((m) => m.driver !== null && !VFIO_DRIVER_HINT_NAMES.has(m.driver));
+        throw new VfioError({
+          code: 'ERR_VFIO_GROUP_NOT_VIABLE',
+          op: 'VFIO_GROUP_GET_STATUS',
+          group: number,
+          message: `group ${number} is not viable: not all of its devices are bound to vfio-pci (or unbound)`,
+          hint: blockers.length
+            ? `unbind or bind to vfio-pci: ${describeMembers(blockers)}; the group holds ${describeMembers(members)}`
+            : `the group holds ${describeMembers(members)}`,
+        });
+      }
+      syscall('VFIO_GROUP_SET_CONTAINER', { group: number }, () => backend.ioctl(fd, VFIO_GROUP_SET_CONTAINER, container.fd));
+      try {
+        container.setupIommu(number);
+      } catch (e) {
+        backend.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER);
+        throw e;
+      }
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+    return g;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw closedError(`group ${this.number}`, 'Group.fd');
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  status(): GroupStatus {
+    const bytes = encodeGroupStatusQuery();
+    syscall('VFIO_GROUP_GET_STATUS', { group: this.number }, () => this.container.backend.ioctl(this.fd, VFIO_GROUP_GET_STATUS, bytes));
+    return decodeGroupStatus(bytes);
+  }
+
+  get devices(): readonly Device[] {
+    return [...this.#devices];
+  }
+
+  /** Opens one device of this group by PCI address. */
+  openDevice(address: string): Device {
+    const addr = normalizePciAddress(address);
+    const fd = syscall('VFIO_GROUP_GET_DEVICE_FD', { device: addr, group: this.number, hint: deviceFdHint }, () =>
+      this.container.backend.ioctl(this.fd, VFIO_GROUP_GET_DEVICE_FD, addr),
+    );
+    let dev: Device;
+    try {
+      dev = new Device(this, addr, fd);
+    } catch (e) {
+      this.container.backend.close(fd);
+      throw e;
+    }
+    this.#devices.add(dev);
+    return dev;
+  }
+
+  /** @internal Device.close */
+  forgetDevice(d: Device): void {
+    this.#devices.delete(d);
+  }
+
+  /** @internal */
+  closeDevices(): void {
+    for (const d of [...this.#devices]) d.close();
+  }
+
+  /**
+   * Closes its devices, leaves the container and closes the group. DMA mappings
+   * belong to the container and stay until it is closed.
+   */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.closeDevices();
+    const backend = this.container.backend;
+    try {
+      syscall('VFIO_GROUP_UNSET_CONTAINER', { group: this.number }, () => backend.ioctl(this.#fd, VFIO_GROUP_UNSET_CONTAINER));
+    } finally {
+      backend.close(this.#fd);
+      this.#fd = -1;
+      this.container.forgetGroup(this);
+    }
+  }
+}
+
+function groupOpenHint(code: string, path: string, group: number, container: Container): string | undefined {
+  switch (code) {
+    case 'ENOENT': {
+      const members = groupMembers(group, container.options);
+      const first = members.find((m) => m.driver !== 'vfio-pci');
+      return `${path} appears once a device of the group is bound to vfio-pci` + (first ? `; ${bindHint(first.address)}` : '');
+    }
+    case 'EACCES':
+    case 'EPERM':
+      return `this user may not open ${path}: run as root, or grant it (chown $USER ${path}, or a udev rule for the vfio group)`;
+    case 'EBUSY':
+      return `group ${group} is already open, in another process or in this one; a group has one owner at a time`;
+    default:
+      return undefined;
+  }
+}
+
+function deviceFdHint(code: string): string | undefined {
+  if (code === 'ENODEV' || code === 'EINVAL') return 'the device is not in this group, or not bound to vfio-pci';
+  if (code === 'EBUSY') return 'the device is already open';
+  return undefined;
+}

@@ -1,0 +1,215 @@
+/**
+ * Interrupts as eventfds: the kernel signals one eventfd per vector, and the
+ * backend's poller delivers it on this thread's event loop. Each vector is an
+ * EventEmitter ('interrupt', count) and an async iterator of counts.
+ */
+import { EventEmitter } from 'node:events';
+import type { Backend, EventPoller } from './backend/backend.js';
+import { VfioError, closedError, syscall } from './errors.js';
+import { VFIO_DEVICE_SET_IRQS } from './uapi/ioctl.js';
+import { VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, encodeIrqSet } from './uapi/vfio-irq.js';
+import { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX } from './uapi/vfio-pci.js';
+
+export type IrqKind = 'intx' | 'msi' | 'msix';
+
+export const IRQ_INDEX: Readonly<Record<IrqKind, number>> = {
+  intx: VFIO_PCI_INTX_IRQ_INDEX,
+  msi: VFIO_PCI_MSI_IRQ_INDEX,
+  msix: VFIO_PCI_MSIX_IRQ_INDEX,
+};
+
+export interface InterruptVectorEvents {
+  interrupt: [count: number];
+  error: [err: Error];
+  close: [];
+}
+
+interface Waiter {
+  resolve: (count: number) => void;
+  reject: (err: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
+  readonly vector: number;
+  #poller: EventPoller;
+  #waiters: Waiter[] = [];
+  #queues = new Set<{ counts: number[]; wake: (() => void) | null }>();
+  #device: string;
+
+  /** @internal created by Device.enableInterrupts */
+  constructor(backend: Backend, fd: number, vector: number, device: string) {
+    super();
+    this.vector = vector;
+    this.#device = device;
+    this.#poller = backend.poll(fd, (err, count) => this.#deliver(err, count));
+  }
+
+  get closed(): boolean {
+    return this.#poller.closed;
+  }
+
+  /** Keeps the process alive while armed (the default). */
+  ref(): this {
+    this.#poller.ref();
+    return this;
+  }
+  unref(): this {
+    this.#poller.unref();
+    return this;
+  }
+
+  /**
+   * Resolves with the count of the next interrupt; rejects with ETIMEDOUT after
+   * `timeoutMs` (when given) or when the vector is closed first.
+   */
+  wait(timeoutMs?: number): Promise<number> {
+    if (this.closed) return Promise.reject(closedError(`interrupt vector ${this.vector}`, 'InterruptVector.wait', this.#device));
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      if (timeoutMs !== undefined) {
+        w.timer = setTimeout(() => {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          reject(
+            new VfioError({
+              code: 'ETIMEDOUT',
+              op: 'InterruptVector.wait',
+              device: this.#device,
+              message: `no interrupt on vector ${this.vector} within ${timeoutMs} ms`,
+              hint: 'is Bus Master enabled, and the device told to raise it?',
+            }),
+          );
+        }, timeoutMs);
+      }
+      this.#waiters.push(w);
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<number, void, undefined> {
+    const q: { counts: number[]; wake: (() => void) | null } = { counts: [], wake: null };
+    this.#queues.add(q);
+    try {
+      for (;;) {
+        const next = q.counts.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (this.closed) return;
+        await new Promise<void>((r) => (q.wake = r));
+        q.wake = null;
+      }
+    } finally {
+      this.#queues.delete(q);
+    }
+  }
+
+  #deliver(err: Error | null, count: number): void {
+    if (err) {
+      this.emit('error', err);
+      return;
+    }
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) {
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(count);
+    }
+    for (const q of this.#queues) {
+      q.counts.push(count);
+      q.wake?.();
+    }
+    this.emit('interrupt', count);
+  }
+
+  /** @internal InterruptSet.disable, after the kernel has let go of the eventfd. */
+  close(): void {
+    if (this.closed) return;
+    this.#poller.close();
+    for (const w of this.#waiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(closedError(`interrupt vector ${this.vector}`, 'InterruptVector.wait', this.#device));
+    }
+    for (const q of this.#queues) q.wake?.();
+    this.emit('close');
+  }
+}
+
+/** The vectors of one IRQ index (INTx, MSI or MSI-X) armed with eventfds. */
+export class InterruptSet {
+  readonly kind: IrqKind;
+  readonly vectors: readonly InterruptVector[];
+  #backend: Backend;
+  #deviceFd: number;
+  #device: string;
+  #onDisable: () => void;
+  #disabled = false;
+
+  /** @internal use Device.enableInterrupts */
+  constructor(backend: Backend, deviceFd: number, device: string, kind: IrqKind, count: number, onDisable: () => void) {
+    this.kind = kind;
+    this.#backend = backend;
+    this.#deviceFd = deviceFd;
+    this.#device = device;
+    this.#onDisable = onDisable;
+    const fds = new Int32Array(count);
+    const vectors: InterruptVector[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const fd = syscall('eventfd', { device }, () => backend.eventfd());
+        fds[i] = fd;
+        vectors.push(new InterruptVector(backend, fd, i, device));
+      }
+      const req = encodeIrqSet({ index: IRQ_INDEX[kind], start: 0, action: VFIO_IRQ_SET_ACTION_TRIGGER, data: fds });
+      syscall(`VFIO_DEVICE_SET_IRQS (${kind}, ${count} vector${count === 1 ? '' : 's'})`, { device, hint: setIrqsHint(kind) }, () =>
+        backend.ioctl(deviceFd, VFIO_DEVICE_SET_IRQS, req),
+      );
+    } catch (e) {
+      for (const v of vectors) v.close();
+      throw e;
+    }
+    this.vectors = vectors;
+  }
+
+  get disabled(): boolean {
+    return this.#disabled;
+  }
+
+  /** Vector 0: the only one for INTx and single-vector MSI. */
+  get vector(): InterruptVector {
+    return this.vectors[0]!;
+  }
+
+  /** INTx is masked by the kernel on each interrupt; unmask once the device's cause is cleared. */
+  unmask(): void {
+    if (this.#disabled) throw closedError('the interrupt set', 'InterruptSet.unmask', this.#device);
+    if (this.kind !== 'intx') throw new TypeError(`InterruptSet.unmask: only INTx is masked by the kernel, this is ${this.kind}`);
+    const req = encodeIrqSet({ index: IRQ_INDEX.intx, start: 0, count: 1, action: VFIO_IRQ_SET_ACTION_UNMASK });
+    syscall('VFIO_DEVICE_SET_IRQS (unmask INTx)', { device: this.#device }, () =>
+      this.#backend.ioctl(this.#deviceFd, VFIO_DEVICE_SET_IRQS, req),
+    );
+  }
+
+  /** Tears the index down in the kernel (which drops its eventfd references), then closes the vectors. */
+  disable(): void {
+    if (this.#disabled) return;
+    this.#disabled = true;
+    try {
+      const req = encodeIrqSet({ index: IRQ_INDEX[this.kind], start: 0, count: 0, action: VFIO_IRQ_SET_ACTION_TRIGGER });
+      syscall(`VFIO_DEVICE_SET_IRQS (disable ${this.kind})`, { device: this.#device }, () =>
+        this.#backend.ioctl(this.#deviceFd, VFIO_DEVICE_SET_IRQS, req),
+      );
+    } finally {
+      for (const v of this.vectors) v.close();
+      this.#onDisable();
+    }
+  }
+}
+
+function setIrqsHint(kind: IrqKind): (code: string) => string | undefined {
+  return (code) => {
+    if (code === 'EINVAL') return `more vectors than the device offers for ${kind}, or ${kind} is not supported (see Device.irqInfo)`;
+    if (code === 'EBUSY') return 'another interrupt type is active on this device: disable it first';
+    return undefined;
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * The native shim on the host: everything that needs no VFIO device. Device-fd
+ * behaviour is covered in the guest (test/vm).
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nativeBackend } from '../../src/backend/native.js';
+import { VFIO_GET_API_VERSION, VFIO_GROUP_GET_STATUS, VFIO_IOMMU_MAP_DMA, VFIO_DEVICE_SET_IRQS } from '../../src/uapi/ioctl.js';
+
+const b = nativeBackend();
+const dir = mkdtempSync(join(tmpdir(), 'vfio-native-'));
+
+function tempFile(bytes: number, fill = 0): string {
+  const p = join(dir, `f${Math.random().toString(36).slice(2)}`);
+  writeFileSync(p, Buffer.alloc(bytes, fill));
+  return p;
+}
+
+describe('open/close', () => {
+  it('reports errno like Node system errors', () => {
+    try {
+      b.open('/nonexistent/vfio');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'open' });
+    }
+  });
+  it('closing twice is EBADF, not a crash', () => {
+    const fd = b.open(tempFile(16));
+    b.close(fd);
+    expect(() => b.close(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+  it('rejects bad arguments with TypeError/RangeError', () => {
+    expect(() => b.open(42 as unknown as string)).toThrow(TypeError);
+    expect(() => b.open('a\0b')).toThrow(/NUL/);
+    expect(() => b.close(-1)).toThrow(RangeError);
+    expect(() => b.close(1.5)).toThrow(RangeError);
+    expect(() => b.close('3' as unknown as number)).toThrow(TypeError);
+    expect(() => b.open('/tmp', 0o100 /* O_CREAT */)).toThrow(/only O_RDONLY/);
+  });
+});
+
+describe('ioctl allow-list', () => {
+  const fd = b.open(tempFile(16));
+  it('refuses requests not on the list, MAP_DMA included', () => {
+    expect(() => b.ioctl(fd, 0x5401 /* TCGETS */)).toThrow(/not on the allow-list/);
+  });
+  it('asks the kernel what the fd is before trusting a request number', () => {
+    // VFIO_IOMMU_MAP_DMA shares its number with VFIO_DEVICE_PCI_HOT_RESET; on anything but a
+    // VFIO device fd that number must not reach the kernel with a JS-made struct.
+    for (const req of [VFIO_GET_API_VERSION, VFIO_GROUP_GET_STATUS, VFIO_IOMMU_MAP_DMA, VFIO_DEVICE_SET_IRQS]) {
+      expect(() => b.ioctl(fd, req, new Uint8Array(64))).toThrow(
+        expect.objectContaining({ code: 'ENOTTY', syscall: 'ioctl', message: expect.stringMatching(/non-VFIO file/) }),
+      );
+    }
+  });
+  it('checks the request number is an integer', () => {
+    expect(() => b.ioctl(fd, 'x' as unknown as number)).toThrow(TypeError);
+    expect(() => b.ioctl(fd, -1)).toThrow(/allow-list/);
+  });
+});
+
+describe('mmap and detach-on-unmap', () => {
+  it('maps a file, reads and writes through it, and detaches on munmap', () => {
+    const path = tempFile(8192, 0x11);
+    const fd = b.open(path);
+    const ab = b.mmap(fd, 4096, 4096, 3);
+    const u32 = new Uint32Array(ab);
+    expect(Atomics.load(u32, 0)).toBe(0x11111111);
+    Atomics.store(u32, 1, 0xcafef00d);
+    b.munmap(ab);
+    expect(ab.byteLength).toBe(0);
+    expect(u32.length).toBe(0);
+    expect(u32[0]).toBeUndefined();
+    expect(() => Atomics.load(u32, 0)).toThrow(TypeError);
+    expect(() => b.munmap(ab)).toThrow(/already released/);
+    expect(readFileSync(path).readUInt32LE(4096 + 4)).toBe(0xcafef00d);
+    b.close(fd);
+  });
+  it('validates offset, length and prot', () => {
+    const fd = b.open(tempFile(8192));
+    expect(() => b.mmap(fd, 100, 4096, 3)).toThrow(/multiple of the page size/);
+    expect(() => b.mmap(fd, 0, 0, 3)).toThrow(/greater than 0/);
+    expect(() => b.mmap(fd, 0, 4096, 8)).toThrow(/prot/);
+    expect(() => b.munmap(new ArrayBuffer(8))).toThrow(/not returned by mmap/);
+    b.close(fd);
+  });
+  it('pread/pwrite at offsets, refusing detached buffers', () => {
+    const fd = b.open(tempFile(64));
+    expect(b.pwrite(fd, new Uint8Array([1, 2, 3, 4]), 8)).toBe(4);
+    const got = new Uint8Array(4);
+    expect(b.pread(fd, got, 8)).toBe(4);
+    expect([...got]).toEqual([1, 2, 3, 4]);
+    const ab = b.mmap(fd, 0, 4096, 1);
+    const view = new Uint8Array(ab, 0, 16);
+    b.munmap(ab);
+    expect(b.pread(fd, view, 0)).toBe(0); // a detached view holds no bytes: nothing is read into freed memory
+    expect(() => b.pread(fd, got, -1)).toThrow(RangeError);
+    b.close(fd);
+  });
+});
+
+describe('DMA memory', () => {
+  it('is zeroed, page-rounded, and detached by dmaFree', () => {
+    const m = b.dmaAlloc(5000, 'never');
+    expect(m.pageSize).toBe(4096);
+    expect(m.buffer.byteLength).toBe(8192);
+    expect(new Uint8Array(m.buffer).every((x) => x === 0)).toBe(true);
+    const u8 = new Uint8Array(m.buffer);
+    u8[0] = 1;
+    b.dmaFree(m.buffer);
+    expect(u8.length).toBe(0);
+    expect(() => b.dmaFree(m.buffer)).toThrow(/already released/);
+  });
+  it('keeps DMA memory and device mappings apart', () => {
+    const fd = b.open(tempFile(4096));
+    const ab = b.mmap(fd, 0, 4096, 3);
+    const m = b.dmaAlloc(4096, 'never');
+    expect(() => b.dmaFree(ab)).toThrow(/device mapping/);
+    expect(() => b.munmap(m.buffer)).toThrow(/DMA memory/);
+    expect(() => b.dmaMap(fd, ab, 0, 4096, 0n, 3)).toThrow(/only memory from dmaAlloc/);
+    b.munmap(ab);
+    b.dmaFree(m.buffer);
+    b.close(fd);
+  });
+  it('bounds-checks dmaMap before any ioctl and reports the kernel errno after', () => {
+    const fd = b.open(tempFile(16));
+    const m = b.dmaAlloc(4096, 'never');
+    expect(() => b.dmaMap(fd, m.buffer, 0, 8192, 0n, 3)).toThrow(/outside the 4096-byte buffer/);
+    expect(() => b.dmaMap(fd, m.buffer, 4096, 1, 0n, 3)).toThrow(/outside/);
+    expect(() => b.dmaMap(fd, m.buffer, 0, 4096, 0n, 4)).toThrow(/READ \(1\) and WRITE \(2\)/);
+    expect(() => b.dmaMap(fd, m.buffer, 0, 4096, -1n as bigint, 3)).toThrow(RangeError);
+    expect(() => b.dmaMap(fd, m.buffer, 0, 4096, 0n, 3)).toThrow(
+      expect.objectContaining({ code: 'ENOTTY', message: expect.stringMatching(/not a VFIO container/) }),
+    );
+    expect(() => b.dmaUnmap(fd, 0n, 4096n, 1)).toThrow(/UNMAP_ALL/);
+    b.dmaFree(m.buffer);
+    b.close(fd);
+  });
+  it('refuses required hugepages with a clear error when none are reserved', () => {
+    let nr = 0;
+    try {
+      nr = Number(readFileSync('/proc/sys/vm/nr_hugepages', 'utf8'));
+    } catch {}
+    if (nr === 0) expect(() => b.dmaAlloc(4096, 'require')).toThrow(/hugepages/);
+    else b.dmaFree(b.dmaAlloc(4096, 'require').buffer);
+    const m = b.dmaAlloc(4096, 'prefer');
+    expect([4096, 2 ** 21]).toContain(m.pageSize);
+    b.dmaFree(m.buffer);
+  });
+});
+
+describe('eventfd and the poller', () => {
+  it('delivers the counter on the event loop and closes the fd on close()', async () => {
+    const fd = b.eventfd();
+    const got = await new Promise<number>((resolve) => {
+      const p = b.poll(fd, (err, n) => {
+        expect(err).toBeNull();
+        p.close();
+        expect(p.closed).toBe(true);
+        resolve(n);
+      });
+      b.eventfdWrite(fd, 3);
+      b.eventfdWrite(fd, 4);
+    });
+    expect(got).toBe(7);
+    // libuv closes handles in the loop's close phase, after this turn.
+    await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(`/proc/self/fd/${fd}`)).toBe(false);
+  });
+  it('reads nothing (null) when no event is pending', () => {
+    const fd = b.eventfd();
+    expect(b.eventfdRead(fd)).toBeNull();
+    b.eventfdWrite(fd, 5);
+    expect(b.eventfdRead(fd)).toBe(5);
+    b.close(fd);
+  });
+  it('a throwing callback is reported as an uncaught exception, not a crash', async () => {
+    const fd = b.eventfd();
+    const err = await new Promise<Error>((resolve) => {
+      const prev = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      process.once('uncaughtException', (e) => {
+        for (const l of prev) process.on('uncaughtException', l);
+        p.close();
+        resolve(e);
+      });
+      const p = b.poll(fd, () => {
+        throw new Error('listener failed');
+      });
+      b.eventfdWrite(fd, 1);
+    });
+    expect(err.message).toBe('listener failed');
+  });
+  it('unref lets the loop exit; close is idempotent', () => {
+    const p = b.poll(b.eventfd(), () => {});
+    p.unref();
+    p.ref();
+    p.close();
+    p.close();
+    expect(p.closed).toBe(true);
+  });
+  it('validates arguments', () => {
+    expect(() => b.poll(-1, () => {})).toThrow(RangeError);
+    expect(() => b.poll(b.eventfd(), 'x' as unknown as () => void)).toThrow(TypeError);
+    expect(() => b.eventfdWrite(0, 0)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,112 @@
+// Cross-checks every constant and struct layout in src/uapi against the C
+// compiler's reading of the installed kernel headers (<linux/vfio.h>,
+// <linux/pci_regs.h>), via the probe in fixtures/uapi-probe.c.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as uapi from '../../src/uapi/index.js';
+import { Struct } from '../../src/uapi/index.js';
+
+interface ProbeStruct {
+  sizeof: number;
+  fields: Record<string, [offset: number, size: number, signed: 0 | 1]>;
+  flex?: Record<string, number>;
+}
+
+interface Probe {
+  consts: Record<string, number>;
+  structs: Record<string, ProbeStruct>;
+}
+
+// Defined in TypeScript but not checkable against the 6.1 headers. The
+// probe prints the newer ones under #ifdef, so newer headers still check them.
+const TS_ONLY: ReadonlyMap<string, string> = new Map([
+  ['VFIO_DEVICE_FLAGS_CDX', 'newer than 6.1'],
+  ['PCI_HEADER_TYPE_MFD', 'newer than 6.1'],
+  ['PCI_EXT_CAP_ID_PL_32GT', 'newer than 6.1'],
+  ['VFIO_PCI_OFFSET_SHIFT', 'vfio-pci implementation detail, not in any uAPI header'],
+]);
+
+// Compiled while the suite is collected so each constant and field gets its own named test.
+function runProbe(): Probe {
+  const src = fileURLToPath(new URL('./fixtures/uapi-probe.c', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-uapi-probe-'));
+  try {
+    const exe = join(dir, 'probe');
+    execFileSync('cc', ['-std=gnu11', '-Wall', '-Werror', '-o', exe, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return JSON.parse(execFileSync(exe, { encoding: 'utf8' })) as Probe;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const probe = runProbe();
+const exported = uapi as unknown as Record<string, unknown>;
+
+const tsStructs = Object.values(exported).filter((v): v is Struct => v instanceof Struct);
+
+// Kernel-fact constants are the numeric exports spelled like C macros.
+const tsConsts = Object.entries(exported).filter(
+  ([name, v]) => /^(VFIO|PCI)_[A-Za-z0-9_]+$/.test(name) && typeof v === 'number',
+);
+
+describe('constants match the headers', () => {
+  it.each(Object.entries(probe.consts))('%s = %d', (name, value) => {
+    expect(exported[name], `${name} as exported by src/uapi`).toBe(value);
+  });
+});
+
+describe('coverage', () => {
+  it('the probe checks a substantial set of constants', () => {
+    expect(Object.keys(probe.consts).length).toBeGreaterThan(200);
+  });
+
+  it('every exported VFIO_/PCI_ number is either probed or listed as TS-only', () => {
+    const unchecked = tsConsts.map(([n]) => n).filter((n) => !(n in probe.consts) && !TS_ONLY.has(n));
+    expect(unchecked).toEqual([]);
+  });
+
+  it('every TS-only name is really exported', () => {
+    for (const name of TS_ONLY.keys()) expect(typeof exported[name], name).toBe('number');
+  });
+
+  it('every probed struct has a TypeScript layout and vice versa', () => {
+    expect(tsStructs.map((s) => s.name).sort()).toEqual(Object.keys(probe.structs).sort());
+  });
+});
+
+describe.each(tsStructs.map((s) => [s.name, s] as const))('struct %s', (name, def) => {
+  const c = probe.structs[name];
+
+  it('sizeof', () => {
+    expect(c, `probe has no struct ${name}`).toBeDefined();
+    expect(def.size).toBe(c?.sizeof);
+  });
+
+  it('declares the same fields as C', () => {
+    const tsFields = def.fields.filter((f) => f.kind !== 'pad').map((f) => f.name);
+    expect(tsFields).toEqual(Object.keys(c?.fields ?? {}));
+  });
+
+  it.each(def.fields.filter((f) => f.kind !== 'pad').map((f) => [f.name, f] as const))(
+    'field %s: offset, size, signedness',
+    (field, f) => {
+      const got = c?.fields[field];
+      expect(got, `${name}.${field} missing from probe`).toBeDefined();
+      const [offset, size, signed] = got ?? [NaN, NaN, 0];
+      expect(def.offsetOf(field), `offsetof(${name}, ${field})`).toBe(offset);
+      expect(f.size, `sizeof(${name}.${field})`).toBe(size);
+      expect(f.kind === 'i32' ? 1 : 0, `signedness of ${name}.${field}`).toBe(signed);
+    },
+  );
+
+  // Variable-length tails start right after the fixed part, which is what
+  // the encoders and decoders assume when they use `size` as the tail offset.
+  it.each(Object.entries(c?.flex ?? {}))('flexible array %s starts at sizeof', (member, offset) => {
+    expect(offset, `offsetof(${name}, ${member})`).toBe(def.size);
+  });
+});
