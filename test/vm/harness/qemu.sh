@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Boots the test guest once: QEMU under a hard time limit, the serial console streamed to
+# stdout and copied to LOG. Exits with QEMU's status, or timeout(1)'s 124 when the limit hit.
+# Reading the guest's exit marker is run.sh's job.
+#
+# usage: qemu.sh KERNEL INITRD COMMAND_WORD LOG
+# env:   VFIO_VM_TIMEOUT  hard limit, timeout(1) syntax (default 20m)
+#        VFIO_VM_ACCEL    force "kvm" or "tcg" (default: detected)
+#        VFIO_VM_APPEND   extra kernel command-line words
+#        VFIO_VM_SHARE    directory shared read-only as /mnt/host (default: the repo)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+kernel="$1" initrd="$2" word="$3" log="$4"
+share="${VFIO_VM_SHARE:-$(cd "$here/../../.." && pwd)}"
+limit="${VFIO_VM_TIMEOUT:-20m}"
+
+# KVM only where it works: on this machine kind /dev/kvm is a software nested layer
+# (kvm_pvm) under which stock kernels hang at boot, so TCG is the safe default there.
+accel="${VFIO_VM_ACCEL:-}"
+if [ -z "$accel" ]; then
+  if [ -e /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then accel=tcg; else accel=kvm; fi
+fi
+case "$accel" in
+  kvm) cpu=host ;;
+  tcg) cpu=max ;;
+  *) vm_die "VFIO_VM_ACCEL must be kvm or tcg, not '$accel'" ;;
+esac
+
+append="console=ttyS0 quiet panic=-1 intel_iommu=on vfio_vm.cmd=$word ${VFIO_VM_APPEND:-}"
+
+args=(
+  -accel "$accel" -cpu "$cpu"
+  # split irqchip: the emulated IOMMU's interrupt remapping needs it (with KVM).
+  -machine q35,kernel-irqchip=split
+  # The vIOMMU before any PCI device. intremap=on: vfio_iommu_type1 refuses an IOMMU
+  # without interrupt remapping unless told to allow unsafe interrupts.
+  -device intel-iommu,intremap=on
+  -m 2G -smp 2
+  -display none -nodefaults -no-reboot
+  -serial stdio
+  -kernel "$kernel" -initrd "$initrd" -append "$append"
+  -virtfs "local,path=$share,mount_tag=host0,security_model=none,readonly=on"
+  # Devices for VFIO, each in its own IOMMU group on the root bus. The NICs share hub 1,
+  # so frames one sends reach the others; there is no host network at all.
+  -device edu
+  -netdev hubport,id=n0,hubid=1 -device e1000e,netdev=n0
+  -netdev hubport,id=n1,hubid=1
+  -device virtio-net-pci,netdev=n1,iommu_platform=on,disable-legacy=on
+  # A non-viable group: devices behind a conventional PCI bridge share its group. The
+  # legacy virtio-net (1af4:1000) gets virtio-pci, the edu gets vfio-pci. The bridge itself
+  # stays driverless (ACPI hotplug holds its slots, so the guest logs "shpchp ...
+  # pci_hp_register failed with error -16": expected). Keep it that way -- with shpchp bound
+  # (acpi-pci-hotplug-with-bridge-support=off) the bridge alone would make the group
+  # non-viable, and the virtio-net would no longer be the reason.
+  -device pcie-pci-bridge,id=br1,bus=pcie.0
+  -device edu,bus=br1,addr=1
+  -netdev hubport,id=n2,hubid=1 -device virtio-net-pci,netdev=n2,bus=br1,addr=2
+)
+
+vm_log "booting ($accel, limit $limit): vfio_vm.cmd=$word"
+mkdir -p "$(dirname "$log")"
+fifo="$(mktemp -u "${TMPDIR:-/tmp}/vfio-vm.XXXXXX")"
+mkfifo "$fifo"
+
+# tee in the background, QEMU in the background: the shell stays free to run the trap, so
+# an interrupted run.sh takes QEMU down with it instead of leaving it orphaned. stdin is
+# /dev/null so QEMU never switches a terminal to raw mode.
+tee "$log" <"$fifo" &
+tee_pid=$!
+timeout --kill-after=10s "$limit" qemu-system-x86_64 "${args[@]}" </dev/null >"$fifo" 2>&1 &
+qemu_pid=$!
+trap 'kill -TERM "$qemu_pid" 2>/dev/null; wait "$qemu_pid"; rm -f "$fifo"; exit 130' INT TERM HUP
+
+status=0
+wait "$qemu_pid" || status=$?
+wait "$tee_pid" || true
+trap - INT TERM HUP
+rm -f "$fifo"
+exit "$status"

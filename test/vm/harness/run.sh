@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs test/vm/commands/<word>.sh inside a QEMU guest with a real VFIO kernel (Debian 12's
+# stock 6.1) and exits with that command's status.
+#
+# usage: bash test/vm/harness/run.sh <command-word>        (from anywhere)
+# env:   VFIO_VM_CACHE    kernel + initramfs cache (default ~/.cache/vfio-vm)
+#        VFIO_VM_OUT      where console logs go (default <repo>/.vm-out)
+#        VFIO_VM_TIMEOUT, VFIO_VM_ACCEL, VFIO_VM_APPEND, VFIO_VM_SHARE: see qemu.sh
+# exit:  the guest command's status; 2 = harness failure inside the guest; 124 = time limit
+#        hit (QEMU killed); 125 = the guest ended without reporting a status.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+word="${1:-}"
+if [ $# -ne 1 ] || ! vm_valid_word "$word"; then
+  vm_die "usage: run.sh <command-word>, one of: $(cd "$repo/test/vm/commands" && ls -- *.sh | sed 's/\.sh$//' | tr '\n' ' ')"
+fi
+[ -f "$repo/test/vm/commands/$word.sh" ] || vm_die "no such command: test/vm/commands/$word.sh"
+for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio timeout flock; do
+  command -v "$tool" >/dev/null || vm_die "$tool not found (see test/vm/harness/README.md)"
+done
+
+start="$(vm_now)"
+
+# Kernel and initramfs under one lock: concurrent runs wait instead of racing on the cache.
+# The lock is released before booting, so the guests themselves can run in parallel.
+mkdir -p "$VM_CACHE"
+exec 9>"$VM_CACHE/lock"
+flock 9
+kdir="$("$here/kernel.sh")"
+initrd="$("$here/initramfs.sh" "$kdir")"
+flock -u 9
+exec 9>&-
+vm_log "kernel $(cat "$kdir/version"), prepared in $(vm_elapsed "$start") s"
+
+out="${VFIO_VM_OUT:-$repo/.vm-out}"
+log="$out/$word-$(date +%Y%m%d-%H%M%S)-$$.log"
+mkdir -p "$out"
+: >"$log"
+ln -sfn "$(basename "$log")" "$out/$word.log" # the latest run of each command
+qemu_status=0
+"$here/qemu.sh" "$kdir/vmlinuz" "$initrd" "$word" "$log" || qemu_status=$?
+
+# The last marker wins; \r comes from the serial line's CRLF.
+marker="$(tr -d '\r' <"$log" | sed -n 's/^VFIO_GUEST_EXIT=\([0-9][0-9]*\)$/\1/p' | tail -n 1)"
+if [ "$qemu_status" = 124 ] || [ "$qemu_status" = 137 ]; then
+  status=124
+  vm_log "FAILED: time limit ${VFIO_VM_TIMEOUT:-20m} reached, QEMU killed"
+elif [ -z "$marker" ]; then
+  status=125
+  vm_log "FAILED: the guest ended without VFIO_GUEST_EXIT (QEMU status $qemu_status):" \
+    "it crashed, panicked or never reached guest-init.sh"
+else
+  status="$marker"
+fi
+vm_log "command '$word' exited $status; wall time $(vm_elapsed "$start") s; log $log"
+exit "$status"

@@ -1,0 +1,24 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Guest suite: runs inside the QEMU guest (`bash test/vm/harness/run.sh test`) against the
+// real kernel's /dev/vfio. There the repo is a read-only 9p mount, so nothing may be written
+// under it: Vite's cache goes to TMPDIR (a tmpfs in the guest), and test/vm/commands/test.sh
+// loads this file with `--configLoader runner` (the default loader bundles it to a temporary
+// .mjs next to this file, which fails with EROFS).
+export default defineConfig({
+  root: fileURLToPath(new URL('../..', import.meta.url)),
+  cacheDir: join(tmpdir(), 'vfio-vitest-cache'),
+  test: {
+    include: ['test/vm/**/*.test.ts'],
+    // Native addon: one process per test file, never worker threads.
+    pool: 'forks',
+    // The guest runs under TCG (no usable KVM here): everything is 10-50x slower than on
+    // the host, and edu's DMA alone takes ~100 ms per transfer.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 60_000,
+  },
+});
