@@ -27,6 +27,11 @@ const IRQ_DMA_DONE = 0x100;
 /** The device's 4 KiB DMA buffer, addressed from the device side. */
 export const DEVICE_BUFFER = 0x40000;
 export const DEVICE_BUFFER_SIZE = 4096;
+/**
+ * QEMU 7.2's edu aborts the VM on a transfer that reaches its buffer's last byte (an
+ * off-by-one in its range check); later QEMUs accept the full 4 KiB.
+ */
+export const SAFE_TRANSFER = 2048;
 /** edu masks DMA addresses to 28 bits unless QEMU is told otherwise. */
 export const DMA_BITS = 28;
 
@@ -87,7 +92,7 @@ export class Edu {
   }
 
   /** Copies `length` bytes between a DMA buffer and the device's buffer; resolves on the DMA-done MSI. */
-  async dma(direction: 'toDevice' | 'toRam', buffer: DmaBuffer, length = DEVICE_BUFFER_SIZE): Promise<void> {
+  async dma(direction: 'toDevice' | 'toRam', buffer: DmaBuffer, length = SAFE_TRANSFER): Promise<void> {
     if (length > DEVICE_BUFFER_SIZE || length > buffer.size) throw new RangeError(`edu.dma: at most ${DEVICE_BUFFER_SIZE} bytes`);
     const ram = BigInt(buffer.iova);
     const dev = BigInt(DEVICE_BUFFER);

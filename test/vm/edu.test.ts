@@ -13,6 +13,9 @@ const DMA_SRC = 0x80, DMA_DST = 0x88, DMA_COUNT = 0x90, DMA_CMD = 0x98;
 const STATUS_COMPUTING = 0x01, STATUS_IRQ_FACT = 0x80;
 const DMA_START = 0x1, DMA_TO_RAM = 0x2, DMA_IRQ = 0x4;
 const DEV_BUF = 0x40000;
+// QEMU 7.2's edu aborts the whole VM on a transfer that ends at its buffer's last byte
+// (an off-by-one in its range check): keep transfers inside the first half.
+const XFER = 2048;
 const EDU_DMA_BITS = 28;
 
 let dev: Device;
@@ -122,9 +125,10 @@ describe('DMA through the IOMMU', () => {
       expect(a.iova + a.size).toBeLessThanOrEqual(2 ** EDU_DMA_BITS);
       const src = a.bytes;
       for (let i = 0; i < src.length; i++) src[i] = (i * 7 + 3) & 0xff;
-      await dma(a.iova, DEV_BUF, 4096, false);
-      await dma(DEV_BUF, b.iova, 4096, true);
-      expect(Buffer.from(b.bytes).equals(Buffer.from(src))).toBe(true);
+      await dma(a.iova, DEV_BUF, XFER, false);
+      await dma(DEV_BUF, b.iova, XFER, true);
+      expect(Buffer.from(b.bytes.subarray(0, XFER)).equals(Buffer.from(src.subarray(0, XFER)))).toBe(true);
+      expect(b.bytes.subarray(XFER).every((x) => x === 0)).toBe(true);
     } finally {
       a.free();
       b.free();
@@ -160,8 +164,8 @@ describe('DMA through the IOMMU', () => {
     // Fill the device buffer with something else, then aim it at the stale IOVA.
     const src = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
     src.bytes.fill(0xc3);
-    await dma(src.iova, DEV_BUF, 4096, false);
-    await dma(DEV_BUF, iova, 4096, true);
+    await dma(src.iova, DEV_BUF, XFER, false);
+    await dma(DEV_BUF, iova, XFER, true);
     await sleep(50);
     expect(bytes.every((x) => x === 0x5a)).toBe(true);
     const log = execFileSync('dmesg', { encoding: 'utf8' });
@@ -169,8 +173,8 @@ describe('DMA through the IOMMU', () => {
     backend.dmaFree(mem.buffer);
     // The device still works for mapped memory afterwards.
     const dst = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
-    await dma(DEV_BUF, dst.iova, 4096, true);
-    expect(dst.bytes.every((x) => x === 0xc3)).toBe(true);
+    await dma(DEV_BUF, dst.iova, XFER, true);
+    expect(dst.bytes.subarray(0, XFER).every((x) => x === 0xc3)).toBe(true);
     src.free();
     dst.free();
   });

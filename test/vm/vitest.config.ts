@@ -15,6 +15,8 @@ export default defineConfig({
     include: ['test/vm/**/*.test.ts'],
     // Native addon: one process per test file, never worker threads.
     pool: 'forks',
+    // Files share devices (a group has one owner at a time): run them one after another.
+    fileParallelism: false,
     // The guest runs under TCG (no usable KVM here): everything is 10-50x slower than on
     // the host, and edu's DMA alone takes ~100 ms per transfer.
     testTimeout: 120_000,

@@ -53,6 +53,9 @@ elif [ -z "$marker" ]; then
   status=125
   vm_log "FAILED: the guest ended without VFIO_GUEST_EXIT (QEMU status $qemu_status):" \
     "it crashed, panicked or never reached guest-init.sh"
+  # A device model can abort QEMU itself (hw_error), e.g. QEMU 7.2's edu on a DMA that
+  # ends exactly at the end of its 4 KiB buffer. Name it: it is easy to miss in the log.
+  grep -a -m 1 'qemu: hardware error' "$log" >&2 || true
 else
   status="$marker"
 fi
