@@ -7,7 +7,10 @@
 set -u
 repo=/mnt/host
 
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
 finish() {
+  echo "guest-init: done at $(uptime_s)s of guest uptime"
   # Own line: kernel messages on the console may have left a partial line.
   printf '\nVFIO_GUEST_EXIT=%s\n' "$1"
   poweroff -f
@@ -76,7 +79,7 @@ done
 #    (vitest would otherwise redraw its progress with escape sequences into the log).
 cd "$repo" || fail "cd $repo"
 export HOME=/tmp TMPDIR=/tmp PATH=/usr/bin:/bin VFIO_VM=1
-echo "guest-init: running $script"
+echo "guest-init: running $script at $(uptime_s)s of guest uptime"
 set -o pipefail
 /bin/sh "$script" </dev/null 2>&1 | cat
 finish "$?"
