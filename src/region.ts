@@ -30,7 +30,8 @@ interface Area {
 
 type Width = 1 | 2 | 4 | 8;
 
-// Regions up to this size whose one mapping covers them take the shift-and-mask fast path.
+// Regions up to this size whose one mapping covers them take the fast path, whose mask
+// checks ((offset & ~3) === offset: an integer, aligned) hold only for offsets below 2^31.
 const FAST_LIMIT = 2 ** 31;
 
 export class Region {
@@ -125,47 +126,47 @@ export class Region {
 
   read8(offset: number): number {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset < this.size) return Atomics.load(a.u8, offset);
+    if (a !== null && (offset | 0) === offset && offset >= 0 && offset < this.size) return Atomics.load(a.u8, offset);
     return this.#read(offset, 1) as number;
   }
   read16(offset: number): number {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset <= this.size - 2 && (offset & 1) === 0) return Atomics.load(a.u16, offset >>> 1);
+    if (a !== null && (offset & ~1) === offset && offset >= 0 && offset <= this.size - 2) return Atomics.load(a.u16, offset >>> 1);
     return this.#read(offset, 2) as number;
   }
   read32(offset: number): number {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset <= this.size - 4 && (offset & 3) === 0) return Atomics.load(a.u32, offset >>> 2);
+    if (a !== null && (offset & ~3) === offset && offset >= 0 && offset <= this.size - 4) return Atomics.load(a.u32, offset >>> 2);
     return this.#read(offset, 4) as number;
   }
   /** One 64-bit access when mapped. */
   read64(offset: number): bigint {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset <= this.size - 8 && (offset & 7) === 0) return Atomics.load(a.u64, offset >>> 3);
+    if (a !== null && (offset & ~7) === offset && offset >= 0 && offset <= this.size - 8) return Atomics.load(a.u64, offset >>> 3);
     return this.#read(offset, 8) as bigint;
   }
 
   write8(offset: number, value: number): void {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset < this.size && (value & 0xff) === value) Atomics.store(a.u8, offset, value);
+    if (a !== null && (offset | 0) === offset && offset >= 0 && offset < this.size && (value & 0xff) === value) Atomics.store(a.u8, offset, value);
     else this.#write(offset, 1, value);
   }
   write16(offset: number, value: number): void {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset <= this.size - 2 && (offset & 1) === 0 && (value & 0xffff) === value)
+    if (a !== null && (offset & ~1) === offset && offset >= 0 && offset <= this.size - 2 && (value & 0xffff) === value)
       Atomics.store(a.u16, offset >>> 1, value);
     else this.#write(offset, 2, value);
   }
   /** Accepts 0 … 2^32-1 (or a negative int32, taken as its two's complement). */
   write32(offset: number, value: number): void {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset <= this.size - 4 && (offset & 3) === 0 && ((value >>> 0) === value || (value | 0) === value))
+    if (a !== null && (offset & ~3) === offset && offset >= 0 && offset <= this.size - 4 && ((value >>> 0) === value || (value | 0) === value))
       Atomics.store(a.u32, offset >>> 2, value);
     else this.#write(offset, 4, value);
   }
   write64(offset: number, value: bigint): void {
     const a = this.#whole;
-    if (a !== null && offset >= 0 && offset <= this.size - 8 && (offset & 7) === 0 && typeof value === 'bigint' && BigInt.asUintN(64, value) === value)
+    if (a !== null && (offset & ~7) === offset && offset >= 0 && offset <= this.size - 8 && typeof value === 'bigint' && BigInt.asUintN(64, value) === value)
       Atomics.store(a.u64, offset >>> 3, value);
     else this.#write(offset, 8, value);
   }

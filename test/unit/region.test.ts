@@ -63,6 +63,13 @@ describe('a fully mapped region', () => {
     expect(() => region.read32(-4)).toThrow(RangeError);
     expect(() => region.read32(2)).toThrow(/not 4-byte aligned/);
     expect(() => region.read16(NaN)).toThrow(RangeError);
+    // Fractions must not be truncated into a neighbouring register.
+    expect(() => region.read8(1.5)).toThrow(RangeError);
+    expect(() => region.read16(2.5)).toThrow(RangeError);
+    expect(() => region.read32(4.5)).toThrow(RangeError);
+    expect(() => region.read64(8.5)).toThrow(RangeError);
+    expect(() => region.write32(4.5, 0)).toThrow(RangeError);
+    expect(() => region.read32('4' as unknown as number)).toThrow(RangeError);
     expect(() => region.write32(0, 2 ** 32)).toThrow(/does not fit in 32 bits/);
     expect(() => region.write8(0, 256)).toThrow(/does not fit in 8 bits/);
     expect(() => region.write32(0, 1.5)).toThrow(RangeError);

@@ -14,11 +14,15 @@ repo="$(cd "$here/../../.." && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
+# The guest sees this tree (normally the repo itself) read-only at /mnt/host.
+export VFIO_VM_SHARE="${VFIO_VM_SHARE:-$repo}"
+commands="$VFIO_VM_SHARE/test/vm/commands"
+
 word="${1:-}"
 if [ $# -ne 1 ] || ! vm_valid_word "$word"; then
-  vm_die "usage: run.sh <command-word>, one of: $(cd "$repo/test/vm/commands" && ls -- *.sh | sed 's/\.sh$//' | tr '\n' ' ')"
+  vm_die "usage: run.sh <command-word>, one of: $(cd "$commands" && ls -- *.sh | sed 's/\.sh$//' | tr '\n' ' ')"
 fi
-[ -f "$repo/test/vm/commands/$word.sh" ] || vm_die "no such command: test/vm/commands/$word.sh"
+[ -f "$commands/$word.sh" ] || vm_die "no such command: $commands/$word.sh"
 for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio timeout flock; do
   command -v "$tool" >/dev/null || vm_die "$tool not found (see test/vm/harness/README.md)"
 done
