@@ -36,27 +36,21 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value PRead(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0, "pread");
-  Bytes b = ArgBytes(info, 1, "pread", "target");
-  uint64_t off = ArgU64(info, 2, "pread", "offset");
-  if (off > static_cast<uint64_t>(INT64_MAX)) ThrowRange(info.Env(), "pread: offset too large");
+// pread/pwrite(fd, bytes, offset) -> bytes transferred; short transfers are the caller's to judge.
+template <typename Syscall>
+Napi::Value Positional(const Napi::CallbackInfo& info, const char* name, const char* what, Syscall call) {
+  int fd = ArgFd(info, 0, name);
+  Bytes b = ArgBytes(info, 1, name, what);
+  uint64_t off = ArgU64(info, 2, name, "offset");
+  if (off > static_cast<uint64_t>(INT64_MAX)) ThrowRange(info.Env(), std::string(name) + ": offset too large");
   ssize_t n;
-  do n = ::pread(fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
-  if (n < 0) ThrowErrno(info.Env(), errno, "pread");
+  do n = call(fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, name);
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-Napi::Value PWrite(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0, "pwrite");
-  Bytes b = ArgBytes(info, 1, "pwrite", "source");
-  uint64_t off = ArgU64(info, 2, "pwrite", "offset");
-  if (off > static_cast<uint64_t>(INT64_MAX)) ThrowRange(info.Env(), "pwrite: offset too large");
-  ssize_t n;
-  do n = ::pwrite(fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
-  if (n < 0) ThrowErrno(info.Env(), errno, "pwrite");
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
-}
+Napi::Value PRead(const Napi::CallbackInfo& info) { return Positional(info, "pread", "target", ::pread); }
+Napi::Value PWrite(const Napi::CallbackInfo& info) { return Positional(info, "pwrite", "source", ::pwrite); }
 
 }  // namespace
 

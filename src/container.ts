@@ -9,6 +9,7 @@ import { IovaAllocator } from './iova.js';
 import { DmaBuffer, type DmaBufferOwner } from './dma.js';
 import { formatBytes, memlockLimit } from './limits.js';
 import { Group } from './group.js';
+import { queryWithCaps } from './query.js';
 import { sysPath, type SysfsOptions } from './sysfs.js';
 import {
   VFIO_API_VERSION,
@@ -152,16 +153,9 @@ export class Container implements DmaBufferOwner {
   }
 
   #queryIommuInfo(): IommuInfo {
-    let bytes = encodeIommuInfoQuery();
-    syscall('VFIO_IOMMU_GET_INFO', {}, () => this.backend.ioctl(this.#fd, VFIO_IOMMU_GET_INFO, bytes));
-    let info = decodeIommuInfo(bytes);
-    if (info.argsz > bytes.length) {
-      // The capability chain did not fit: ask again with the size the kernel named.
-      bytes = encodeIommuInfoQuery(info.argsz);
-      syscall('VFIO_IOMMU_GET_INFO', {}, () => this.backend.ioctl(this.#fd, VFIO_IOMMU_GET_INFO, bytes));
-      info = decodeIommuInfo(bytes);
-    }
-    return info;
+    return queryWithCaps(encodeIommuInfoQuery, decodeIommuInfo, (bytes) =>
+      syscall('VFIO_IOMMU_GET_INFO', {}, () => this.backend.ioctl(this.#fd, VFIO_IOMMU_GET_INFO, bytes)),
+    );
   }
 
   /** The smallest IOMMU page size (the granule for DMA mappings). */

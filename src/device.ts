@@ -6,6 +6,7 @@ import type { Group } from './group.js';
 import type { Container, DmaOptions } from './container.js';
 import type { DmaBuffer } from './dma.js';
 import { Region } from './region.js';
+import { queryWithCaps } from './query.js';
 import { ConfigSpace } from './config.js';
 import { IRQ_INDEX, InterruptSet, type IrqKind } from './interrupts.js';
 import { VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET } from './uapi/ioctl.js';
@@ -74,31 +75,21 @@ export class Device {
   }
 
   #deviceInfo(): DeviceInfo {
-    let bytes = encodeDeviceInfoQuery();
-    this.#ioctl('VFIO_DEVICE_GET_INFO', VFIO_DEVICE_GET_INFO, bytes);
-    let info = decodeDeviceInfo(bytes);
-    if (info.argsz > bytes.length) {
-      bytes = encodeDeviceInfoQuery(info.argsz);
-      this.#ioctl('VFIO_DEVICE_GET_INFO', VFIO_DEVICE_GET_INFO, bytes);
-      info = decodeDeviceInfo(bytes);
-    }
-    return info;
+    return queryWithCaps(encodeDeviceInfoQuery, decodeDeviceInfo, (bytes) =>
+      this.#ioctl('VFIO_DEVICE_GET_INFO', VFIO_DEVICE_GET_INFO, bytes),
+    );
   }
 
   /** VFIO_DEVICE_GET_REGION_INFO with its capability chain. */
   regionInfo(index: number): RegionInfo {
     if (!Number.isInteger(index) || index < 0 || index >= this.info.numRegions)
       throw new RangeError(`Device.regionInfo: index ${index} is outside [0, ${this.info.numRegions})`);
-    let bytes = encodeRegionInfoQuery(index);
     const op = `VFIO_DEVICE_GET_REGION_INFO (${regionName(index)})`;
-    this.#ioctl(op, VFIO_DEVICE_GET_REGION_INFO, bytes);
-    let info = decodeRegionInfo(bytes);
-    if (info.argsz > bytes.length) {
-      bytes = encodeRegionInfoQuery(index, info.argsz);
-      this.#ioctl(op, VFIO_DEVICE_GET_REGION_INFO, bytes);
-      info = decodeRegionInfo(bytes);
-    }
-    return info;
+    return queryWithCaps(
+      (argsz) => encodeRegionInfoQuery(index, argsz),
+      decodeRegionInfo,
+      (bytes) => this.#ioctl(op, VFIO_DEVICE_GET_REGION_INFO, bytes),
+    );
   }
 
   /**
