@@ -20,6 +20,13 @@ describe('e1000e', () => {
       expect(caps).toContain(PCI_CAP_ID_EXP);
       expect(dev.irqInfo('msix').count).toBeGreaterThanOrEqual(5);
       expect(dev.canReset).toBe(true);
+      // Five MSI-X vectors armed with eventfds in one SET_IRQS, then torn down.
+      const irq = dev.enableInterrupts('msix', 5);
+      expect(irq.vectors.map((v) => v.vector)).toEqual([0, 1, 2, 3, 4]);
+      expect(() => dev.enableInterrupts('msi')).toThrow(/enabled/);
+      irq.disable();
+      expect(irq.vectors.every((v) => v.closed)).toBe(true);
+      expect(() => dev.enableInterrupts('msix', 99)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
       dev.reset();
       expect(dev.config.vendorId).toBe(0x8086);
     } finally {

@@ -42,7 +42,7 @@ done
 # Read-only share of the repo. cache=loose lets the guest keep file pages and metadata: the
 # host tree does not change under a test run, and vitest reads thousands of files. A large
 # msize cuts the number of 9p round trips; fall back to defaults if the kernel refuses.
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=none host0 /mnt/host ||
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose host0 /mnt/host ||
   mount -t 9p -o ro,trans=virtio,version=9p2000.L host0 /mnt/host ||
   fail "mount the 9p share host0 on /mnt/host"
 
