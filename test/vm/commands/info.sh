@@ -7,6 +7,10 @@ echo "== mounts"; cat /proc/mounts
 echo "== modules"; cut -d' ' -f1 /proc/modules | tr '\n' ' '; echo
 echo "== /dev/vfio"; ls -l /dev/vfio
 echo "== iommu groups"
-for g in /sys/kernel/iommu_groups/*; do echo "  ${g##*/}: $(ls "$g/devices" | tr '\n' ' ')"; done
+for g in /sys/kernel/iommu_groups/*; do
+  printf '  %s:' "${g##*/}"
+  for d in "$g"/devices/*; do printf ' %s' "${d##*/}"; done
+  echo
+done
 echo "== node"; node -e 'console.log(process.version, process.arch, process.getuid())'
 echo "== dmesg (last 30 lines)"; dmesg | tail -n 30

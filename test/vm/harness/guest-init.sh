@@ -33,7 +33,8 @@ group_of() { if [ -e "$1/iommu_group" ]; then basename "$(readlink "$1/iommu_gro
 # The command word arrives as vfio_vm.cmd=<word> on the kernel command line (not vfio.cmd:
 # modprobe would hand "cmd=" to the vfio module as a parameter).
 cmd=""
-for arg in $(cat /proc/cmdline); do
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
   case "$arg" in vfio_vm.cmd=*) cmd="${arg#vfio_vm.cmd=}" ;; esac
 done
 case "$cmd" in
@@ -80,6 +81,7 @@ done
 cd "$repo" || fail "cd $repo"
 export HOME=/tmp TMPDIR=/tmp PATH=/usr/bin:/bin VFIO_VM=1
 echo "guest-init: running $script at $(uptime_s)s of guest uptime"
+# shellcheck disable=SC3040 # busybox ash has pipefail; the status must be the command's
 set -o pipefail
 /bin/sh "$script" </dev/null 2>&1 | cat
 finish "$?"

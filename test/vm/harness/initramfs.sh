@@ -9,7 +9,7 @@
 # usage: initramfs.sh KERNEL_DIR
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$here/lib.sh"
 
 kdir="${1:?usage: initramfs.sh KERNEL_DIR}"
@@ -63,6 +63,7 @@ key="$({
 } | sha256sum | cut -c1-16)"
 out="$VM_CACHE/initramfs/$ver-$key.cpio.$ext"
 if [ -f "$out" ]; then
+  touch "$out" # marks it as in use for the pruning below
   echo "$out"
   exit 0
 fi
@@ -123,5 +124,7 @@ find . -mindepth 1 -print0 | LC_ALL=C sort -z |
   cpio --null --create --format=newc --owner=0:0 --reproducible --quiet |
   "${compress[@]}" >"$out.tmp"
 mv "$out.tmp" "$out"
+# Every change to an input leaves a ~40 MB image behind; drop those unused for a week.
+find "$VM_CACHE/initramfs" -maxdepth 1 -name '*.cpio.*' -mtime +7 -delete
 vm_log "initramfs $(du -h "$out" | cut -f1) at $out"
 echo "$out"

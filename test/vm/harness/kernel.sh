@@ -6,7 +6,7 @@
 # the cache lock (run.sh), so this script does not lock on its own.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$here/lib.sh"
 
 # linux-image-amd64 is a metapackage whose dependency names the kernel Debian currently
@@ -24,10 +24,10 @@ apt_update() {
   apt-get update -qq >&2
 }
 
-resolved="$(resolve_pkg)"
+resolved="$(resolve_pkg || true)"
 if [ -z "$resolved" ]; then
   apt_update
-  resolved="$(resolve_pkg)"
+  resolved="$(resolve_pkg || true)"
   [ -n "$resolved" ] || vm_die "apt-cache cannot resolve linux-image-amd64 (is this Debian 12?)"
 fi
 read -r pkg pkgver <<<"$resolved"
@@ -35,6 +35,7 @@ ver="${pkg#linux-image-}"
 dir="$VM_CACHE/kernel/${ver}_${pkgver}"
 
 if [ -f "$dir/complete" ]; then
+  touch "$dir/complete" # marks it as in use for the pruning below
   echo "$dir"
   exit 0
 fi
@@ -68,4 +69,8 @@ touch "$tmp/out/complete"
 # Publish atomically: an interrupted fetch leaves only a temp dir behind, never half a kernel.
 rm -rf "$dir"
 mv "$tmp/out" "$dir"
+# A new kernel usually replaces the last one; drop kernels (~400 MB each) unused for a week.
+for old in "$VM_CACHE"/kernel/*/complete; do
+  if [ -n "$(find "$old" -mtime +7)" ]; then rm -rf "$(dirname "$old")"; fi
+done
 echo "$dir"

@@ -3,6 +3,7 @@
 
 # Where downloaded kernels and built initramfs images live. Outside the repo on purpose:
 # they are large, machine-specific, and reused by every checkout on the machine.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 VM_CACHE="${VFIO_VM_CACHE:-${HOME:-/root}/.cache/vfio-vm}"
 
 vm_log() { printf 'vm: %s\n' "$*" >&2; }

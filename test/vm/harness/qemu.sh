@@ -10,7 +10,7 @@
 #        VFIO_VM_SHARE    directory shared read-only as /mnt/host (default: the repo)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$here/lib.sh"
 
 kernel="$1" initrd="$2" word="$3" log="$4"
@@ -31,6 +31,7 @@ esac
 
 append="console=ttyS0 quiet panic=-1 intel_iommu=on vfio_vm.cmd=$word ${VFIO_VM_APPEND:-}"
 
+# shellcheck disable=SC2054 # commas separate QEMU sub-options, not array elements
 args=(
   -accel "$accel" -cpu "$cpu"
   # split irqchip: the emulated IOMMU's interrupt remapping needs it (with KVM).
@@ -72,7 +73,7 @@ tee "$log" <"$fifo" &
 tee_pid=$!
 timeout --kill-after=10s "$limit" qemu-system-x86_64 "${args[@]}" </dev/null >"$fifo" 2>&1 &
 qemu_pid=$!
-trap 'kill -TERM "$qemu_pid" 2>/dev/null; wait "$qemu_pid"; rm -f "$fifo"; exit 130' INT TERM HUP
+trap 'kill -TERM "$qemu_pid" 2>/dev/null; wait "$qemu_pid" || true; rm -f "$fifo"; exit 130' INT TERM HUP
 
 status=0
 wait "$qemu_pid" || status=$?

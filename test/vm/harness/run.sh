@@ -11,7 +11,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$here/lib.sh"
 
 # The guest sees this tree (normally the repo itself) read-only at /mnt/host.
@@ -20,7 +20,9 @@ commands="$VFIO_VM_SHARE/test/vm/commands"
 
 word="${1:-}"
 if [ $# -ne 1 ] || ! vm_valid_word "$word"; then
-  vm_die "usage: run.sh <command-word>, one of: $(cd "$commands" && ls -- *.sh | sed 's/\.sh$//' | tr '\n' ' ')"
+  known=""
+  for f in "$commands"/*.sh; do known+=" $(basename "$f" .sh)"; done
+  vm_die "usage: run.sh <command-word>; commands:$known"
 fi
 [ -f "$commands/$word.sh" ] || vm_die "no such command: $commands/$word.sh"
 for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio timeout flock; do
@@ -45,8 +47,14 @@ log="$out/$word-$(date +%Y%m%d-%H%M%S)-$$.log"
 mkdir -p "$out"
 : >"$log"
 ln -sfn "$(basename "$log")" "$out/$word.log" # the latest run of each command
+# In the background so a TERM/INT sent to this script alone (a CI runner stopping the job,
+# not just a Ctrl-C to the whole process group) still takes QEMU down through qemu.sh.
+"$here/qemu.sh" "$kdir/vmlinuz" "$initrd" "$word" "$log" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child" || true; vm_log "interrupted; QEMU stopped"; exit 130' INT TERM HUP
 qemu_status=0
-"$here/qemu.sh" "$kdir/vmlinuz" "$initrd" "$word" "$log" || qemu_status=$?
+wait "$child" || qemu_status=$?
+trap - INT TERM HUP
 
 # The last marker wins; \r comes from the serial line's CRLF.
 marker="$(tr -d '\r' <"$log" | sed -n 's/^VFIO_GUEST_EXIT=\([0-9][0-9]*\)$/\1/p' | tail -n 1)"
