@@ -1,0 +1,100 @@
+/**
+ * The ioctl allow-list as the native shim enforces it (native/ioctl.cc holds the
+ * C++ twin; the conformance suite holds the two to each other): requests keyed by
+ * the fd kind they are valid on, with the argument's kind and the kernel's minsz.
+ * The fake kernel applies the same checks, with the same error types, before it
+ * emulates a request.
+ */
+import {
+  VFIO_CHECK_EXTENSION,
+  VFIO_DEVICE_GET_INFO,
+  VFIO_DEVICE_GET_IRQ_INFO,
+  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+  VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_DEVICE_PCI_HOT_RESET,
+  VFIO_DEVICE_RESET,
+  VFIO_DEVICE_SET_IRQS,
+  VFIO_GET_API_VERSION,
+  VFIO_GROUP_GET_DEVICE_FD,
+  VFIO_GROUP_GET_STATUS,
+  VFIO_GROUP_SET_CONTAINER,
+  VFIO_GROUP_UNSET_CONTAINER,
+  VFIO_IOMMU_GET_INFO,
+  VFIO_SET_IOMMU,
+} from '../uapi/ioctl.js';
+
+export type FdKind = 'container' | 'group' | 'device';
+export type ArgKind = 'none' | 'value' | 'intptr' | 'string' | 'argsz';
+
+export interface AllowedRequest {
+  kind: FdKind;
+  number: number;
+  name: string;
+  arg: ArgKind;
+  minsz: number;
+}
+
+const r = (kind: FdKind, number: number, name: string, arg: ArgKind, minsz = 0): AllowedRequest => ({ kind, number, name, arg, minsz });
+
+export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
+  r('container', VFIO_GET_API_VERSION, 'VFIO_GET_API_VERSION', 'none'),
+  r('container', VFIO_CHECK_EXTENSION, 'VFIO_CHECK_EXTENSION', 'value'),
+  r('container', VFIO_SET_IOMMU, 'VFIO_SET_IOMMU', 'value'),
+  r('container', VFIO_IOMMU_GET_INFO, 'VFIO_IOMMU_GET_INFO', 'argsz', 16),
+  r('group', VFIO_GROUP_GET_STATUS, 'VFIO_GROUP_GET_STATUS', 'argsz', 8),
+  r('group', VFIO_GROUP_SET_CONTAINER, 'VFIO_GROUP_SET_CONTAINER', 'intptr'),
+  r('group', VFIO_GROUP_UNSET_CONTAINER, 'VFIO_GROUP_UNSET_CONTAINER', 'none'),
+  r('group', VFIO_GROUP_GET_DEVICE_FD, 'VFIO_GROUP_GET_DEVICE_FD', 'string'),
+  r('device', VFIO_DEVICE_GET_INFO, 'VFIO_DEVICE_GET_INFO', 'argsz', 16),
+  r('device', VFIO_DEVICE_GET_REGION_INFO, 'VFIO_DEVICE_GET_REGION_INFO', 'argsz', 32),
+  r('device', VFIO_DEVICE_GET_IRQ_INFO, 'VFIO_DEVICE_GET_IRQ_INFO', 'argsz', 16),
+  r('device', VFIO_DEVICE_SET_IRQS, 'VFIO_DEVICE_SET_IRQS', 'argsz', 20),
+  r('device', VFIO_DEVICE_RESET, 'VFIO_DEVICE_RESET', 'none'),
+  r('device', VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO', 'argsz', 12),
+  r('device', VFIO_DEVICE_PCI_HOT_RESET, 'VFIO_DEVICE_PCI_HOT_RESET', 'argsz', 12),
+];
+
+export function isAllowedNumber(request: number): boolean {
+  return ALLOWED_IOCTLS.some((a) => a.number === request);
+}
+
+export function findAllowed(kind: FdKind | 'other', request: number): AllowedRequest | undefined {
+  return ALLOWED_IOCTLS.find((a) => a.kind === kind && a.number === request);
+}
+
+/** The argument as the kernel will see it, after the shim's checks. */
+export type CheckedArg = { kind: 'none' } | { kind: 'value'; value: bigint } | { kind: 'string'; value: string } | { kind: 'bytes'; bytes: Uint8Array; argsz: number };
+
+/** Validates a JS argument for `req` exactly as native/ioctl.cc does (TypeError/RangeError). */
+export function checkIoctlArg(req: AllowedRequest, arg: unknown): CheckedArg {
+  switch (req.arg) {
+    case 'none':
+      return { kind: 'none' };
+    case 'value':
+    case 'intptr': {
+      const what = req.arg === 'value' ? `${req.name}: argument` : `${req.name}: fd`;
+      if (typeof arg === 'bigint') {
+        if (arg < 0n || arg >= 1n << 64n) throw new RangeError(`${what} must be a BigInt in [0, 2^64)`);
+        if (req.arg === 'intptr' && arg > 0x7fffffffn) throw new RangeError(`${what} must be an integer in [0, 2^31)`);
+        return { kind: 'value', value: arg };
+      }
+      if (typeof arg !== 'number') throw new TypeError(`${what} must be a number`);
+      const limit = req.arg === 'value' ? Number.MAX_SAFE_INTEGER : 0x7fffffff;
+      if (!(arg >= 0 && arg <= limit) || !Number.isInteger(arg)) throw new RangeError(`${what} must be a non-negative integer, got ${arg}`);
+      return { kind: 'value', value: BigInt(arg) };
+    }
+    case 'string':
+      if (typeof arg !== 'string') throw new TypeError(`${req.name}: argument must be a string`);
+      if (arg.includes('\0')) throw new TypeError(`${req.name}: argument contains a NUL byte`);
+      return { kind: 'string', value: arg };
+    case 'argsz': {
+      if (!ArrayBuffer.isView(arg)) throw new TypeError(`${req.name}: argument must be a Buffer, TypedArray or DataView`);
+      const bytes = new Uint8Array(arg.buffer, arg.byteOffset, arg.byteLength);
+      if (bytes.length < req.minsz)
+        throw new RangeError(`${req.name}: buffer of ${bytes.length} bytes is smaller than the ${req.minsz} the kernel reads`);
+      const argsz = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+      if (argsz > bytes.length) throw new RangeError(`${req.name}: argsz ${argsz} exceeds the buffer's ${bytes.length} bytes`);
+      return { kind: 'bytes', bytes, argsz };
+    }
+  }
+}

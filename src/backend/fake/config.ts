@@ -1,0 +1,196 @@
+/**
+ * Config space for the fake kernel: ConfigBuilder lets a model describe its
+ * hardware config space; VirtualConfig is the kernel's view of it as vfio-pci
+ * presents it to the user (BARs virtualised and sizable, read-only fields
+ * ignoring writes, only the command bits a user may flip, MSI/MSI-X enable bits
+ * following VFIO_DEVICE_SET_IRQS).
+ */
+import {
+  PCI_CAPABILITY_LIST,
+  PCI_CAP_ID_EXP,
+  PCI_CAP_ID_MSI,
+  PCI_CAP_ID_MSIX,
+  PCI_CAP_ID_PM,
+  PCI_INTERRUPT_PIN,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSI_FLAGS,
+  PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_ENABLE,
+  PCI_STATUS_CAP_LIST,
+} from '../../uapi/pci-regs.js';
+import { walkCapabilities } from '../../uapi/pci-walk.js';
+import type { BarSpec } from './model.js';
+
+export interface HeaderSpec {
+  vendor: number;
+  device: number;
+  classCode: number;
+  revision?: number;
+  subsystemVendor?: number;
+  subsystem?: number;
+  /** 1 = INTA#; 0 = no INTx. */
+  interruptPin?: number;
+  /** PCIe devices have 4096 bytes of config space. */
+  express?: boolean;
+}
+
+/** Builds a type-0 config space image with a capability list starting at 0x40. */
+export class ConfigBuilder {
+  readonly bytes: Uint8Array;
+  #view: DataView;
+  #next = 0x40;
+  #last = PCI_CAPABILITY_LIST;
+
+  constructor(h: HeaderSpec) {
+    this.bytes = new Uint8Array(h.express ? 4096 : 256);
+    this.#view = new DataView(this.bytes.buffer);
+    const v = this.#view;
+    v.setUint16(0x00, h.vendor, true);
+    v.setUint16(0x02, h.device, true);
+    v.setUint8(0x08, h.revision ?? 0);
+    v.setUint8(0x09, h.classCode & 0xff);
+    v.setUint16(0x0a, h.classCode >>> 8, true);
+    v.setUint16(0x2c, h.subsystemVendor ?? 0, true);
+    v.setUint16(0x2e, h.subsystem ?? 0, true);
+    v.setUint8(PCI_INTERRUPT_PIN, h.interruptPin ?? 1);
+  }
+
+  #cap(id: number, length: number): number {
+    const at = this.#next;
+    if (at + length > 256) throw new RangeError('ConfigBuilder: capabilities do not fit in 256 bytes');
+    this.bytes[this.#last] = at;
+    this.bytes[at] = id;
+    this.#last = at + 1;
+    this.#next = (at + length + 3) & ~3;
+    this.#view.setUint16(0x06, this.#view.getUint16(0x06, true) | PCI_STATUS_CAP_LIST, true);
+    return at;
+  }
+
+  /** MSI with 2^log2Vectors vectors. */
+  msi(opts: { log2Vectors?: number; is64?: boolean } = {}): this {
+    const is64 = opts.is64 ?? true;
+    const at = this.#cap(PCI_CAP_ID_MSI, is64 ? 14 : 10);
+    this.#view.setUint16(at + PCI_MSI_FLAGS, ((opts.log2Vectors ?? 0) << 1) | (is64 ? PCI_MSI_FLAGS_64BIT : 0), true);
+    return this;
+  }
+
+  msix(opts: { tableSize: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number }): this {
+    const at = this.#cap(PCI_CAP_ID_MSIX, 12);
+    this.#view.setUint16(at + PCI_MSIX_FLAGS, opts.tableSize - 1, true);
+    this.#view.setUint32(at + 4, opts.tableOffset | opts.tableBar, true);
+    this.#view.setUint32(at + 8, opts.pbaOffset | opts.pbaBar, true);
+    return this;
+  }
+
+  pm(): this {
+    const at = this.#cap(PCI_CAP_ID_PM, 8);
+    this.#view.setUint16(at + 2, 0x0003, true);
+    return this;
+  }
+
+  /** A PCIe endpoint capability (version 2); `flr` advertises Function Level Reset. */
+  pcie(opts: { flr?: boolean } = {}): this {
+    const at = this.#cap(PCI_CAP_ID_EXP, 0x3c);
+    this.#view.setUint16(at + 2, 0x0002, true);
+    this.#view.setUint32(at + 4, opts.flr ? 1 << 28 : 0, true);
+    return this;
+  }
+
+  build(): Uint8Array {
+    return this.bytes;
+  }
+}
+
+// Bits of the command register a user may change through vfio-pci.
+const COMMAND_WRITABLE = 0x0001 | 0x0002 | 0x0004 | 0x0040 | 0x0100 | 0x0400;
+
+export class VirtualConfig {
+  readonly bytes: Uint8Array;
+  #view: DataView;
+  #bars: readonly (BarSpec | undefined)[];
+  #barValue = new Uint32Array(6);
+  #msi: number | undefined;
+  #msix: number | undefined;
+
+  constructor(image: Uint8Array, bars: readonly (BarSpec | undefined)[]) {
+    this.bytes = image.slice();
+    this.#view = new DataView(this.bytes.buffer);
+    this.#bars = bars;
+    const read = (off: number, w: 1 | 2 | 4) => (w === 1 ? this.bytes[off]! : w === 2 ? this.#view.getUint16(off, true) : this.#view.getUint32(off, true));
+    for (const c of walkCapabilities(read)) {
+      if (c.id === PCI_CAP_ID_MSI) this.#msi = c.offset;
+      if (c.id === PCI_CAP_ID_MSIX) this.#msix = c.offset;
+    }
+    this.#view.setUint16(0x04, 0, true);
+  }
+
+  get size(): number {
+    return this.bytes.length;
+  }
+
+  get command(): number {
+    return this.#view.getUint16(0x04, true);
+  }
+
+  /** MSI capability offset, if any. */
+  get msiCap(): number | undefined {
+    return this.#msi;
+  }
+  get msixCap(): number | undefined {
+    return this.#msix;
+  }
+
+  /** The value BAR register n reads as: the virtual address bits plus the type flags. */
+  #barRead(n: number): number {
+    const spec = this.#bars[n];
+    const upper = n > 0 && this.#bars[n - 1]?.is64;
+    if (upper) return this.#barValue[n]!;
+    if (!spec) return 0;
+    const flags = spec.kind === 'io' ? 0x1 : (spec.is64 ? 0x4 : 0) | (spec.prefetchable ? 0x8 : 0);
+    const mask = spec.kind === 'io' ? ~(spec.size - 1) & ~0x3 : ~(spec.size - 1) & ~0xf;
+    return ((this.#barValue[n]! & mask) | flags) >>> 0;
+  }
+
+  read(offset: number, width: 1 | 2 | 4): number {
+    let v = 0;
+    for (let i = 0; i < width; i++) v |= this.#readByte(offset + i) << (8 * i);
+    return v >>> 0;
+  }
+
+  #readByte(off: number): number {
+    if (off >= 0x10 && off < 0x28) return (this.#barRead((off - 0x10) >> 2) >>> (8 * (off & 3))) & 0xff;
+    if (off >= 0x30 && off < 0x34) return 0; // no expansion ROM
+    return this.bytes[off]!;
+  }
+
+  write(offset: number, width: 1 | 2 | 4, value: number): void {
+    for (let i = 0; i < width; i++) this.#writeByte(offset + i, (value >>> (8 * i)) & 0xff);
+  }
+
+  #writeByte(off: number, b: number): void {
+    if (off === 0x04 || off === 0x05) {
+      const shift = 8 * (off - 0x04);
+      const mask = (COMMAND_WRITABLE >> shift) & 0xff;
+      this.bytes[off] = (this.bytes[off]! & ~mask) | (b & mask);
+    } else if (off >= 0x10 && off < 0x28) {
+      const n = (off - 0x10) >> 2;
+      const shift = 8 * (off & 3);
+      this.#barValue[n] = ((this.#barValue[n]! & ~(0xff << shift)) | (b << shift)) >>> 0;
+    } else if (off === 0x0c || off === 0x0d || off === 0x3c) {
+      this.bytes[off] = b; // cache line size, latency timer, interrupt line: plain storage
+    } else if (this.#msi !== undefined && off >= this.#msi + 4 && off < this.#msi + 14) {
+      this.bytes[off] = b; // MSI address/data are the user's to program (virtualised)
+    }
+    // Everything else is read-only to the user: the write is dropped, as vfio-pci does.
+  }
+
+  /** Mirrors VFIO_DEVICE_SET_IRQS into the capability enable bits. */
+  setMsiEnabled(kind: 'msi' | 'msix', on: boolean): void {
+    const cap = kind === 'msi' ? this.#msi : this.#msix;
+    if (cap === undefined) return;
+    const bit = kind === 'msi' ? PCI_MSI_FLAGS_ENABLE : PCI_MSIX_FLAGS_ENABLE;
+    const flags = this.#view.getUint16(cap + 2, true);
+    this.#view.setUint16(cap + 2, on ? flags | bit : flags & ~bit, true);
+  }
+}

@@ -1,0 +1,724 @@
+/**
+ * A fake Linux kernel behind the Backend interface: /dev/vfio with the legacy
+ * container/group/device API, vfio-pci's region/config/IRQ semantics, the type1
+ * IOMMU, eventfds, and a sysfs tree on disk for discovery. Device models plug in
+ * with addDevice(). Where it disagrees with the real kernel, the kernel is right:
+ * the conformance suite (test/conformance) runs against both.
+ *
+ * Known differences, by design: BAR accesses are trapped (a model sees every
+ * access), so mmap of a BAR is refused with ENODEV and Region falls back to
+ * pread/pwrite; hot reset is not modelled (ENODEV, as for a device on a root bus).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from '../backend.js';
+import { checkIoctlArg, findAllowed, isAllowedNumber, type CheckedArg, type FdKind } from '../allowlist.js';
+import { errnoError } from './errno.js';
+import { FakeEventfd, FakePoller } from './eventfd.js';
+import { FakeIommu, type DmaFault, type FakeMem, type IommuConfig, type MemlockAccount } from './iommu.js';
+import { IrqState, IRQ_SET_HEADER } from './irq.js';
+import { VirtualConfig } from './config.js';
+import { SysfsTree } from './sysfs.js';
+import type { DeviceBus, DeviceModel } from './model.js';
+import {
+  VFIO_API_VERSION,
+  VFIO_CHECK_EXTENSION,
+  VFIO_DEVICE_GET_INFO,
+  VFIO_DEVICE_GET_IRQ_INFO,
+  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+  VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_DEVICE_PCI_HOT_RESET,
+  VFIO_DEVICE_RESET,
+  VFIO_DEVICE_SET_IRQS,
+  VFIO_GET_API_VERSION,
+  VFIO_GROUP_GET_DEVICE_FD,
+  VFIO_GROUP_GET_STATUS,
+  VFIO_GROUP_SET_CONTAINER,
+  VFIO_GROUP_UNSET_CONTAINER,
+  VFIO_IOMMU_GET_INFO,
+  VFIO_SET_IOMMU,
+  VFIO_TYPE1_IOMMU,
+  VFIO_TYPE1v2_IOMMU,
+  VFIO_TYPE1_NESTING_IOMMU,
+  VFIO_UNMAP_ALL,
+} from '../../uapi/ioctl.js';
+import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE } from '../../uapi/vfio-group.js';
+import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET } from '../../uapi/vfio-device.js';
+import {
+  VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
+  VFIO_REGION_INFO_FLAG_CAPS,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+} from '../../uapi/vfio-region.js';
+import { VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL } from '../../uapi/vfio-iommu.js';
+import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS, VFIO_PCI_ROM_REGION_INDEX, VFIO_PCI_VGA_REGION_INDEX } from '../../uapi/vfio-pci.js';
+import { PCI_INTERRUPT_PIN, PCI_MSIX_FLAGS, PCI_MSI_FLAGS, PCI_MSI_FLAGS_QMASK } from '../../uapi/pci-regs.js';
+
+export interface FakeKernelOptions {
+  /** RLIMIT_MEMLOCK in bytes for pinned DMA memory; Infinity (the default) acts like CAP_IPC_LOCK. */
+  memlockLimit?: number;
+  /** IOVA ranges the IOMMU reports (inclusive); default: Intel VT-d with 39 address bits. */
+  iovaRanges?: { start: bigint; end: bigint }[];
+  /** IOMMU page-size bitmap; default 4 KiB | 2 MiB | 1 GiB. */
+  pgsizes?: bigint;
+  /** vfio_iommu_type1 dma_entry_limit; default 65535. */
+  dmaEntryLimit?: number;
+  /** Free 2 MiB hugepages for dmaAlloc; default 0. */
+  hugepages?: number;
+}
+
+export interface AddDeviceOptions {
+  /** IOMMU group number; default: a new group of its own. */
+  group?: number;
+  /** Bound driver; default 'vfio-pci'. */
+  driver?: string | null;
+}
+
+const REGION_SHIFT = 2 ** 40;
+const VIABLE_DRIVERS = new Set(['vfio-pci', 'pcieport']);
+const PAGE = 4096;
+
+interface KGroup {
+  id: number;
+  devices: KDevice[];
+  open: boolean;
+  container: KContainer | null;
+}
+
+interface KContainer {
+  groups: Set<KGroup>;
+  iommu: FakeIommu | null;
+  fdOpen: boolean;
+}
+
+interface KDevice {
+  address: string;
+  model: DeviceModel;
+  group: KGroup;
+  driver: string | null;
+  config: VirtualConfig;
+  irq: IrqState;
+  opens: number;
+}
+
+type FdEntry =
+  | { kind: 'container'; c: KContainer }
+  | { kind: 'group'; g: KGroup }
+  | { kind: 'device'; d: KDevice }
+  | { kind: 'eventfd'; e: FakeEventfd };
+
+export type RecordedFault = DmaFault & { device: string };
+
+export class FakeKernel implements Backend {
+  readonly name = 'fake';
+  readonly pageSize = PAGE;
+  readonly root: string;
+  /** IOMMU faults the device models caused, oldest first. */
+  readonly faults: RecordedFault[] = [];
+  #sys: SysfsTree;
+  #fds = new Map<number, FdEntry>();
+  #nextFd = 100;
+  #groups = new Map<number, KGroup>();
+  #devices = new Map<string, KDevice>();
+  #mems = new Map<ArrayBuffer, FakeMem>();
+  #memlock: MemlockAccount;
+  #iommuConfig: IommuConfig;
+  #hugepages: number;
+
+  constructor(options: FakeKernelOptions = {}) {
+    this.root = mkdtempSync(join(tmpdir(), 'vfio-fake-'));
+    this.#sys = new SysfsTree(this.root);
+    this.#sys.addIommuUnit('dmar0');
+    this.#sys.setDevNode('vfio', true);
+    this.#memlock = { limit: options.memlockLimit ?? Infinity, locked: 0 };
+    this.#hugepages = options.hugepages ?? 0;
+    this.#iommuConfig = {
+      pgsizes: options.pgsizes ?? 0x40201000n,
+      ranges: options.iovaRanges ?? [
+        { start: 0n, end: 0xfedfffffn },
+        { start: 0xfef00000n, end: (1n << 39n) - 1n },
+      ],
+      dmaEntryLimit: options.dmaEntryLimit ?? 65535,
+    };
+  }
+
+  /** Options for openDevice/Container.open that select this kernel. */
+  get options(): { backend: FakeKernel; root: string } {
+    return { backend: this, root: this.root };
+  }
+
+  /** RLIMIT_MEMLOCK for subsequent mappings (bytes). */
+  set memlockLimit(bytes: number) {
+    this.#memlock.limit = bytes;
+  }
+  get lockedBytes(): number {
+    return this.#memlock.locked;
+  }
+
+  /** Plugs a device model in at a PCI address. */
+  addDevice(address: string, model: DeviceModel, opts: AddDeviceOptions = {}): void {
+    if (this.#devices.has(address)) throw new Error(`FakeKernel.addDevice: ${address} already exists`);
+    const id = opts.group ?? Math.max(-1, ...this.#groups.keys()) + 1;
+    let group = this.#groups.get(id);
+    if (!group) {
+      group = { id, devices: [], open: false, container: null };
+      this.#groups.set(id, group);
+    }
+    const config = new VirtualConfig(model.config, model.bars);
+    const dv = new DataView(config.bytes.buffer);
+    const msiCount = config.msiCap === undefined ? 0 : 1 << ((dv.getUint16(config.msiCap + PCI_MSI_FLAGS, true) & PCI_MSI_FLAGS_QMASK) >> 1);
+    const msixCount = config.msixCap === undefined ? 0 : (dv.getUint16(config.msixCap + PCI_MSIX_FLAGS, true) & 0x7ff) + 1;
+    const counts = { intx: config.bytes[PCI_INTERRUPT_PIN] ? 1 : 0, msi: msiCount, msix: msixCount, err: config.size > 256 };
+    const irq = new IrqState(counts, (type) => {
+      config.setMsiEnabled('msi', type === 'msi');
+      config.setMsiEnabled('msix', type === 'msix');
+    });
+    const d: KDevice = { address, model, group, driver: opts.driver === undefined ? 'vfio-pci' : opts.driver, config, irq, opens: 0 };
+    group.devices.push(d);
+    this.#devices.set(address, d);
+    this.#sys.addDevice({
+      address,
+      vendor: dv.getUint16(0, true),
+      device: dv.getUint16(2, true),
+      classCode: dv.getUint32(8, true) >>> 8,
+      driver: d.driver,
+      group: id,
+    });
+    this.#refreshDevNode(group);
+    model.attach(this.#bus(d));
+  }
+
+  /** Rebinds a device to another driver (null: none), as writing to sysfs bind/unbind would. */
+  bindDriver(address: string, driver: string | null): void {
+    const d = this.#devices.get(address);
+    if (!d) throw new Error(`FakeKernel.bindDriver: no device ${address}`);
+    if (d.opens > 0 && driver !== 'vfio-pci') throw new Error(`FakeKernel.bindDriver: ${address} is open through VFIO`);
+    d.driver = driver;
+    this.#sys.setDriver(address, driver);
+    this.#refreshDevNode(d.group);
+  }
+
+  /** Stops the models' timers and removes the sysfs tree. */
+  dispose(): void {
+    for (const d of this.#devices.values()) d.model.dispose?.();
+    this.#sys.remove();
+  }
+
+  #refreshDevNode(g: KGroup): void {
+    this.#sys.setDevNode(String(g.id), g.devices.some((d) => d.driver === 'vfio-pci'));
+  }
+
+  #viable(g: KGroup): boolean {
+    return g.devices.every((d) => d.driver === null || VIABLE_DRIVERS.has(d.driver));
+  }
+
+  #bus(d: KDevice): DeviceBus {
+    const kernel = this;
+    const access = (iova: number, length: number, write: boolean, data?: Uint8Array) => {
+      const fault = (reason: string) => {
+        kernel.faults.push({ device: d.address, iova, length, write, reason });
+        return null;
+      };
+      if ((d.config.command & 0x4) === 0) return fault('bus master disabled');
+      const iommu = d.group.container?.iommu;
+      if (!iommu || d.opens === 0) return fault('no IOMMU domain');
+      const r = iommu.access(iova, length, write, data);
+      if (r.fault) return fault(r.fault.reason);
+      return r.bytes ?? new Uint8Array(0);
+    };
+    return {
+      dmaRead: (iova, length) => access(iova, length, false),
+      dmaWrite: (iova, data) => access(iova, data.length, true, data) !== null,
+      raiseIrq: (vector = 0) => {
+        // MSI is a memory write by the device: nothing leaves without Bus Master.
+        if ((d.irq.type === 'msi' || d.irq.type === 'msix') && (d.config.command & 0x4) === 0) return;
+        d.irq.raise(vector);
+      },
+      lowerIrq: () => d.irq.lowerIntx(),
+      get busMaster() {
+        return (d.config.command & 0x4) !== 0;
+      },
+    };
+  }
+
+  // ---- files -------------------------------------------------------------
+
+  #newFd(entry: FdEntry): number {
+    const fd = this.#nextFd++;
+    this.#fds.set(fd, entry);
+    return fd;
+  }
+
+  #entry(fd: number, syscall: string): FdEntry {
+    const e = this.#fds.get(fd);
+    if (!e) throw errnoError('EBADF', syscall);
+    return e;
+  }
+
+  open(path: string, flags?: number): number {
+    if (typeof path !== 'string') throw new TypeError('open: path must be a string');
+    if (path.includes('\0')) throw new TypeError('open: path contains a NUL byte');
+    if (flags !== undefined && (typeof flags !== 'number' || flags & ~(3 | 0o4000)))
+      throw new RangeError('open: only O_RDONLY/O_WRONLY/O_RDWR/O_NONBLOCK are accepted');
+    const prefix = join(this.root, 'dev/vfio') + '/';
+    const rel = path.startsWith(prefix) ? path.slice(prefix.length) : null;
+    if (rel === 'vfio') return this.#newFd({ kind: 'container', c: { groups: new Set(), iommu: null, fdOpen: true } });
+    const g = rel !== null && /^\d+$/.test(rel) ? this.#groups.get(Number(rel)) : undefined;
+    if (!g || !g.devices.some((d) => d.driver === 'vfio-pci')) throw errnoError('ENOENT', 'open', path);
+    if (g.open) throw errnoError('EBUSY', 'open', path);
+    g.open = true;
+    return this.#newFd({ kind: 'group', g });
+  }
+
+  close(fd: number): void {
+    checkFd(fd, 'close');
+    const e = this.#entry(fd, 'close');
+    this.#fds.delete(fd);
+    switch (e.kind) {
+      case 'container':
+        e.c.fdOpen = false;
+        this.#maybeReleaseContainer(e.c);
+        break;
+      case 'group':
+        e.g.open = false;
+        // Releasing the group file detaches it from its container unless devices still hold it.
+        if (e.g.container && !e.g.devices.some((d) => d.opens > 0)) this.#detach(e.g);
+        break;
+      case 'device':
+        e.d.opens--;
+        if (e.d.opens === 0) {
+          e.d.irq.reset();
+          if (!e.d.group.open && e.d.group.container && !e.d.group.devices.some((d) => d.opens > 0)) this.#detach(e.d.group);
+        }
+        break;
+      case 'eventfd':
+        if (e.e.poller) e.e.poller.close();
+        break;
+    }
+  }
+
+  #detach(g: KGroup): void {
+    const c = g.container!;
+    c.groups.delete(g);
+    g.container = null;
+    if (c.groups.size === 0 && c.iommu) {
+      c.iommu.releaseAll();
+      c.iommu = null;
+    }
+    this.#maybeReleaseContainer(c);
+  }
+
+  #maybeReleaseContainer(c: KContainer): void {
+    if (!c.fdOpen && c.groups.size === 0 && c.iommu) {
+      c.iommu.releaseAll();
+      c.iommu = null;
+    }
+  }
+
+  // ---- ioctl -------------------------------------------------------------
+
+  ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number {
+    checkFd(fd, 'ioctl');
+    if (typeof request !== 'number') throw new TypeError('ioctl: request must be a number');
+    if (!isAllowedNumber(request))
+      throw new RangeError(`ioctl: request 0x${(request >>> 0).toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap)`);
+    const e = this.#entry(fd, 'ioctl');
+    const kind: FdKind | 'other' = e.kind === 'eventfd' ? 'other' : e.kind;
+    const req = findAllowed(kind, request);
+    if (!req) throw errnoError('ENOTTY', 'ioctl', `request not valid on fd ${fd} (a ${kindName(kind)})`);
+    const a = checkIoctlArg(req, arg);
+    if (e.kind === 'container') return this.#containerIoctl(e.c, request, a);
+    if (e.kind === 'group') return this.#groupIoctl(e.g, request, a);
+    return this.#deviceIoctl((e as { d: KDevice }).d, request, a);
+  }
+
+  #containerIoctl(c: KContainer, request: number, a: CheckedArg): number {
+    const einval = (what: string) => errnoError('EINVAL', 'ioctl', what);
+    switch (request) {
+      case VFIO_GET_API_VERSION:
+        return VFIO_API_VERSION;
+      case VFIO_CHECK_EXTENSION: {
+        const ext = Number((a as { value: bigint }).value);
+        return ext === VFIO_TYPE1_IOMMU || ext === VFIO_TYPE1v2_IOMMU || ext === VFIO_TYPE1_NESTING_IOMMU || ext === VFIO_UNMAP_ALL ? 1 : 0;
+      }
+      case VFIO_SET_IOMMU: {
+        if (c.groups.size === 0 || c.iommu) throw einval('VFIO_SET_IOMMU');
+        const type = Number((a as { value: bigint }).value);
+        if (type !== VFIO_TYPE1_IOMMU && type !== VFIO_TYPE1v2_IOMMU) throw errnoError('ENODEV', 'ioctl', 'VFIO_SET_IOMMU');
+        c.iommu = new FakeIommu(this.#iommuConfig, type === VFIO_TYPE1v2_IOMMU, this.#memlock);
+        return 0;
+      }
+      case VFIO_IOMMU_GET_INFO: {
+        if (!c.iommu) throw einval('VFIO_IOMMU_GET_INFO');
+        const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
+        if (argsz < 16) throw einval('VFIO_IOMMU_GET_INFO');
+        return writeIommuInfo(bytes, argsz, c.iommu);
+      }
+    }
+    throw einval('container ioctl');
+  }
+
+  #groupIoctl(g: KGroup, request: number, a: CheckedArg): number {
+    const einval = (what: string) => errnoError('EINVAL', 'ioctl', what);
+    switch (request) {
+      case VFIO_GROUP_GET_STATUS: {
+        const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
+        if (argsz < 8) throw einval('VFIO_GROUP_GET_STATUS');
+        const flags = (this.#viable(g) ? VFIO_GROUP_FLAGS_VIABLE : 0) | (g.container ? VFIO_GROUP_FLAGS_CONTAINER_SET : 0);
+        new DataView(bytes.buffer, bytes.byteOffset).setUint32(4, flags, true);
+        return 0;
+      }
+      case VFIO_GROUP_SET_CONTAINER: {
+        const cfd = Number((a as { value: bigint }).value);
+        if (g.container) throw einval('VFIO_GROUP_SET_CONTAINER');
+        const ce = this.#fds.get(cfd);
+        if (!ce) throw errnoError('EBADF', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
+        if (ce.kind !== 'container') throw einval('VFIO_GROUP_SET_CONTAINER');
+        // Claiming DMA ownership fails while a device of the group has a kernel driver.
+        if (!this.#viable(g)) throw errnoError('EBUSY', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
+        g.container = ce.c;
+        ce.c.groups.add(g);
+        return 0;
+      }
+      case VFIO_GROUP_UNSET_CONTAINER: {
+        if (!g.container) throw einval('VFIO_GROUP_UNSET_CONTAINER');
+        if (g.devices.some((d) => d.opens > 0)) throw errnoError('EBUSY', 'ioctl', 'VFIO_GROUP_UNSET_CONTAINER');
+        this.#detach(g);
+        return 0;
+      }
+      case VFIO_GROUP_GET_DEVICE_FD: {
+        if (!g.container || !g.container.iommu) throw einval('VFIO_GROUP_GET_DEVICE_FD');
+        const name = (a as { value: string }).value;
+        const d = g.devices.find((x) => x.address === name && x.driver === 'vfio-pci');
+        if (!d) throw errnoError('ENODEV', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
+        d.opens++;
+        return this.#newFd({ kind: 'device', d });
+      }
+    }
+    throw einval('group ioctl');
+  }
+
+  #deviceIoctl(d: KDevice, request: number, a: CheckedArg): number {
+    const einval = (what: string) => errnoError('EINVAL', 'ioctl', what);
+    const view = () => {
+      const { bytes } = a as { bytes: Uint8Array };
+      return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
+    const argsz = () => (a as { argsz: number }).argsz;
+    switch (request) {
+      case VFIO_DEVICE_GET_INFO: {
+        if (argsz() < 16) throw einval('VFIO_DEVICE_GET_INFO');
+        const v = view();
+        v.setUint32(4, VFIO_DEVICE_FLAGS_PCI | (d.model.resettable ? VFIO_DEVICE_FLAGS_RESET : 0), true);
+        v.setUint32(8, VFIO_PCI_NUM_REGIONS, true);
+        v.setUint32(12, VFIO_PCI_NUM_IRQS, true);
+        if (argsz() >= 20) v.setUint32(16, 0, true);
+        return 0;
+      }
+      case VFIO_DEVICE_GET_REGION_INFO:
+        if (argsz() < 32) throw einval('VFIO_DEVICE_GET_REGION_INFO');
+        return this.#regionInfo(d, (a as { bytes: Uint8Array }).bytes, argsz());
+      case VFIO_DEVICE_GET_IRQ_INFO: {
+        if (argsz() < 16) throw einval('VFIO_DEVICE_GET_IRQ_INFO');
+        const v = view();
+        const info = d.irq.info(v.getUint32(8, true));
+        v.setUint32(4, info.flags, true);
+        v.setUint32(12, info.count, true);
+        return 0;
+      }
+      case VFIO_DEVICE_SET_IRQS: {
+        if (argsz() < IRQ_SET_HEADER) throw einval('VFIO_DEVICE_SET_IRQS');
+        const v = view();
+        const { bytes } = a as { bytes: Uint8Array };
+        d.irq.set(
+          { flags: v.getUint32(4, true), index: v.getUint32(8, true), start: v.getUint32(12, true), count: v.getUint32(16, true), data: bytes.subarray(IRQ_SET_HEADER, argsz()) },
+          (fd) => {
+            const e = this.#fds.get(fd);
+            if (!e) throw errnoError('EBADF', 'ioctl', 'VFIO_DEVICE_SET_IRQS');
+            if (e.kind !== 'eventfd') throw einval('VFIO_DEVICE_SET_IRQS');
+            return e.e;
+          },
+        );
+        return 0;
+      }
+      case VFIO_DEVICE_RESET:
+        if (!d.model.resettable) throw einval('VFIO_DEVICE_RESET');
+        d.model.reset?.();
+        d.config.write(0x04, 2, 0);
+        return 0;
+      case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
+      case VFIO_DEVICE_PCI_HOT_RESET:
+        if (argsz() < 12) throw einval('VFIO_DEVICE_PCI_HOT_RESET');
+        throw errnoError('ENODEV', 'ioctl', 'hot reset is not modelled (no slot or bus reset)');
+    }
+    throw einval('device ioctl');
+  }
+
+  #regionInfo(d: KDevice, bytes: Uint8Array, argsz: number): number {
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const index = v.getUint32(8, true);
+    if (index >= VFIO_PCI_NUM_REGIONS) throw errnoError('EINVAL', 'ioctl', 'VFIO_DEVICE_GET_REGION_INFO');
+    let size = 0;
+    let flags = 0;
+    let msixMappable = false;
+    if (index <= 5) {
+      const bar = d.model.bars[index];
+      size = bar?.size ?? 0;
+      if (size) {
+        flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+        if (bar!.kind !== 'io' && size >= PAGE) {
+          flags |= VFIO_REGION_INFO_FLAG_MMAP;
+          const cap = d.config.msixCap;
+          if (cap !== undefined && (new DataView(d.config.bytes.buffer).getUint32(cap + 4, true) & 7) === index) msixMappable = true;
+        }
+      }
+    } else if (index === VFIO_PCI_ROM_REGION_INDEX) {
+      size = 0;
+    } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
+      size = d.config.size;
+      flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+    } else if (index === VFIO_PCI_VGA_REGION_INDEX) {
+      throw errnoError('EINVAL', 'ioctl', 'VFIO_DEVICE_GET_REGION_INFO (no VGA)');
+    }
+    let capOffset = 0;
+    if (msixMappable) {
+      flags |= VFIO_REGION_INFO_FLAG_CAPS;
+      if (argsz < 32 + 8) {
+        v.setUint32(0, 32 + 8, true);
+      } else {
+        capOffset = 32;
+        v.setUint16(32, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE, true);
+        v.setUint16(34, 1, true);
+        v.setUint32(36, 0, true);
+      }
+    }
+    v.setUint32(4, flags, true);
+    v.setUint32(12, capOffset, true);
+    v.setBigUint64(16, BigInt(size), true);
+    v.setBigUint64(24, BigInt(index) * BigInt(REGION_SHIFT), true);
+    return 0;
+  }
+
+  // ---- region I/O --------------------------------------------------------
+
+  #regionIo(fd: number, bytes: Uint8Array, offset: number, write: boolean): number {
+    const syscall = write ? 'pwrite' : 'pread';
+    checkFd(fd, syscall);
+    if (!ArrayBuffer.isView(bytes)) throw new TypeError(`${syscall}: ${write ? 'source' : 'target'} must be a Buffer, TypedArray or DataView`);
+    if (typeof offset !== 'number' && typeof offset !== 'bigint') throw new TypeError(`${syscall}: offset must be a number or a BigInt`);
+    const off = Number(offset);
+    if (!(off >= 0) || !Number.isInteger(off)) throw new RangeError(`${syscall}: offset must be a non-negative safe integer (or a BigInt), got ${offset}`);
+    const e = this.#entry(fd, syscall);
+    if (e.kind === 'eventfd') throw errnoError('ESPIPE', syscall);
+    if (e.kind !== 'device') throw errnoError('EINVAL', syscall);
+    const d = e.d;
+    const index = Math.floor(off / REGION_SHIFT);
+    const pos = off % REGION_SHIFT;
+    let size: number;
+    let access: (at: number, width: 1 | 2 | 4, value?: number) => number;
+    if (index <= 5) {
+      const bar = d.model.bars[index];
+      size = bar?.size ?? 0;
+      access = (at, width, value) => {
+        if (value === undefined) return Number(d.model.read(index, at, width));
+        d.model.write(index, at, width, value);
+        return 0;
+      };
+    } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
+      size = d.config.size;
+      access = (at, width, value) => {
+        if (value === undefined) return d.config.read(at, width);
+        d.config.write(at, width, value);
+        return 0;
+      };
+    } else {
+      throw errnoError('EINVAL', syscall);
+    }
+    if (pos >= size) throw errnoError('EINVAL', syscall);
+    const count = Math.min(bytes.byteLength, size - pos);
+    const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+    // vfio-pci splits an access into naturally aligned 4-, 2- and 1-byte pieces.
+    let done = 0;
+    while (done < count) {
+      const at = pos + done;
+      const left = count - done;
+      const width: 1 | 2 | 4 = left >= 4 && at % 4 === 0 ? 4 : left >= 2 && at % 2 === 0 ? 2 : 1;
+      if (write) {
+        const value = width === 4 ? dv.getUint32(done, true) : width === 2 ? dv.getUint16(done, true) : dv.getUint8(done);
+        access(at, width, value);
+      } else {
+        const value = access(at, width);
+        if (width === 4) dv.setUint32(done, value >>> 0, true);
+        else if (width === 2) dv.setUint16(done, value & 0xffff, true);
+        else dv.setUint8(done, value & 0xff);
+      }
+      done += width;
+    }
+    return count;
+  }
+
+  pread(fd: number, target: Uint8Array, offset: number): number {
+    return this.#regionIo(fd, target, offset, false);
+  }
+
+  pwrite(fd: number, source: Uint8Array, offset: number): number {
+    return this.#regionIo(fd, source, offset, true);
+  }
+
+  mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer {
+    checkFd(fd, 'mmap');
+    if (!(length > 0)) throw new RangeError('mmap: length must be greater than 0');
+    if (offset % PAGE) throw new RangeError('mmap: offset must be a multiple of the page size');
+    if (!prot || prot & ~3) throw new RangeError('mmap: prot must be PROT_READ, PROT_WRITE or both');
+    const e = this.#entry(fd, 'mmap');
+    if (e.kind !== 'device') throw errnoError('ENODEV', 'mmap');
+    throw errnoError('ENODEV', 'mmap', 'the fake kernel traps BAR accesses; they go through pread/pwrite');
+  }
+
+  munmap(buffer: ArrayBuffer): void {
+    if (!(buffer instanceof ArrayBuffer)) throw new TypeError('munmap: buffer must be an ArrayBuffer returned by mmap or dmaAlloc');
+    if (this.#mems.has(buffer)) throw new TypeError('munmap: this is DMA memory; release it with dmaFree');
+    throw new TypeError('munmap: buffer was not returned by mmap/dmaAlloc, or was already released');
+  }
+
+  // ---- DMA memory --------------------------------------------------------
+
+  dmaAlloc(length: number, huge: HugePages): DmaAllocation {
+    if (!(typeof length === 'number' && Number.isSafeInteger(length) && length > 0)) throw new RangeError('dmaAlloc: length must be greater than 0');
+    if (huge !== 'never' && huge !== 'prefer' && huge !== 'require') throw new RangeError(`dmaAlloc: hugepages must be 'never', 'prefer' or 'require'`);
+    let pageSize = PAGE;
+    if (huge !== 'never') {
+      const need = Math.ceil(length / 2 ** 21);
+      if (need <= this.#hugepages) {
+        this.#hugepages -= need;
+        pageSize = 2 ** 21;
+      } else if (huge === 'require') {
+        throw errnoError('ENOMEM', 'mmap', '2 MiB hugepages (see /proc/sys/vm/nr_hugepages)');
+      }
+    }
+    const buffer = new ArrayBuffer(Math.ceil(length / pageSize) * pageSize);
+    const hugepages = pageSize === PAGE ? 0 : buffer.byteLength / pageSize;
+    this.#mems.set(buffer, { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages });
+    return { buffer, pageSize };
+  }
+
+  #mem(buffer: ArrayBuffer, fn: string): FakeMem {
+    const m = buffer instanceof ArrayBuffer ? this.#mems.get(buffer) : undefined;
+    if (!(buffer instanceof ArrayBuffer)) throw new TypeError(`${fn}: buffer must be an ArrayBuffer returned by mmap or dmaAlloc`);
+    if (!m) throw new TypeError(`${fn}: buffer was not returned by mmap/dmaAlloc, or was already released`);
+    return m;
+  }
+
+  dmaFree(buffer: ArrayBuffer): void {
+    const m = this.#mem(buffer, 'dmaFree');
+    if (m.maps > 0) throw errnoError('EBUSY', 'dmaFree', `${m.maps} IOMMU mapping(s) still name this memory; unmap them first`);
+    this.#mems.delete(buffer);
+    this.#hugepages += m.hugepages;
+    structuredClone(buffer, { transfer: [buffer] }); // detaches: every view becomes empty
+  }
+
+  dmaMap(fd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
+    checkFd(fd, 'dmaMap');
+    const m = this.#mem(buffer, 'dmaMap');
+    if (offset > m.bytes.length || size > m.bytes.length - offset)
+      throw new RangeError(`dmaMap: offset ${offset} + size ${size} is outside the ${m.bytes.length}-byte buffer`);
+    if (typeof iova !== 'bigint' || iova < 0n || iova >= 1n << 64n) throw new RangeError('dmaMap: iova must be a BigInt in [0, 2^64)');
+    if (flags & ~3) throw new RangeError('dmaMap: flags may only hold READ (1) and WRITE (2)');
+    const c = this.#container(fd, 'VFIO_IOMMU_MAP_DMA');
+    if (!c.iommu) throw errnoError('EINVAL', 'ioctl', 'VFIO_IOMMU_MAP_DMA');
+    c.iommu.map(m, offset, BigInt(size), iova, flags);
+  }
+
+  dmaUnmap(fd: number, iova: bigint, size: bigint, flags: number): bigint {
+    checkFd(fd, 'dmaUnmap');
+    if (flags & ~2) throw new RangeError('dmaUnmap: flags may only hold UNMAP_ALL (2)');
+    const c = this.#container(fd, 'VFIO_IOMMU_UNMAP_DMA');
+    if (!c.iommu) throw errnoError('EINVAL', 'ioctl', 'VFIO_IOMMU_UNMAP_DMA');
+    return c.iommu.unmap(BigInt(iova), BigInt(size), flags);
+  }
+
+  #container(fd: number, what: string): KContainer {
+    const e = this.#entry(fd, 'ioctl');
+    if (e.kind !== 'container') {
+      const kind = e.kind === 'eventfd' ? 'other' : e.kind;
+      throw errnoError('ENOTTY', 'ioctl', `${what}: fd ${fd} is a ${kindName(kind)}, not a VFIO container`);
+    }
+    return e.c;
+  }
+
+  // ---- eventfds ----------------------------------------------------------
+
+  eventfd(): number {
+    return this.#newFd({ kind: 'eventfd', e: new FakeEventfd() });
+  }
+
+  #eventfd(fd: number, syscall: string): FakeEventfd {
+    checkFd(fd, syscall);
+    const e = this.#entry(fd, syscall);
+    if (e.kind !== 'eventfd') throw errnoError('EINVAL', syscall, 'not an eventfd');
+    return e.e;
+  }
+
+  eventfdWrite(fd: number, value: number): void {
+    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 1)) throw new RangeError('eventfdWrite: value must be in [1, 2^64-2]');
+    this.#eventfd(fd, 'write').signal(BigInt(value));
+  }
+
+  eventfdRead(fd: number): number | null {
+    const v = this.#eventfd(fd, 'read').read();
+    return v === null ? null : Number(v);
+  }
+
+  poll(fd: number, callback: EventCallback): EventPoller {
+    checkFd(fd, 'Poller');
+    if (typeof callback !== 'function') throw new TypeError('Poller: callback must be a function');
+    const e = this.#eventfd(fd, 'uv_poll_init');
+    return new FakePoller(e, callback, () => this.#fds.delete(fd));
+  }
+}
+
+function checkFd(fd: number, fn: string): void {
+  if (typeof fd !== 'number') throw new TypeError(`${fn}: argument 1 (fd) must be a number`);
+  if (!(fd >= 0 && fd <= 0x7fffffff) || !Number.isInteger(fd)) throw new RangeError(`${fn}: fd must be an integer in [0, 2^31), got ${fd}`);
+}
+
+function kindName(k: FdKind | 'other'): string {
+  return k === 'other' ? 'non-VFIO file' : `VFIO ${k}`;
+}
+
+/** VFIO_IOMMU_GET_INFO: page sizes, and the IOVA-range and DMA-avail caps when argsz allows. */
+function writeIommuInfo(bytes: Uint8Array, argsz: number, iommu: FakeIommu): number {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ranges = iommu.config.ranges;
+  const rangeCap = 16 + 16 * ranges.length; // header, nr_iovas, reserved, ranges
+  const availCap = 12;
+  const head = 24;
+  const need = head + rangeCap + ((availCap + 7) & ~7);
+  const flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
+  v.setBigUint64(8, iommu.config.pgsizes, true);
+  if (argsz < need) {
+    v.setUint32(0, need, true);
+    if (argsz >= 20) v.setUint32(16, 0, true);
+  } else {
+    v.setUint32(16, head, true);
+    let at = head;
+    v.setUint16(at, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, true);
+    v.setUint16(at + 2, 1, true);
+    v.setUint32(at + 4, head + rangeCap, true);
+    v.setUint32(at + 8, ranges.length, true);
+    ranges.forEach((r, i) => {
+      v.setBigUint64(at + 16 + 16 * i, r.start, true);
+      v.setBigUint64(at + 24 + 16 * i, r.end, true);
+    });
+    at = head + rangeCap;
+    v.setUint16(at, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, true);
+    v.setUint16(at + 2, 1, true);
+    v.setUint32(at + 4, 0, true);
+    v.setUint32(at + 8, iommu.dmaAvail, true);
+  }
+  v.setUint32(4, flags, true);
+  return 0;
+}

@@ -1,0 +1,72 @@
+/**
+ * The on-disk sysfs/dev tree the fake kernel keeps in a temp dir, so the same
+ * discovery code (src/sysfs.ts, with its `root` option) works against it.
+ */
+import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+const hex = (n: number, digits: number) => `0x${n.toString(16).padStart(digits, '0')}\n`;
+
+export interface SysfsDevice {
+  address: string;
+  vendor: number;
+  device: number;
+  classCode: number;
+  driver: string | null;
+  group: number | null;
+}
+
+export class SysfsTree {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+    mkdirSync(join(root, 'sys/bus/pci/devices'), { recursive: true });
+    mkdirSync(join(root, 'sys/devices/pci0000:00'), { recursive: true });
+    mkdirSync(join(root, 'dev/vfio'), { recursive: true });
+  }
+
+  #real(address: string): string {
+    return join(this.root, 'sys/devices/pci0000:00', address);
+  }
+
+  addDevice(d: SysfsDevice): void {
+    const real = this.#real(d.address);
+    mkdirSync(real, { recursive: true });
+    writeFileSync(join(real, 'vendor'), hex(d.vendor, 4));
+    writeFileSync(join(real, 'device'), hex(d.device, 4));
+    writeFileSync(join(real, 'class'), hex(d.classCode, 6));
+    symlinkSync(`../../../devices/pci0000:00/${d.address}`, join(this.root, 'sys/bus/pci/devices', d.address));
+    this.setDriver(d.address, d.driver);
+    if (d.group !== null) {
+      const g = join(this.root, 'sys/kernel/iommu_groups', String(d.group), 'devices');
+      mkdirSync(g, { recursive: true });
+      symlinkSync(`../../../../devices/pci0000:00/${d.address}`, join(g, d.address));
+      symlinkSync(`../../../kernel/iommu_groups/${d.group}`, join(real, 'iommu_group'));
+    }
+  }
+
+  setDriver(address: string, driver: string | null): void {
+    const link = join(this.#real(address), 'driver');
+    if (existsSync(link)) unlinkSync(link);
+    if (driver) {
+      mkdirSync(join(this.root, 'sys/bus/pci/drivers', driver), { recursive: true });
+      symlinkSync(`../../../bus/pci/drivers/${driver}`, link);
+    }
+  }
+
+  addIommuUnit(name: string): void {
+    mkdirSync(join(this.root, 'sys/class/iommu', name), { recursive: true });
+  }
+
+  /** /dev nodes are plain files here: existence is what discovery checks; open() is the kernel's. */
+  setDevNode(name: string, present: boolean): void {
+    const p = join(this.root, 'dev/vfio', name);
+    if (present && !existsSync(p)) writeFileSync(p, '');
+    if (!present && existsSync(p)) unlinkSync(p);
+  }
+
+  remove(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
