@@ -2,9 +2,11 @@
  * PCI and IOMMU-group discovery from sysfs. Every function takes a `root` so
  * tests (and containers with /sys elsewhere) can point it at another tree.
  */
-import { readFileSync, readlinkSync, readdirSync, existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, readlinkSync, readdirSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { basename, dirname, join } from 'node:path';
 import { VfioError } from './errors.js';
+import { pciClassName } from './uapi/pci-class.js';
 
 export interface SysfsOptions {
   /** Prefix for /sys and /dev (default '/'). */
@@ -133,3 +135,394 @@ export function describeMembers(members: readonly PciDeviceInfo[]): string {
 
 /** Drivers that do not break a group's viability: vfio-pci itself and the PCI bridge driver. */
 export const VFIO_DRIVER_HINT_NAMES: ReadonlySet<string> = new Set([VFIO_PCI_DRIVER, 'pcieport']);
+
+// ---------------------------------------------------------------------------
+// Discovery for `vfio ls` and `vfio doctor`: class names, group viability, the
+// /dev/vfio node, driver_override. Everything below reads under `root` too.
+// ---------------------------------------------------------------------------
+
+/**
+ * Drivers that leave an IOMMU group viable: vfio-pci itself and the drivers the
+ * kernel marks driver_managed_dma (pcieport, pci-stub). vfio-pci variant drivers
+ * (mlx5_vfio_pci, hisi_acc_vfio_pci …) count as vfio-pci.
+ */
+export const VIABLE_GROUP_DRIVERS: ReadonlySet<string> = new Set([VFIO_PCI_DRIVER, 'pcieport', 'pci-stub']);
+
+/** vfio-pci or one of its vendor variants (`*_vfio_pci`). */
+export function isVfioPciDriver(driver: string | null | undefined): boolean {
+  return driver === VFIO_PCI_DRIVER || (typeof driver === 'string' && /[-_]vfio[-_]pci$/.test(driver));
+}
+
+/** True when a member bound to `driver` (null: none) keeps its group viable. */
+export function driverKeepsGroupViable(driver: string | null): boolean {
+  return driver === null || VIABLE_GROUP_DRIVERS.has(driver) || isVfioPciDriver(driver);
+}
+
+/** Base class 0x06: host, ISA, PCI-to-PCI bridges and the like. */
+export function isBridgeClass(classCode: number): boolean {
+  return (classCode >>> 16) === 0x06;
+}
+
+export interface GroupViability {
+  readonly group: number;
+  /** Every member is bound to vfio-pci, a bridge driver or to no driver. */
+  readonly viable: boolean;
+  readonly members: readonly PciDeviceInfo[];
+  /** The members whose driver makes the group unusable for VFIO. */
+  readonly blockers: readonly PciDeviceInfo[];
+}
+
+export function groupViability(group: number, opts?: SysfsOptions): GroupViability {
+  const members = groupMembers(group, opts);
+  const blockers = members.filter((m) => !driverKeepsGroupViable(m.driver));
+  return { group, viable: blockers.length === 0, members, blockers };
+}
+
+/**
+ * The group's node as the kernel names it ('/dev/vfio/5', or '/dev/vfio/noiommu-5'
+ * in no-IOMMU mode), or null when it does not exist (no device of the group is
+ * bound to vfio-pci yet). The path is the one on the target system: join it
+ * with `root` (sysPath) to reach it from here.
+ */
+export function vfioGroupNode(group: number, opts?: SysfsOptions): string | null {
+  for (const name of [String(group), `noiommu-${group}`]) {
+    if (existsSync(sysPath(opts, 'dev/vfio', name))) return `/dev/vfio/${name}`;
+  }
+  return null;
+}
+
+/** The device's driver_override, or null when none is set. */
+export function readDriverOverride(address: string, opts?: SysfsOptions): string | null {
+  try {
+    const v = readFileSync(join(pciDir(normalizePciAddress(address), opts), 'driver_override'), 'utf8').trim();
+    return v === '' || v === '(null)' ? null : v;
+  } catch {
+    return null;
+  }
+}
+
+export interface PciDeviceStatus extends PciDeviceInfo {
+  /** 'vvvv:dddd' in lower-case hex, as lspci -n prints it. */
+  readonly id: string;
+  /** From the class code: 'Ethernet controller', 'Non-volatile memory controller' … */
+  readonly className: string;
+  readonly driverOverride: string | null;
+  /** Whether the IOMMU group is viable for VFIO; null without a group. */
+  readonly groupViable: boolean | null;
+  /** The other members of the group. */
+  readonly groupPeers: readonly PciDeviceInfo[];
+  /** '/dev/vfio/N' when it exists. */
+  readonly vfioNode: string | null;
+}
+
+export const pciId = (vendor: number, device: number): string =>
+  `${vendor.toString(16).padStart(4, '0')}:${device.toString(16).padStart(4, '0')}`;
+
+/** One device with everything `vfio ls` shows. */
+export function pciDeviceStatus(address: string, opts?: SysfsOptions): PciDeviceStatus {
+  const d = readPciDevice(address, opts);
+  const v = d.iommuGroup === null ? null : groupViability(d.iommuGroup, opts);
+  return {
+    ...d,
+    id: pciId(d.vendor, d.device),
+    className: pciClassName(d.classCode),
+    driverOverride: readDriverOverride(d.address, opts),
+    groupViable: v ? v.viable : null,
+    groupPeers: v ? v.members.filter((m) => m.address !== d.address) : [],
+    vfioNode: d.iommuGroup === null ? null : vfioGroupNode(d.iommuGroup, opts),
+  };
+}
+
+export interface PciDeviceFilter {
+  /**
+   * A class: hex digits matched as a prefix of the 6-digit class code ('02',
+   * '0200', '0x010802'), or words matched against the class names
+   * ('network', 'ethernet', 'nvme', 'storage'), case-insensitively.
+   */
+  class?: string;
+  /** 'vvvv:dddd', 'vvvv:', ':dddd' or 'vvvv' (hex), as `lspci -d`. */
+  id?: string;
+  /** Only devices bound to this driver ('none' for unbound ones). */
+  driver?: string;
+}
+
+/** Parses a `lspci -d`-style 'vvvv:dddd' filter; a RangeError for anything else. */
+export function parsePciIdFilter(text: string): { vendor?: number; device?: number } {
+  const m = /^\s*([0-9a-f]{1,4}|\*)?(?::([0-9a-f]{1,4}|\*)?)?\s*$/i.exec(text);
+  if (!m || (m[1] === undefined && m[2] === undefined)) {
+    throw new RangeError(`${JSON.stringify(text)} is not a vendor:device id; write it as 8086:10d3, 8086: or :10d3 (hex)`);
+  }
+  const num = (s: string | undefined) => (s === undefined || s === '*' ? undefined : Number.parseInt(s, 16));
+  const vendor = num(m[1]);
+  const device = num(m[2]);
+  return { ...(vendor !== undefined && { vendor }), ...(device !== undefined && { device }) };
+}
+
+/** A predicate over class codes for a `class` filter; a RangeError when it is empty. */
+export function parseClassFilter(text: string): (classCode: number) => boolean {
+  const t = text.trim().toLowerCase();
+  if (t === '') throw new RangeError('the class filter is empty; give a class name (network, storage …) or hex code (02, 0108)');
+  const hex = /^(?:0x)?([0-9a-f]{2}|[0-9a-f]{4}|[0-9a-f]{6})$/.exec(t);
+  if (hex) {
+    const prefix = hex[1] as string;
+    return (code) => (code & 0xffffff).toString(16).padStart(6, '0').startsWith(prefix);
+  }
+  return (code) => {
+    // The base class name: no subclass 0xff is named, so pciClassName falls back to it.
+    const names = [pciClassName(code), pciClassName(((code >>> 16) << 16) | 0xff00)];
+    return names.some((n) => n.toLowerCase().includes(t));
+  };
+}
+
+export function filterPciDevices<T extends PciDeviceInfo>(devices: readonly T[], filter: PciDeviceFilter = {}): T[] {
+  const id = filter.id !== undefined ? parsePciIdFilter(filter.id) : undefined;
+  const cls = filter.class !== undefined ? parseClassFilter(filter.class) : undefined;
+  return devices.filter(
+    (d) =>
+      (id?.vendor === undefined || d.vendor === id.vendor) &&
+      (id?.device === undefined || d.device === id.device) &&
+      (cls === undefined || cls(d.classCode)) &&
+      (filter.driver === undefined || (d.driver ?? 'none') === filter.driver),
+  );
+}
+
+/** Every PCI device with its class name, group viability and /dev/vfio node (`vfio ls`). */
+export function listPciDeviceStatus(filter: PciDeviceFilter = {}, opts?: SysfsOptions): PciDeviceStatus[] {
+  return filterPciDevices(listPciDevices(opts), filter).map((d) => pciDeviceStatus(d.address, opts));
+}
+
+// ---------------------------------------------------------------------------
+// Binding to vfio-pci and back (`vfio bind`, `vfio unbind`).
+// ---------------------------------------------------------------------------
+
+export interface BindOptions extends SysfsOptions {
+  /** Act on every non-bridge member of each device's IOMMU group. */
+  group?: boolean;
+  /**
+   * Writes one sysfs attribute (default: writeFileSync). Tests pass a function
+   * that plays the kernel on a synthetic tree.
+   */
+  write?: (path: string, data: string) => void;
+  /** Loads a module; true when it worked. Default: `modprobe NAME` when root is '/', else nothing. */
+  modprobe?: (module: string) => boolean;
+  /** Where the driver a device had before `bind` is remembered (default <root>/run/vfio). */
+  stateDir?: string;
+}
+
+export interface BindResult {
+  readonly address: string;
+  /** The driver before the command. */
+  readonly before: string | null;
+  /** The driver after it. */
+  readonly after: string | null;
+  /** The device ended where it was asked to be. */
+  readonly ok: boolean;
+  /** Something was written. */
+  readonly changed: boolean;
+  /** What happened, for people. */
+  readonly message: string;
+}
+
+export interface BindReport {
+  readonly results: readonly BindResult[];
+  /** The groups of the devices acted on, as they are afterwards. */
+  readonly groups: readonly GroupViability[];
+  /** Every device ended as asked (for bind: and its group is viable). */
+  readonly ok: boolean;
+  /** Notes for people: modprobe attempts, members that block a group, what to run next. */
+  readonly notes: readonly string[];
+}
+
+function systemErrorText(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  return err.code ? `${err.code}: ${err.message ?? ''}`.trim() : String(err.message ?? e);
+}
+
+function defaultModprobe(opts: SysfsOptions | undefined): (module: string) => boolean {
+  const root = opts?.root ?? '/';
+  if (root !== '/' && root !== '') return () => false;
+  return (module) => {
+    const r = spawnSync('modprobe', [module], { stdio: 'ignore', timeout: 30_000 });
+    return r.status === 0;
+  };
+}
+
+function previousDriverPath(address: string, opts: BindOptions | undefined): string {
+  return join(opts?.stateDir ?? sysPath(opts, 'run/vfio'), `${address}.driver`);
+}
+
+function rememberDriver(address: string, driver: string | null, opts: BindOptions | undefined): void {
+  try {
+    const path = previousDriverPath(address, opts);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `${driver ?? ''}\n`);
+  } catch {
+    // Best effort: without the record, unbind leaves the choice to the kernel.
+  }
+}
+
+function recalledDriver(address: string, opts: BindOptions | undefined): string | null {
+  try {
+    return readFileSync(previousDriverPath(address, opts), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function forgetDriver(address: string, opts: BindOptions | undefined): void {
+  try {
+    rmSync(previousDriverPath(address, opts), { force: true });
+  } catch {
+    // nothing to forget
+  }
+}
+
+/** The devices to act on: the addresses given, or with `group` every non-bridge member of their groups. */
+function bindTargets(addresses: readonly string[], opts: BindOptions | undefined): PciDeviceInfo[] {
+  const seen = new Map<string, PciDeviceInfo>();
+  for (const a of addresses) {
+    const d = readPciDevice(a, opts);
+    seen.set(d.address, d);
+    if (opts?.group && d.iommuGroup !== null) {
+      for (const m of groupMembers(d.iommuGroup, opts)) if (!isBridgeClass(m.classCode)) seen.set(m.address, m);
+    }
+  }
+  return [...seen.values()].sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
+}
+
+function groupsOf(devices: readonly PciDeviceInfo[], opts: SysfsOptions | undefined): GroupViability[] {
+  const groups = [...new Set(devices.map((d) => d.iommuGroup).filter((g): g is number => g !== null))].sort((a, b) => a - b);
+  return groups.map((g) => groupViability(g, opts));
+}
+
+/**
+ * Hands devices to vfio-pci: driver_override, unbind from the current driver,
+ * drivers_probe (loading vfio-pci first if its driver is missing). Reports, per
+ * group, the members that still keep it from being viable; with `group: true`
+ * binds every non-bridge member of the groups as well. Addresses that do not
+ * exist are a VfioError before anything is written.
+ */
+export function bindVfioPci(addresses: readonly string[], opts?: BindOptions): BindReport {
+  const write = opts?.write ?? ((path: string, data: string) => writeFileSync(path, data));
+  const notes: string[] = [];
+  const targets = bindTargets(addresses, opts);
+  const driverDir = sysPath(opts, 'sys/bus/pci/drivers', VFIO_PCI_DRIVER);
+  if (!existsSync(driverDir) && targets.some((t) => t.driver !== VFIO_PCI_DRIVER)) {
+    const loaded = (opts?.modprobe ?? defaultModprobe(opts))('vfio-pci');
+    notes.push(
+      loaded && existsSync(driverDir)
+        ? 'loaded vfio-pci (modprobe vfio-pci)'
+        : 'the vfio-pci driver is not loaded and `modprobe vfio-pci` did not load it: is CONFIG_VFIO_PCI set for this kernel?',
+    );
+  }
+  const results: BindResult[] = targets.map((t) => {
+    const before = t.driver;
+    if (before === VFIO_PCI_DRIVER) {
+      return { address: t.address, before, after: before, ok: true, changed: false, message: 'already bound to vfio-pci' };
+    }
+    if (!existsSync(driverDir)) {
+      return { address: t.address, before, after: before, ok: false, changed: false, message: 'vfio-pci is not loaded (modprobe vfio-pci)' };
+    }
+    const dir = pciDir(t.address, opts);
+    const steps: [string, string, string][] = [[join(dir, 'driver_override'), VFIO_PCI_DRIVER, 'set driver_override']];
+    if (before !== null) steps.push([join(dir, 'driver/unbind'), t.address, `unbind from ${before}`]);
+    for (const [path, data, what] of steps) {
+      try {
+        write(path, data);
+      } catch (e) {
+        const after = readPciDevice(t.address, opts).driver;
+        return { address: t.address, before, after, ok: false, changed: true, message: `${what} failed (${systemErrorText(e)})` };
+      }
+    }
+    rememberDriver(t.address, before, opts);
+    try {
+      write(sysPath(opts, 'sys/bus/pci/drivers_probe'), t.address);
+    } catch {
+      // Reported below by the driver the device ends up with.
+    }
+    let after = readPciDevice(t.address, opts).driver;
+    if (after === null) {
+      // drivers_probe can be refused (e.g. autoprobe off); ask vfio-pci directly.
+      try {
+        write(join(driverDir, 'bind'), t.address);
+      } catch {
+        // as above
+      }
+      after = readPciDevice(t.address, opts).driver;
+    }
+    const ok = after === VFIO_PCI_DRIVER;
+    const message = ok
+      ? `bound to vfio-pci${before ? ` (was ${before})` : ''}`
+      : `did not bind to vfio-pci (driver now: ${after ?? 'none'}); \`dmesg | tail\` says why (no IOMMU group? vfio-pci refuses some devices)`;
+    return { address: t.address, before, after, ok, changed: true, message };
+  });
+  const groups = groupsOf(targets, opts);
+  for (const g of groups) {
+    if (g.viable) continue;
+    const bridges = g.blockers.filter((b) => isBridgeClass(b.classCode));
+    const others = g.blockers.filter((b) => !isBridgeClass(b.classCode));
+    const parts = [`group ${g.group} is not viable: ${describeMembers(g.blockers)} ${g.blockers.length === 1 ? 'is' : 'are'} bound to another driver`];
+    if (others.length && !opts?.group) parts.push(`bind them too with \`vfio bind --group ${addresses[0] ?? ''}\`, or unbind them`);
+    for (const b of bridges) parts.push(`the bridge ${b.address} must be unbound: echo ${b.address} > /sys/bus/pci/devices/${b.address}/driver/unbind`);
+    notes.push(parts.join('; '));
+  }
+  const ok = results.every((r) => r.ok) && groups.every((g) => g.viable);
+  return { results, groups, ok, notes };
+}
+
+/**
+ * Takes devices away from vfio-pci: clears driver_override, unbinds, and asks
+ * the kernel to probe again so the default driver takes the device back; if
+ * none does and `bind` remembered another driver, binds that one. With
+ * `group: true` acts on every member of the groups that is bound to vfio-pci.
+ */
+export function unbindVfioPci(addresses: readonly string[], opts?: BindOptions): BindReport {
+  const write = opts?.write ?? ((path: string, data: string) => writeFileSync(path, data));
+  const notes: string[] = [];
+  const asked = new Set(addresses.map(normalizePciAddress));
+  const targets = bindTargets(addresses, opts).filter((t) => asked.has(t.address) || t.driver === VFIO_PCI_DRIVER);
+  const results: BindResult[] = targets.map((t) => {
+    const before = t.driver;
+    const dir = pciDir(t.address, opts);
+    const override = readDriverOverride(t.address, opts);
+    if (before !== VFIO_PCI_DRIVER && override !== VFIO_PCI_DRIVER) {
+      return { address: t.address, before, after: before, ok: true, changed: false, message: `not bound to vfio-pci (driver: ${before ?? 'none'})` };
+    }
+    try {
+      // A lone newline clears the override (an empty write is refused by some kernels).
+      if (override !== null) write(join(dir, 'driver_override'), '\n');
+      if (before === VFIO_PCI_DRIVER) write(sysPath(opts, 'sys/bus/pci/drivers', VFIO_PCI_DRIVER, 'unbind'), t.address);
+    } catch (e) {
+      const after = readPciDevice(t.address, opts).driver;
+      return { address: t.address, before, after, ok: false, changed: true, message: `unbind failed (${systemErrorText(e)})` };
+    }
+    try {
+      write(sysPath(opts, 'sys/bus/pci/drivers_probe'), t.address);
+    } catch {
+      // no driver wants it: fine
+    }
+    let after = readPciDevice(t.address, opts).driver;
+    const previous = recalledDriver(t.address, opts);
+    let extra = '';
+    if (after === null && previous !== null && previous !== VFIO_PCI_DRIVER) {
+      const prevDir = sysPath(opts, 'sys/bus/pci/drivers', previous);
+      if (existsSync(prevDir)) {
+        try {
+          write(join(prevDir, 'bind'), t.address);
+        } catch (e) {
+          extra = `; binding it back to ${previous} failed (${systemErrorText(e)})`;
+        }
+        after = readPciDevice(t.address, opts).driver;
+      } else {
+        extra = `; it was bound to ${previous}, which is not loaded now (modprobe ${previous.replace(/-/g, '_')}, then drivers_probe)`;
+      }
+    }
+    forgetDriver(t.address, opts);
+    const ok = after !== VFIO_PCI_DRIVER;
+    const message = ok
+      ? `unbound from vfio-pci; driver now: ${after ?? 'none'}${extra}`
+      : 'still bound to vfio-pci: the kernel waits for the process holding the device to release it';
+    return { address: t.address, before, after, ok, changed: true, message };
+  });
+  return { results, groups: groupsOf(targets, opts), ok: results.every((r) => r.ok), notes };
+}

@@ -149,6 +149,11 @@ export class FakeKernel implements Backend {
     return { backend: this, root: this.root };
   }
 
+  /** Open file descriptors of this kernel (containers, groups, devices, eventfds). */
+  get openFds(): number {
+    return this.#fds.size;
+  }
+
   /** RLIMIT_MEMLOCK for subsequent mappings (bytes). */
   set memlockLimit(bytes: number) {
     this.#memlock.limit = bytes;

@@ -1,0 +1,171 @@
+/**
+ * The `vfio` command line: finds the command, parses its options with
+ * node:util parseArgs, runs it, and turns errors into messages and exit
+ * statuses (0 ok, 1 a check or command failed, 2 bad usage). In-process and
+ * injectable, so tests run it without spawning.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { VfioError } from '../errors.js';
+import { bindCommand, unbindCommand } from './bind.js';
+import { COMMON_OPTIONS, UsageError, commandHelp, type CliContext, type CliOverrides, type Command, type ParsedArgs } from './command.js';
+import { doctorCommand } from './doctor.js';
+import { infoCommand } from './info.js';
+import { lsCommand } from './ls.js';
+import { makeStyle, toJson, wantColor } from './output.js';
+
+export const COMMANDS: readonly Command[] = [lsCommand, infoCommand, bindCommand, unbindCommand, doctorCommand];
+
+export interface CliStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface CliIo {
+  stdout: CliStream;
+  stderr: CliStream;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+function version(): string {
+  try {
+    // src/cli/ and dist/cli/ both sit two levels below the package root.
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'Usage: vfio <command> [options]',
+    '',
+    'Discovery and setup for user-level PCI drivers through Linux VFIO.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `vfio <command> --help` for a command\'s options. Every command takes --json.',
+    'Start with `vfio doctor` (or `vfio doctor 0000:03:00.0` for one device).',
+    '',
+    'Options:',
+    '  -h, --help     show this help',
+    '  -V, --version  print the version',
+  ].join('\n');
+}
+
+function parse(cmd: Command, args: readonly string[]): ParsedArgs {
+  const options = Object.fromEntries(
+    Object.entries({ ...cmd.options, ...COMMON_OPTIONS }).map(([name, o]) => [
+      name,
+      { type: o.type, ...(o.short && { short: o.short }), ...(o.multiple && { multiple: true }) },
+    ]),
+  );
+  try {
+    const { values, positionals } = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    return { values: values as ParsedArgs['values'], positionals };
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
+      // parseArgs' messages end with advice about '--' that does not apply here.
+      throw new UsageError(String(err.message).replace(/\. To specify a positional argument.*$/s, '').replace(/\s+$/, ''));
+    }
+    throw e;
+  }
+}
+
+/** Runs `vfio <argv…>`; returns the exit status. Never throws for bad input. */
+export function run(argv: readonly string[], io: CliIo, overrides: CliOverrides = {}): number {
+  const line = (stream: CliStream) => (text = '') => void stream.write(`${text}\n`);
+  const out = line(io.stdout);
+  const err = line(io.stderr);
+  const [name, ...rest] = argv;
+
+  if (name === undefined) {
+    err(mainHelp());
+    return EXIT_USAGE;
+  }
+  if (name === '-h' || name === '--help') {
+    out(mainHelp());
+    return EXIT_OK;
+  }
+  if (name === '-V' || name === '--version') {
+    out(version());
+    return EXIT_OK;
+  }
+  if (name === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) {
+      out(mainHelp());
+      return EXIT_OK;
+    }
+    const cmd = COMMANDS.find((c) => c.name === topic);
+    if (!cmd) {
+      err(`vfio: unknown command '${topic}'\n\n${mainHelp()}`);
+      return EXIT_USAGE;
+    }
+    out(commandHelp(cmd));
+    return EXIT_OK;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    const what = name.startsWith('-') ? `unknown option '${name}' (options go after the command)` : `unknown command '${name}'`;
+    err(`vfio: ${what}\n\n${mainHelp()}`);
+    return EXIT_USAGE;
+  }
+
+  const usage = (message: string) => {
+    err(`vfio ${cmd.name}: ${message}`);
+    err(`Usage: ${cmd.usage}`);
+    err(`Run 'vfio ${cmd.name} --help' for more.`);
+    return EXIT_USAGE;
+  };
+
+  let args: ParsedArgs;
+  try {
+    args = parse(cmd, rest);
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e.message);
+    throw e;
+  }
+  if (args.values.help === true) {
+    out(commandHelp(cmd));
+    return EXIT_OK;
+  }
+  const n = args.positionals.length;
+  if (n < cmd.positionals.min) return usage(cmd.positionals.min === 1 && cmd.positionals.max === 1 ? 'expects one PCI address' : 'expects at least one PCI address');
+  if (n > cmd.positionals.max) {
+    return usage(cmd.positionals.max === 0 ? `takes no arguments, got '${args.positionals[0]}'` : `takes at most ${cmd.positionals.max} argument(s), got ${n}`);
+  }
+  const root = typeof args.values.root === 'string' ? args.values.root : undefined;
+  const json = args.values.json === true;
+  const ctx: CliContext = {
+    out,
+    err,
+    style: makeStyle(!json && wantColor(io.stdout.isTTY, io.env)),
+    root,
+    json,
+    overrides,
+  };
+  try {
+    return cmd.run(ctx, args);
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e.message);
+    if (e instanceof VfioError && e.code === 'ERR_VFIO_BAD_ADDRESS') return usage(e.message.replace(/\n\s*hint: /, '; '));
+    if (e instanceof VfioError) {
+      if (json) out(toJson({ error: { code: e.code, op: e.op, message: e.message.split('\n')[0], device: e.device, group: e.group, hint: e.hint } }));
+      err(`vfio ${cmd.name}: ${e.message}`);
+      return EXIT_FAILED;
+    }
+    const error = e as Error;
+    err(`vfio ${cmd.name}: ${error?.message ?? String(e)}`);
+    if (io.env.VFIO_DEBUG && error?.stack) err(error.stack);
+    return EXIT_FAILED;
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * QEMU's edu device through VFIO, end to end: registers, config space, MSI and
+ * INTx through eventfds, DMA through the IOMMU, close/reopen. Register map:
+ * QEMU docs/specs/edu.rst.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDevice, VfioError, type Device, type Region } from '../../src/index.js';
+import { PCI_CAP_ID_MSI, PCI_COMMAND_MASTER } from '../../src/uapi/pci-regs.js';
+import { VFIO_REGION_INFO_FLAG_MMAP } from '../../src/uapi/vfio-region.js';
+import type { Target } from './target.js';
+
+const ID = 0x00, LIVENESS = 0x04, FACTORIAL = 0x08, STATUS = 0x20, IRQ_STATUS = 0x24, IRQ_RAISE = 0x60, IRQ_ACK = 0x64;
+const DMA_SRC = 0x80, DMA_DST = 0x88, DMA_COUNT = 0x90, DMA_CMD = 0x98;
+const STATUS_COMPUTING = 0x01, STATUS_IRQ_FACT = 0x80;
+const DMA_START = 0x1, DMA_TO_RAM = 0x2, DMA_IRQ = 0x4;
+const DEV_BUF = 0x40000;
+// QEMU 7.2's edu aborts the whole VM on a transfer that ends at its buffer's last byte
+// (an off-by-one in its range check): keep transfers inside the first half.
+const XFER = 2048;
+const EDU_DMA_BITS = 28;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `done`; throws after `ms` so a stuck device fails the test instead of hanging it. */
+async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+export function eduSuite(t: Target): void {
+  let dev: Device;
+  let bar: Region;
+
+  beforeAll(() => {
+    dev = openDevice(t.eduAddress, t.options);
+    bar = dev.bar(0);
+  });
+  afterAll(() => dev?.close());
+
+  async function dma(src: number, dst: number, count: number, toRam: boolean): Promise<void> {
+    bar.write64(DMA_SRC, BigInt(src));
+    bar.write64(DMA_DST, BigInt(dst));
+    bar.write64(DMA_COUNT, BigInt(count));
+    bar.write64(DMA_CMD, BigInt(DMA_START | (toRam ? DMA_TO_RAM : 0)));
+    await until('edu DMA completion', () => (bar.read32(DMA_CMD) & DMA_START) === 0);
+  }
+
+  describe('edu registers', () => {
+    it('opens through the container with the Type1v2 IOMMU and reports its IOVA ranges', () => {
+      expect(dev.container.iommuType).toBe('Type1v2');
+      expect(dev.container.iommuInfo?.iovaRanges?.length).toBeGreaterThan(0);
+      expect(dev.container.iommuInfo?.dmaAvail).toBeGreaterThan(0);
+      expect(dev.info.numRegions).toBe(9);
+      expect(dev.info.numIrqs).toBe(5);
+      expect(bar.size).toBe(1 << 20);
+      expect(bar.info.flags & VFIO_REGION_INFO_FLAG_MMAP).toBe(VFIO_REGION_INFO_FLAG_MMAP);
+    });
+    it('reads the identification register', () => {
+      expect(bar.read32(ID)).toBe(0x010000ed);
+    });
+    it('inverts what is written to the liveness register', () => {
+      for (const v of [0, 0x12345678, 0xffffffff, 0xa5a5a5a5]) {
+        bar.write32(LIVENESS, v);
+        expect(bar.read32(LIVENESS)).toBe(~v >>> 0);
+      }
+    });
+    it('computes a factorial', async () => {
+      bar.write32(FACTORIAL, 10);
+      await until('factorial', () => (bar.read32(STATUS) & STATUS_COMPUTING) === 0);
+      expect(bar.read32(FACTORIAL)).toBe(3628800);
+    });
+  });
+
+  describe('edu config space', () => {
+    it('has the edu ids and an MSI capability', () => {
+      expect(dev.config.vendorId).toBe(0x1234);
+      expect(dev.config.deviceId).toBe(0x11e8);
+      expect(dev.config.capabilities().map((c) => c.id)).toContain(PCI_CAP_ID_MSI);
+      expect(dev.config.size).toBe(256);
+    });
+    it('sets and clears Bus Master Enable', () => {
+      expect(dev.config.setBusMaster(false) & PCI_COMMAND_MASTER).toBe(0);
+      expect(dev.config.setBusMaster(true) & PCI_COMMAND_MASTER).toBe(PCI_COMMAND_MASTER);
+    });
+    it('ignores writes to read-only fields and sizes BARs', () => {
+      dev.config.write16(0x00, 0xbeef);
+      expect(dev.config.vendorId).toBe(0x1234);
+      const bar0 = dev.config.read32(0x10);
+      dev.config.write32(0x10, 0xffffffff);
+      expect(dev.config.read32(0x10) & ~0xf).toBe((~((1 << 20) - 1)) >>> 0 & ~0xf);
+      dev.config.write32(0x10, bar0);
+    });
+  });
+
+  describe('edu MSI through an eventfd', () => {
+    it('arrives as a JS event when the raise-irq register is written', async () => {
+      dev.config.setBusMaster(true);
+      const irq = dev.enableInterrupts('msi');
+      try {
+        const seen: number[] = [];
+        irq.vector.on('interrupt', (n) => seen.push(n));
+        const next = irq.vector.wait(20_000);
+        bar.write32(IRQ_RAISE, 0x1234);
+        expect(await next).toBeGreaterThanOrEqual(1);
+        expect(seen.length).toBe(1);
+        expect(bar.read32(IRQ_STATUS)).toBe(0x1234);
+        bar.write32(IRQ_ACK, 0x1234);
+        expect(bar.read32(IRQ_STATUS)).toBe(0);
+      } finally {
+        irq.disable();
+      }
+    });
+    it('arrives on factorial completion, and through the async iterator', async () => {
+      const irq = dev.enableInterrupts('msi');
+      try {
+        bar.write32(STATUS, STATUS_IRQ_FACT);
+        const iter = irq.vector[Symbol.asyncIterator]();
+        const first = iter.next();
+        bar.write32(FACTORIAL, 5);
+        expect((await first).value).toBeGreaterThanOrEqual(1);
+        expect(bar.read32(FACTORIAL)).toBe(120);
+        expect(bar.read32(IRQ_STATUS) & 0x1).toBe(0x1);
+        bar.write32(IRQ_ACK, 0x1);
+        await iter.return?.();
+      } finally {
+        bar.write32(STATUS, 0);
+        irq.disable();
+      }
+    });
+    it('a disabled vector rejects its waiters instead of hanging them', async () => {
+      const irq = dev.enableInterrupts('msi');
+      const pending = irq.vector.wait();
+      irq.disable();
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_VFIO_CLOSED' });
+      expect(dev.interrupts).toBeNull();
+    });
+  });
+
+  describe('edu INTx through an eventfd', () => {
+    it('delivers, stays masked until unmasked, then delivers again', async () => {
+      dev.config.setBusMaster(true);
+      const irq = dev.enableInterrupts('intx');
+      try {
+        const first = irq.vector.wait(20_000);
+        bar.write32(IRQ_RAISE, 0x2);
+        expect(await first).toBeGreaterThanOrEqual(1);
+        bar.write32(IRQ_ACK, 0x2);
+        // The kernel masked the line on delivery; a new cause is only signalled after unmask.
+        irq.unmask();
+        const second = irq.vector.wait(20_000);
+        bar.write32(IRQ_RAISE, 0x4);
+        expect(await second).toBeGreaterThanOrEqual(1);
+        bar.write32(IRQ_ACK, 0x4);
+        irq.unmask();
+      } finally {
+        irq.disable();
+      }
+    });
+    it('refuses a second interrupt type while one is enabled', () => {
+      const irq = dev.enableInterrupts('msi');
+      try {
+        expect(() => dev.enableInterrupts('intx')).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+        expect(() => irq.unmask()).toThrow(/only INTx/);
+      } finally {
+        irq.disable();
+      }
+    });
+  });
+
+  describe('edu DMA through the IOMMU', () => {
+    it('copies RAM -> device -> RAM through mapped buffers', async () => {
+      dev.config.setBusMaster(true);
+      const a = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      const b = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      try {
+        expect(a.iova + a.size).toBeLessThanOrEqual(2 ** EDU_DMA_BITS);
+        const src = a.bytes;
+        for (let i = 0; i < src.length; i++) src[i] = (i * 7 + 3) & 0xff;
+        await dma(a.iova, DEV_BUF, XFER, false);
+        await dma(DEV_BUF, b.iova, XFER, true);
+        expect(Buffer.from(b.bytes.subarray(0, XFER)).equals(Buffer.from(src.subarray(0, XFER)))).toBe(true);
+        expect(b.bytes.subarray(XFER).every((x) => x === 0)).toBe(true);
+      } finally {
+        a.free();
+        b.free();
+      }
+    });
+    it('raises an MSI on DMA completion', async () => {
+      const a = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      const irq = dev.enableInterrupts('msi');
+      try {
+        const next = irq.vector.wait(20_000);
+        bar.write64(DMA_SRC, BigInt(a.iova));
+        bar.write64(DMA_DST, BigInt(DEV_BUF));
+        bar.write64(DMA_COUNT, 64n);
+        bar.write64(DMA_CMD, BigInt(DMA_START | DMA_IRQ));
+        await next;
+        expect(bar.read32(IRQ_STATUS) & 0x100).toBe(0x100);
+        bar.write32(IRQ_ACK, 0x100);
+      } finally {
+        irq.disable();
+        a.free();
+      }
+    });
+    it('a DMA aimed at an unmapped IOVA does not land in memory, and the IOMMU reports it', async () => {
+      // Memory that stays allocated but is no longer mapped: the backend's own calls.
+      const { backend } = dev.container;
+      const fd = dev.container.fd;
+      const mem = backend.dmaAlloc(4096, 'never');
+      const bytes = new Uint8Array(mem.buffer);
+      bytes.fill(0x5a);
+      const iova = 0x0ff00000; // below 2^28, away from what the allocator hands out first
+      backend.dmaMap(fd, mem.buffer, 0, 4096, BigInt(iova), 3);
+      expect(backend.dmaUnmap(fd, BigInt(iova), 4096n, 0)).toBe(4096n);
+      const src = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      src.bytes.fill(0xc3);
+      await dma(src.iova, DEV_BUF, XFER, false);
+      await dma(DEV_BUF, iova, XFER, true);
+      await sleep(50);
+      expect(bytes.every((x) => x === 0x5a)).toBe(true);
+      expect(t.writeFaults(iova).length).toBeGreaterThan(0);
+      backend.dmaFree(mem.buffer);
+      // The device still works for mapped memory afterwards.
+      const dst = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      await dma(DEV_BUF, dst.iova, XFER, true);
+      expect(dst.bytes.subarray(0, XFER).every((x) => x === 0xc3)).toBe(true);
+      src.free();
+      dst.free();
+    });
+    it('unmaps on free: the buffer detaches and its IOVA is reused', () => {
+      const a = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      const view = a.bytes;
+      const iova = a.iova;
+      a.free();
+      expect(a.freed).toBe(true);
+      expect(view.length).toBe(0);
+      expect(() => a.bytes).toThrow(VfioError);
+      expect(() => a.iovaAt(0)).toThrow(/closed/);
+      expect(dev.container.dmaBuffers).not.toContain(a);
+      const b = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
+      expect(b.iova).toBe(iova);
+      b.free();
+      a.free(); // idempotent
+    });
+  });
+
+  describe('edu bad input', () => {
+    it('register access past the BAR end or misaligned is a RangeError', () => {
+      expect(() => bar.read32(bar.size)).toThrow(RangeError);
+      expect(() => bar.write32(bar.size - 2, 0)).toThrow(RangeError);
+      expect(() => bar.read32(0x2)).toThrow(/aligned/);
+      expect(() => dev.bar(1)).toThrow(expect.objectContaining({ code: 'ERR_VFIO_NO_REGION' }));
+    });
+    it('edu has no reset method: reset() says so', () => {
+      expect(dev.canReset).toBe(false);
+      expect(() => dev.reset()).toThrow(expect.objectContaining({ name: 'VfioError', code: 'EINVAL' }));
+    });
+  });
+
+  describe('edu close and reopen', () => {
+    it('releases every fd and mapping, and the device opens again', async () => {
+      dev.close();
+      await sleep(20);
+      expect(() => bar.read32(ID)).toThrow(expect.objectContaining({ code: 'ERR_VFIO_CLOSED' }));
+      const before = t.openFds();
+      for (let round = 0; round < 3; round++) {
+        const d = openDevice(t.eduAddress, t.options);
+        d.config.setBusMaster(true);
+        expect(d.bar(0).read32(ID)).toBe(0x010000ed);
+        const buf = d.allocDma(8192, { dmaBits: EDU_DMA_BITS });
+        const irq = d.enableInterrupts('msi');
+        const next = irq.vector.wait(20_000);
+        d.bar(0).write32(IRQ_RAISE, 1);
+        await next;
+        d.bar(0).write32(IRQ_ACK, 1);
+        d.close();
+        expect(buf.freed).toBe(true);
+        expect(irq.disabled).toBe(true);
+        await sleep(20);
+        expect(t.openFds()).toBe(before);
+      }
+      dev = openDevice(t.eduAddress, t.options);
+      bar = dev.bar(0);
+      expect(bar.read32(ID)).toBe(0x010000ed);
+    });
+  });
+}

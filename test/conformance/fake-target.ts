@@ -1,0 +1,37 @@
+/** The fake kernel as a conformance target: the guest's topology, emulated. */
+import { join } from 'node:path';
+import { FakeKernel, EduModel, type DeviceModel } from '../../src/backend/fake/index.js';
+import { ConfigBuilder } from '../../src/backend/fake/config.js';
+import type { Target } from './target.js';
+
+/** A legacy virtio-net standing in for the guest's bridged NIC: only its ids matter here. */
+function virtioNet(): DeviceModel {
+  return {
+    config: new ConfigBuilder({ vendor: 0x1af4, device: 0x1000, classCode: 0x020000 }).build(),
+    bars: [{ size: 32, kind: 'io' }, { size: 4096 }],
+    attach() {},
+    read: () => 0,
+    write() {},
+  };
+}
+
+export function fakeTarget(): { target: Target; kernel: FakeKernel } {
+  const kernel = new FakeKernel();
+  kernel.addDevice('0000:00:02.0', new EduModel(), { group: 2 });
+  kernel.addDevice('0000:01:01.0', new EduModel(), { group: 5 });
+  kernel.addDevice('0000:01:02.0', virtioNet(), { group: 5, driver: 'virtio-pci' });
+  const target: Target = {
+    name: 'fake',
+    backend: kernel,
+    options: kernel.options,
+    eduAddress: '0000:00:02.0',
+    eduGroup: 2,
+    bridgedEduAddress: '0000:01:01.0',
+    bridgedEduGroup: 5,
+    groupPath: (g) => join(kernel.root, 'dev/vfio', String(g)),
+    containerPath: join(kernel.root, 'dev/vfio/vfio'),
+    openFds: () => kernel.openFds,
+    writeFaults: (iova) => kernel.faults.filter((f) => f.write && f.iova === iova).map((f) => `${f.device} ${f.reason}`),
+  };
+  return { target, kernel };
+}

@@ -1,0 +1,27 @@
+/** The real kernel in the QEMU guest as a conformance target. */
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { nativeBackend } from '../../src/backend/native.js';
+import { bridgedEdu, soloEdu } from '../vm/guest.js';
+import type { Target } from './target.js';
+
+export function nativeTarget(): Target {
+  const solo = soloEdu();
+  const bridged = bridgedEdu();
+  return {
+    name: 'native',
+    backend: nativeBackend(),
+    options: {},
+    eduAddress: solo.address,
+    eduGroup: solo.iommuGroup!,
+    bridgedEduAddress: bridged.address,
+    bridgedEduGroup: bridged.iommuGroup!,
+    groupPath: (g) => `/dev/vfio/${g}`,
+    containerPath: '/dev/vfio/vfio',
+    openFds: () => readdirSync('/proc/self/fd').length,
+    writeFaults: (iova) =>
+      execFileSync('dmesg', { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => /DMAR: \[DMA Write/.test(l) && new RegExp(`fault addr 0x0*${iova.toString(16)}\\b`, 'i').test(l)),
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * What a conformance suite needs from the kernel it runs against. The same
+ * suites run on the fake kernel (host, `npm test`) and on the real one (guest,
+ * `npm run test:vm`); a case that passes on only one of them is a bug.
+ */
+import type { Backend, OpenOptions } from '../../src/index.js';
+
+export interface Target {
+  name: 'fake' | 'native';
+  backend: Backend;
+  /** Options that route openDevice/Container.open to this kernel. */
+  options: OpenOptions;
+  /** An edu alone in its IOMMU group, bound to vfio-pci. */
+  eduAddress: string;
+  eduGroup: number;
+  /** An edu whose group also holds a device bound to a kernel driver. */
+  bridgedEduAddress: string;
+  bridgedEduGroup: number;
+  /** Path of a group's /dev/vfio node under this kernel. */
+  groupPath(group: number): string;
+  containerPath: string;
+  /** Open file descriptors of this process, as this kernel counts them. */
+  openFds(): number;
+  /** IOMMU faults recorded so far for DMA writes to `iova` (each a line of evidence). */
+  writeFaults(iova: number): string[];
+}

@@ -1,0 +1,8 @@
+/** The conformance suites against the real kernel (the same suites run on the fake one on the host). */
+import { describe } from 'vitest';
+import { nativeTarget } from '../conformance/native-target.js';
+import { eduSuite } from '../conformance/edu.js';
+
+describe('conformance on the real kernel', () => {
+  eduSuite(nativeTarget());
+});
