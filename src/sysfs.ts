@@ -335,7 +335,9 @@ export interface BindReport {
 
 function systemErrorText(e: unknown): string {
   const err = e as { code?: string; message?: string };
-  return err.code ? `${err.code}: ${err.message ?? ''}`.trim() : String(err.message ?? e);
+  const message = String(err.message ?? e);
+  // Node's system errors already start with their code ('EBUSY: resource busy or locked, open …').
+  return err.code && !message.startsWith(err.code) ? `${err.code}: ${message}` : message;
 }
 
 function defaultModprobe(opts: SysfsOptions | undefined): (module: string) => boolean {

@@ -31,6 +31,10 @@ async function until(what: string, done: () => boolean, ms = 10_000): Promise<vo
 }
 
 export function eduSuite(t: Target): void {
+  describe('edu through the object model', () => eduTests(t));
+}
+
+function eduTests(t: Target): void {
   let dev: Device;
   let bar: Region;
 

@@ -2,10 +2,12 @@
 import { afterAll, describe } from 'vitest';
 import { fakeTarget } from '../conformance/fake-target.js';
 import { eduSuite } from '../conformance/edu.js';
+import { errorSuite } from '../conformance/errors.js';
 
 const { target, kernel } = fakeTarget();
 afterAll(() => kernel.dispose());
 
 describe('conformance on the fake kernel', () => {
   eduSuite(target);
+  errorSuite(target);
 });

@@ -2,7 +2,10 @@
 import { describe } from 'vitest';
 import { nativeTarget } from '../conformance/native-target.js';
 import { eduSuite } from '../conformance/edu.js';
+import { errorSuite } from '../conformance/errors.js';
 
 describe('conformance on the real kernel', () => {
-  eduSuite(nativeTarget());
+  const target = nativeTarget();
+  eduSuite(target);
+  errorSuite(target);
 });

@@ -2,8 +2,7 @@
  * Config space for the fake kernel: ConfigBuilder lets a model describe its
  * hardware config space; VirtualConfig is the kernel's view of it as vfio-pci
  * presents it to the user (BARs virtualised and sizable, read-only fields
- * ignoring writes, only the command bits a user may flip, MSI/MSI-X enable bits
- * following VFIO_DEVICE_SET_IRQS).
+ * ignoring writes, only the command bits a user may flip).
  */
 import {
   PCI_CAPABILITY_LIST,
@@ -13,10 +12,8 @@ import {
   PCI_CAP_ID_PM,
   PCI_INTERRUPT_PIN,
   PCI_MSIX_FLAGS,
-  PCI_MSIX_FLAGS_ENABLE,
   PCI_MSI_FLAGS,
   PCI_MSI_FLAGS_64BIT,
-  PCI_MSI_FLAGS_ENABLE,
   PCI_STATUS_CAP_LIST,
 } from '../../uapi/pci-regs.js';
 import { walkCapabilities } from '../../uapi/pci-walk.js';
@@ -183,14 +180,5 @@ export class VirtualConfig {
       this.bytes[off] = b; // MSI address/data are the user's to program (virtualised)
     }
     // Everything else is read-only to the user: the write is dropped, as vfio-pci does.
-  }
-
-  /** Mirrors VFIO_DEVICE_SET_IRQS into the capability enable bits. */
-  setMsiEnabled(kind: 'msi' | 'msix', on: boolean): void {
-    const cap = kind === 'msi' ? this.#msi : this.#msix;
-    if (cap === undefined) return;
-    const bit = kind === 'msi' ? PCI_MSI_FLAGS_ENABLE : PCI_MSIX_FLAGS_ENABLE;
-    const flags = this.#view.getUint16(cap + 2, true);
-    this.#view.setUint16(cap + 2, on ? flags | bit : flags & ~bit, true);
   }
 }

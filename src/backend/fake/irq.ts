@@ -98,30 +98,29 @@ export class IrqState {
   set(req: SetIrqs, lookup: EventfdLookup): void {
     const fail = () => errnoError('EINVAL', 'ioctl', 'VFIO_DEVICE_SET_IRQS');
     const { flags, index, start, count } = req;
+    // vfio_set_irqs_validate_and_prepare, in its order.
+    if (index >= VFIO_PCI_NUM_IRQS || count >= 0xffffffff - start) throw fail();
     if (flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)) throw fail();
+    const max = this.count(index);
+    if (start >= max || start + count > max) throw fail();
     const dataType = flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
     const size = dataType === VFIO_IRQ_SET_DATA_NONE ? 0 : dataType === VFIO_IRQ_SET_DATA_BOOL ? 1 : dataType === VFIO_IRQ_SET_DATA_EVENTFD ? 4 : -1;
     if (size < 0) throw fail();
-    if (index >= VFIO_PCI_NUM_IRQS) throw fail();
-    const action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
-    if (action !== VFIO_IRQ_SET_ACTION_MASK && action !== VFIO_IRQ_SET_ACTION_UNMASK && action !== VFIO_IRQ_SET_ACTION_TRIGGER) throw fail();
-    const max = this.count(index);
-    if (start >= max || start + count > max) {
-      // count 0 at start 0 is the "disable" form and passes on an index with vectors.
-      if (!(count === 0 && start === 0 && max > 0)) throw fail();
-    }
     if (size && req.data.length < count * size) throw fail();
     const data = req.data;
     const fds = () => Array.from({ length: count }, (_, i) => new DataView(data.buffer, data.byteOffset).getInt32(i * 4, true));
     const bools = () => Array.from({ length: count }, (_, i) => data[i] !== 0);
-
-    if (index === VFIO_PCI_INTX_IRQ_INDEX) return this.#intx(action, dataType, start, count, fds, bools, lookup);
-    if (index === VFIO_PCI_MSI_IRQ_INDEX || index === VFIO_PCI_MSIX_IRQ_INDEX) {
-      if (action !== VFIO_IRQ_SET_ACTION_TRIGGER) throw errnoError('ENOTTY', 'ioctl', 'VFIO_DEVICE_SET_IRQS');
-      return this.#msi(index === VFIO_PCI_MSI_IRQ_INDEX ? 'msi' : 'msix', dataType, start, count, fds, bools, lookup);
+    // Then vfio-pci picks a handler by index and the one action bit; none matches: ENOTTY.
+    const action = flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+    const notty = () => errnoError('ENOTTY', 'ioctl', 'VFIO_DEVICE_SET_IRQS');
+    if (index === VFIO_PCI_INTX_IRQ_INDEX) {
+      if (action !== VFIO_IRQ_SET_ACTION_MASK && action !== VFIO_IRQ_SET_ACTION_UNMASK && action !== VFIO_IRQ_SET_ACTION_TRIGGER) throw notty();
+      return this.#intx(action, dataType, start, count, fds, bools, lookup);
     }
-    // ERR and REQ: one eventfd, trigger only.
-    if (action !== VFIO_IRQ_SET_ACTION_TRIGGER) throw errnoError('ENOTTY', 'ioctl', 'VFIO_DEVICE_SET_IRQS');
+    if (action !== VFIO_IRQ_SET_ACTION_TRIGGER) throw notty();
+    if (index === VFIO_PCI_MSI_IRQ_INDEX || index === VFIO_PCI_MSIX_IRQ_INDEX)
+      return this.#msi(index === VFIO_PCI_MSI_IRQ_INDEX ? 'msi' : 'msix', dataType, start, count, fds, bools, lookup);
+    // ERR and REQ: one eventfd.
     const slot = index === VFIO_PCI_ERR_IRQ_INDEX ? 'err' : 'req';
     if (dataType === VFIO_IRQ_SET_DATA_NONE && count === 0) {
       this[slot] = null;
@@ -162,13 +161,12 @@ export class IrqState {
     if (!(this.type === 'intx' || this.type === 'none') || start !== 0 || count !== 1) throw fail();
     if (dataType === VFIO_IRQ_SET_DATA_EVENTFD) {
       const fd = fds()[0]!;
-      if (fd === -1) {
-        if (this.type === 'intx') {
-          this.triggers = [];
-          this.#setType('none');
-        }
+      if (this.type === 'intx') {
+        // Only the signal changes: fd -1 leaves INTx enabled with no eventfd behind it.
+        this.triggers = [fd === -1 ? null : lookup(fd)];
         return;
       }
+      if (fd === -1) return;
       this.triggers = [lookup(fd)];
       this.intxMasked = false;
       this.#setType('intx');

@@ -42,6 +42,7 @@ import {
   VFIO_TYPE1v2_IOMMU,
   VFIO_TYPE1_NESTING_IOMMU,
   VFIO_UNMAP_ALL,
+  VFIO_UPDATE_VADDR,
 } from '../../uapi/ioctl.js';
 import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE } from '../../uapi/vfio-group.js';
 import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET } from '../../uapi/vfio-device.js';
@@ -176,10 +177,8 @@ export class FakeKernel implements Backend {
     const msiCount = config.msiCap === undefined ? 0 : 1 << ((dv.getUint16(config.msiCap + PCI_MSI_FLAGS, true) & PCI_MSI_FLAGS_QMASK) >> 1);
     const msixCount = config.msixCap === undefined ? 0 : (dv.getUint16(config.msixCap + PCI_MSIX_FLAGS, true) & 0x7ff) + 1;
     const counts = { intx: config.bytes[PCI_INTERRUPT_PIN] ? 1 : 0, msi: msiCount, msix: msixCount, err: config.size > 256 };
-    const irq = new IrqState(counts, (type) => {
-      config.setMsiEnabled('msi', type === 'msi');
-      config.setMsiEnabled('msix', type === 'msix');
-    });
+    // The user's view of the MSI/MSI-X enable bits is virtualised: SET_IRQS does not show there.
+    const irq = new IrqState(counts, () => {});
     const d: KDevice = { address, model, group, driver: opts.driver === undefined ? 'vfio-pci' : opts.driver, config, irq, opens: 0 };
     group.devices.push(d);
     this.#devices.set(address, d);
@@ -346,7 +345,10 @@ export class FakeKernel implements Backend {
         return VFIO_API_VERSION;
       case VFIO_CHECK_EXTENSION: {
         const ext = Number((a as { value: bigint }).value);
-        return ext === VFIO_TYPE1_IOMMU || ext === VFIO_TYPE1v2_IOMMU || ext === VFIO_TYPE1_NESTING_IOMMU || ext === VFIO_UNMAP_ALL ? 1 : 0;
+        if (ext === VFIO_TYPE1_IOMMU || ext === VFIO_TYPE1v2_IOMMU || ext === VFIO_TYPE1_NESTING_IOMMU || ext === VFIO_UNMAP_ALL) return 1;
+        // Answered by the IOMMU driver once one is set (no mediated devices here).
+        if (ext === VFIO_UPDATE_VADDR) return c.iommu ? 1 : 0;
+        return 0;
       }
       case VFIO_SET_IOMMU: {
         if (c.groups.size === 0 || c.iommu) throw einval('VFIO_SET_IOMMU');
@@ -381,8 +383,8 @@ export class FakeKernel implements Backend {
         const ce = this.#fds.get(cfd);
         if (!ce) throw errnoError('EBADF', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
         if (ce.kind !== 'container') throw einval('VFIO_GROUP_SET_CONTAINER');
-        // Claiming DMA ownership fails while a device of the group has a kernel driver.
-        if (!this.#viable(g)) throw errnoError('EBUSY', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
+        // A group with a device bound to a kernel driver is refused.
+        if (!this.#viable(g)) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
         g.container = ce.c;
         ce.c.groups.add(g);
         return 0;
@@ -541,6 +543,8 @@ export class FakeKernel implements Backend {
     } else {
       throw errnoError('EINVAL', syscall);
     }
+    // Config space refuses any access that does not fit (EFAULT); a BAR access is cut short at the end.
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX && pos + bytes.byteLength > size) throw errnoError('EFAULT', syscall);
     if (pos >= size) throw errnoError('EINVAL', syscall);
     const count = Math.min(bytes.byteLength, size - pos);
     const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
