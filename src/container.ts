@@ -7,7 +7,7 @@ import { defaultBackend } from './backend/native.js';
 import { VfioError, closedError, syscall } from './errors.js';
 import { IovaAllocator } from './iova.js';
 import { DmaBuffer, type DmaBufferOwner } from './dma.js';
-import { formatBytes, memlockLimit } from './limits.js';
+import { formatBytes } from './limits.js';
 import { Group } from './group.js';
 import { queryWithCaps } from './query.js';
 import { sysPath, type SysfsOptions } from './sysfs.js';
@@ -299,11 +299,11 @@ export class Container implements DmaBufferOwner {
   #mapHint(code: string, size: number): string | undefined {
     switch (code) {
       case 'ENOMEM': {
-        const limit = memlockLimit();
+        const limit = this.backend.memlockLimit();
         const mapped = [...this.#dma].reduce((n, b) => n + b.size, 0);
         return (
           `RLIMIT_MEMLOCK is ${limit === undefined ? 'unknown' : formatBytes(limit)}; this mapping needs ${formatBytes(size)} ` +
-          `more on top of ${formatBytes(mapped)} already mapped. Raise it: \`ulimit -l\` (limits.conf memlock, ` +
+          `more on top of ${formatBytes(mapped)} already mapped by this container. Raise it: \`ulimit -l\` (limits.conf memlock, ` +
           'or LimitMEMLOCK= in a systemd unit); root with CAP_IPC_LOCK is not limited'
         );
       }

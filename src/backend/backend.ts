@@ -56,6 +56,9 @@ export interface Backend {
   eventfdRead(fd: number): number | null;
   /** Watches `fd` on this thread's event loop; the poller takes ownership of the fd. */
   poll(fd: number, callback: EventCallback): EventPoller;
+
+  /** RLIMIT_MEMLOCK that pinned DMA memory counts against, in bytes (Infinity: none); undefined if unknown. */
+  memlockLimit(): number | undefined;
 }
 
 export const PROT_READ = 1;

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from './backend.js';
+import { memlockLimit } from '../limits.js';
 
 // The calls the addon offers exactly as the Backend does; the rest differ in shape.
 type Direct = 'open' | 'close' | 'ioctl' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap' | 'dmaUnmap' | 'eventfdWrite' | 'eventfdRead';
@@ -65,6 +66,7 @@ export function nativeBackend(): Backend {
     eventfdWrite: (fd, value) => a.eventfdWrite(fd, value),
     eventfdRead: (fd) => a.eventfdRead(fd),
     poll: (fd, callback) => new a.Poller(fd, callback),
+    memlockLimit: () => memlockLimit(),
   };
 }
 

@@ -3,6 +3,8 @@ import { afterAll, describe } from 'vitest';
 import { fakeTarget } from '../conformance/fake-target.js';
 import { eduSuite } from '../conformance/edu.js';
 import { errorSuite } from '../conformance/errors.js';
+import { memlockSuite } from '../conformance/memlock.js';
+import { fakeTarget as makeFake } from '../conformance/fake-target.js';
 
 const { target, kernel } = fakeTarget();
 afterAll(() => kernel.dispose());
@@ -10,4 +12,14 @@ afterAll(() => kernel.dispose());
 describe('conformance on the fake kernel', () => {
   eduSuite(target);
   errorSuite(target);
+});
+
+// As the guest's unprivileged pass runs it: an unprivileged user under `ulimit -l 1024`.
+const limited = makeFake();
+limited.kernel.setMemlockLimit(1024 * 1024);
+afterAll(() => limited.kernel.dispose());
+
+describe('conformance on the fake kernel, memlock-limited', () => {
+  eduSuite(limited.target);
+  memlockSuite(limited.target);
 });

@@ -155,9 +155,13 @@ export class FakeKernel implements Backend {
     return this.#fds.size;
   }
 
-  /** RLIMIT_MEMLOCK for subsequent mappings (bytes). */
-  set memlockLimit(bytes: number) {
+  /** Sets RLIMIT_MEMLOCK for subsequent mappings (bytes; Infinity acts like CAP_IPC_LOCK). */
+  setMemlockLimit(bytes: number): void {
     this.#memlock.limit = bytes;
+  }
+
+  memlockLimit(): number {
+    return this.#memlock.limit;
   }
   get lockedBytes(): number {
     return this.#memlock.locked;

@@ -1,7 +1,35 @@
 #!/bin/sh
-# The guest test suite: vitest with test/vm/vitest.config.ts, run from the read-only repo
-# share (cwd = repo root). Exits with vitest's status, which run.sh passes on.
+# The guest test suite, run from the read-only repo share (cwd = repo root), in two passes:
+#  1. as root: test/vm/*.test.ts;
+#  2. as vfiotest (uid 1000) with the solo edu's /dev/vfio/N granted and `ulimit -l 1024`:
+#     test/vm/unprivileged/*.test.ts.
+# Exits non-zero when either pass fails.
 #
 # --configLoader runner: the default loader writes a bundled copy of the config next to it,
 # which the read-only mount refuses (EROFS).
-exec node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --configLoader runner
+vitest() { node node_modules/vitest/vitest.mjs run --configLoader runner "$@"; }
+
+vitest --config test/vm/vitest.config.ts
+root_status=$?
+
+# The edu alone in its IOMMU group is the one the unprivileged user gets.
+group=""
+for dev in /sys/bus/pci/devices/*; do
+  [ "$(cat "$dev/vendor"):$(cat "$dev/device")" = 0x1234:0x11e8 ] || continue
+  g="$(basename "$(readlink "$dev/iommu_group")")"
+  [ "$(ls "/sys/kernel/iommu_groups/$g/devices" | wc -l)" = 1 ] && group="$g"
+done
+if [ -z "$group" ]; then
+  echo "test.sh: no edu alone in its group for the unprivileged pass"
+  exit 1
+fi
+chown 1000:1000 "/dev/vfio/$group"
+# The conformance suite reads IOMMU faults from the kernel log.
+echo 0 >/proc/sys/kernel/dmesg_restrict
+echo "test.sh: unprivileged pass: uid 1000, /dev/vfio/$group, ulimit -l 1024"
+(ulimit -l 1024 && exec su -s /bin/sh -c \
+  'exec node node_modules/vitest/vitest.mjs run --configLoader runner --config test/vm/vitest.unprivileged.config.ts' vfiotest)
+user_status=$?
+chown 0:0 "/dev/vfio/$group"
+
+[ "$root_status" = 0 ] && [ "$user_status" = 0 ]
