@@ -149,7 +149,7 @@ function checkIommu(env: Env): DoctorCheck {
     return {
       id: 'iommu',
       status: 'pass',
-      summary: `${kinds} (${names}), ${env.groups.length} IOMMU groups`,
+      summary: `${kinds} (${names}), ${env.groups.length} IOMMU group${env.groups.length === 1 ? '' : 's'}`,
       detail: argText + (pt ? ' (passthrough for kernel drivers; VFIO still translates)' : ''),
     };
   }

@@ -6,7 +6,7 @@ import { VfioError, closedError, syscall } from './errors.js';
 import type { Container } from './container.js';
 import { Device } from './device.js';
 import {
-  VFIO_DRIVER_HINT_NAMES,
+  driverKeepsGroupViable,
   bindHint,
   describeMembers,
   groupMembers,
@@ -40,7 +40,7 @@ export class Group {
       const status = g.status();
       if (!status.viable) {
         const members = groupMembers(number, container.options);
-        const blockers = members.filter((m) => m.driver !== null && !VFIO_DRIVER_HINT_NAMES.has(m.driver));
+        const blockers = members.filter((m) => !driverKeepsGroupViable(m.driver));
         throw new VfioError({
           code: 'ERR_VFIO_GROUP_NOT_VIABLE',
           op: 'VFIO_GROUP_GET_STATUS',

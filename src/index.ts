@@ -32,3 +32,39 @@ export {
 } from './sysfs.js';
 export type { Backend, EventPoller, HugePages, DmaAllocation } from './backend/backend.js';
 export { nativeBackend, defaultBackend } from './backend/native.js';
+export {
+  listPciDeviceStatus,
+  pciDeviceStatus,
+  filterPciDevices,
+  parsePciIdFilter,
+  parseClassFilter,
+  pciId,
+  groupViability,
+  vfioGroupNode,
+  vfioGroupUsers,
+  readDriverOverride,
+  activeNetInterfaces,
+  isVfioPciDriver,
+  isBridgeClass,
+  driverKeepsGroupViable,
+  VIABLE_GROUP_DRIVERS,
+  bindVfioPci,
+  unbindVfioPci,
+  type PciDeviceStatus,
+  type PciDeviceFilter,
+  type GroupViability,
+  type VfioNodeUser,
+  type BindOptions,
+  type BindResult,
+  type BindReport,
+} from './sysfs.js';
+export { runDoctor, doctorFailed, DEFAULT_MEMLOCK_NEEDED, type DoctorCheck, type DoctorStatus, type DoctorOptions, type DoctorUser } from './doctor.js';
+export {
+  describeDevice,
+  describeOpenDevice,
+  type DeviceDescription,
+  type RegionDescription,
+  type IrqDescription,
+  type CapabilityDescription,
+  type GroupMemberDescription,
+} from './cli/describe.js';

@@ -133,9 +133,6 @@ export function describeMembers(members: readonly PciDeviceInfo[]): string {
   return members.map((m) => `${m.address} (${m.driver ?? 'no driver'})`).join(', ');
 }
 
-/** Drivers that do not break a group's viability: vfio-pci itself and the PCI bridge driver. */
-export const VFIO_DRIVER_HINT_NAMES: ReadonlySet<string> = new Set([VFIO_PCI_DRIVER, 'pcieport']);
-
 // ---------------------------------------------------------------------------
 // Discovery for `vfio ls` and `vfio doctor`: class names, group viability, the
 // /dev/vfio node, driver_override. Everything below reads under `root` too.
@@ -299,6 +296,12 @@ export interface BindOptions extends SysfsOptions {
   /** Act on every non-bridge member of each device's IOMMU group. */
   group?: boolean;
   /**
+   * bind: even a NIC whose network interface is up (it goes away, and any
+   * connection over it). unbind: even while a process holds the group open (the
+   * kernel then asks it for the device and waits until it lets go).
+   */
+  force?: boolean;
+  /**
    * Writes one sysfs attribute (default: writeFileSync). Tests pass a function
    * that plays the kernel on a synthetic tree.
    */
@@ -349,6 +352,75 @@ function defaultModprobe(opts: SysfsOptions | undefined): (module: string) => bo
   };
 }
 
+/** Network interfaces of a device that are up (`<dev>/net/<ifname>/operstate`). */
+export function activeNetInterfaces(address: string, opts?: SysfsOptions): string[] {
+  const dir = join(pciDir(normalizePciAddress(address), opts), 'net');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((ifname) => {
+      try {
+        return readFileSync(join(dir, ifname, 'operstate'), 'utf8').trim() === 'up';
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+}
+
+function noIommuModeOn(opts: SysfsOptions | undefined): boolean {
+  try {
+    return /^[Y1]/.test(readFileSync(sysPath(opts, 'sys/module/vfio/parameters/enable_unsafe_noiommu_mode'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export interface VfioNodeUser {
+  readonly pid: number;
+  /** The process name from /proc/PID/comm. */
+  readonly command: string;
+}
+
+/**
+ * Processes that hold the group's /dev/vfio node open (from /proc/PID/fd, under
+ * `root`). Only the processes this user may inspect are seen: all of them as root.
+ */
+export function vfioGroupUsers(group: number, opts?: SysfsOptions): VfioNodeUser[] {
+  const nodes = new Set([`/dev/vfio/${group}`, `/dev/vfio/noiommu-${group}`]);
+  const proc = sysPath(opts, 'proc');
+  const users: VfioNodeUser[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return users;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(join(proc, pid, 'fd'));
+    } catch {
+      continue;
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return nodes.has(readlinkSync(join(proc, pid, 'fd', fd)));
+      } catch {
+        return false;
+      }
+    });
+    if (!holds) continue;
+    let command = '?';
+    try {
+      command = readFileSync(join(proc, pid, 'comm'), 'utf8').trim();
+    } catch {
+      // gone meanwhile
+    }
+    users.push({ pid: Number(pid), command });
+  }
+  return users.sort((a, b) => a.pid - b.pid);
+}
+
 function previousDriverPath(address: string, opts: BindOptions | undefined): string {
   return join(opts?.stateDir ?? sysPath(opts, 'run/vfio'), `${address}.driver`);
 }
@@ -397,6 +469,23 @@ function groupsOf(devices: readonly PciDeviceInfo[], opts: SysfsOptions | undefi
   return groups.map((g) => groupViability(g, opts));
 }
 
+/** Clears driver_override and lets `driver` (or the kernel's default) take the device again. */
+function giveBack(address: string, driver: string | null, write: (path: string, data: string) => void, opts: SysfsOptions | undefined): string | null {
+  const attempt = (fn: () => void) => {
+    try {
+      fn();
+    } catch {
+      // best effort: the caller reports the driver the device ends with
+    }
+  };
+  attempt(() => write(join(pciDir(address, opts), 'driver_override'), '\n'));
+  if (readPciDevice(address, opts).driver === null) attempt(() => write(sysPath(opts, 'sys/bus/pci/drivers_probe'), address));
+  if (driver !== null && readPciDevice(address, opts).driver === null) {
+    attempt(() => write(sysPath(opts, 'sys/bus/pci/drivers', driver, 'bind'), address));
+  }
+  return readPciDevice(address, opts).driver;
+}
+
 /**
  * Hands devices to vfio-pci: driver_override, unbind from the current driver,
  * drivers_probe (loading vfio-pci first if its driver is missing). Reports, per
@@ -409,7 +498,8 @@ export function bindVfioPci(addresses: readonly string[], opts?: BindOptions): B
   const notes: string[] = [];
   const targets = bindTargets(addresses, opts);
   const driverDir = sysPath(opts, 'sys/bus/pci/drivers', VFIO_PCI_DRIVER);
-  if (!existsSync(driverDir) && targets.some((t) => t.driver !== VFIO_PCI_DRIVER)) {
+  const bindable = (t: PciDeviceInfo) => t.driver !== VFIO_PCI_DRIVER && (t.iommuGroup !== null || noIommuModeOn(opts));
+  if (!existsSync(driverDir) && targets.some(bindable)) {
     const loaded = (opts?.modprobe ?? defaultModprobe(opts))('vfio-pci');
     notes.push(
       loaded && existsSync(driverDir)
@@ -422,18 +512,28 @@ export function bindVfioPci(addresses: readonly string[], opts?: BindOptions): B
     if (before === VFIO_PCI_DRIVER) {
       return { address: t.address, before, after: before, ok: true, changed: false, message: 'already bound to vfio-pci' };
     }
-    if (!existsSync(driverDir)) {
-      return { address: t.address, before, after: before, ok: false, changed: false, message: 'vfio-pci is not loaded (modprobe vfio-pci)' };
+    const refuse = (message: string): BindResult => ({ address: t.address, before, after: before, ok: false, changed: false, message });
+    // vfio-pci's probe fails without a group: refuse before the device loses its driver.
+    if (t.iommuGroup === null && !noIommuModeOn(opts)) {
+      return refuse('no IOMMU group, so vfio-pci cannot take it: turn the IOMMU on (`vfio doctor` says how)');
+    }
+    if (!existsSync(driverDir)) return refuse('vfio-pci is not loaded (modprobe vfio-pci)');
+    const up = before === null || opts?.force ? [] : activeNetInterfaces(t.address, opts);
+    if (up.length) {
+      return refuse(
+        `its network interface ${up.join(', ')} is up; binding takes it away (and any connection over it): ` +
+          `ip link set ${up[0]} down first, or use --force`,
+      );
     }
     const dir = pciDir(t.address, opts);
     const steps: [string, string, string][] = [[join(dir, 'driver_override'), VFIO_PCI_DRIVER, 'set driver_override']];
     if (before !== null) steps.push([join(dir, 'driver/unbind'), t.address, `unbind from ${before}`]);
-    for (const [path, data, what] of steps) {
+    for (const [i, [path, data, what]] of steps.entries()) {
       try {
         write(path, data);
       } catch (e) {
-        const after = readPciDevice(t.address, opts).driver;
-        return { address: t.address, before, after, ok: false, changed: true, message: `${what} failed (${systemErrorText(e)})` };
+        const after = i === 0 ? readPciDevice(t.address, opts).driver : giveBack(t.address, before, write, opts);
+        return { address: t.address, before, after, ok: false, changed: i > 0, message: `${what} failed (${systemErrorText(e)})` };
       }
     }
     rememberDriver(t.address, before, opts);
@@ -452,11 +552,21 @@ export function bindVfioPci(addresses: readonly string[], opts?: BindOptions): B
       }
       after = readPciDevice(t.address, opts).driver;
     }
-    const ok = after === VFIO_PCI_DRIVER;
-    const message = ok
-      ? `bound to vfio-pci${before ? ` (was ${before})` : ''}`
-      : `did not bind to vfio-pci (driver now: ${after ?? 'none'}); \`dmesg | tail\` says why (no IOMMU group? vfio-pci refuses some devices)`;
-    return { address: t.address, before, after, ok, changed: true, message };
+    if (after === VFIO_PCI_DRIVER) {
+      return { address: t.address, before, after, ok: true, changed: true, message: `bound to vfio-pci${before ? ` (was ${before})` : ''}` };
+    }
+    // Give the device back rather than leave it without a driver.
+    after = giveBack(t.address, before, write, opts);
+    forgetDriver(t.address, opts);
+    const back = before === null ? '' : after === before ? `; given back to ${before}` : `; could not give it back to ${before}`;
+    return {
+      address: t.address,
+      before,
+      after,
+      ok: false,
+      changed: true,
+      message: `vfio-pci did not take it${back}; \`dmesg | tail\` says why`,
+    };
   });
   const groups = groupsOf(targets, opts);
   for (const g of groups) {
@@ -464,7 +574,8 @@ export function bindVfioPci(addresses: readonly string[], opts?: BindOptions): B
     const bridges = g.blockers.filter((b) => isBridgeClass(b.classCode));
     const others = g.blockers.filter((b) => !isBridgeClass(b.classCode));
     const parts = [`group ${g.group} is not viable: ${describeMembers(g.blockers)} ${g.blockers.length === 1 ? 'is' : 'are'} bound to another driver`];
-    if (others.length && !opts?.group) parts.push(`bind them too with \`vfio bind --group ${addresses[0] ?? ''}\`, or unbind them`);
+    const asked = targets.find((t) => t.iommuGroup === g.group)?.address ?? '';
+    if (others.length && !opts?.group) parts.push(`bind them too with \`vfio bind --group ${asked}\`, or unbind them`);
     for (const b of bridges) parts.push(`the bridge ${b.address} must be unbound: echo ${b.address} > /sys/bus/pci/devices/${b.address}/driver/unbind`);
     notes.push(parts.join('; '));
   }
@@ -489,6 +600,18 @@ export function unbindVfioPci(addresses: readonly string[], opts?: BindOptions):
     const override = readDriverOverride(t.address, opts);
     if (before !== VFIO_PCI_DRIVER && override !== VFIO_PCI_DRIVER) {
       return { address: t.address, before, after: before, ok: true, changed: false, message: `not bound to vfio-pci (driver: ${before ?? 'none'})` };
+    }
+    const users = before === VFIO_PCI_DRIVER && t.iommuGroup !== null && !opts?.force ? vfioGroupUsers(t.iommuGroup, opts) : [];
+    if (users.length) {
+      const who = users.map((u) => `pid ${u.pid} (${u.command})`).join(', ');
+      return {
+        address: t.address,
+        before,
+        after: before,
+        ok: false,
+        changed: false,
+        message: `/dev/vfio/${t.iommuGroup} is open by ${who}: the kernel would wait for it to let go; stop it first, or use --force`,
+      };
     }
     try {
       // A lone newline clears the override (an empty write is refused by some kernels).

@@ -25,6 +25,7 @@ export function formatDoctor(checks: readonly DoctorCheck[], style: Style): stri
       c.fix.split('\n').forEach((l, i) => lines.push(`${indent}${i === 0 ? style.bold('fix: ') : '     '}${l}`));
     }
   }
+  if (device === undefined) lines.push('', style.dim('add a PCI address to check a device as well: vfio doctor 0000:03:00.0'));
   const count = (s: DoctorCheck['status']) => checks.filter((c) => c.status === s).length;
   const fails = count('fail');
   lines.push('', `doctor: ${count('pass')} pass, ${count('warn')} warn, ${fails} fail` + (fails ? '' : ' -- ready for VFIO'));

@@ -31,7 +31,6 @@ export function wantColor(isTTY: boolean | undefined, env: Readonly<Record<strin
   return isTTY === true && env.TERM !== 'dumb';
 }
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 export const stripAnsi = (text: string): string => text.replace(ANSI, '');
 

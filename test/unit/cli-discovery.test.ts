@@ -4,7 +4,7 @@
  * driver_override and back, with the tree playing the kernel's part.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   bindVfioPci,
@@ -17,6 +17,7 @@ import {
   readDriverOverride,
   unbindVfioPci,
   vfioGroupNode,
+  vfioGroupUsers,
   type BindOptions,
 } from '../../src/sysfs.js';
 import { makeSysfsTree, type FakePciDevice, type SysfsTree } from '../helpers/sysfs-tree.js';
@@ -152,6 +153,21 @@ describe('bind and unbind', () => {
     expect(r).toMatchObject({ ok: true, after: 'pci-stub' });
     expect(tree.writes.at(-1)).toEqual({ path: 'sys/bus/pci/drivers/pci-stub/bind', data: NIC.address });
   });
+  it('unbind refuses while a process holds the group open, naming it, unless forced', () => {
+    guestLike();
+    tree!.writeFile('proc/4242/comm', 'mydriver\n');
+    tree!.writeFile('proc/4242/fd/0', '');
+    symlinkSync('/dev/vfio/2', join(tree!.root, 'proc/4242/fd/7'));
+    symlinkSync('/dev/null', join(tree!.root, 'proc/4242/fd/8'));
+    tree!.writeFile('proc/self/limits', '');
+    expect(vfioGroupUsers(2, { root: tree!.root })).toEqual([{ pid: 4242, command: 'mydriver' }]);
+    expect(vfioGroupUsers(4, { root: tree!.root })).toEqual([]);
+    const r = unbindVfioPci([EDU.address], opts()).results[0]!;
+    expect(r).toMatchObject({ ok: false, changed: false, after: 'vfio-pci' });
+    expect(r.message).toBe('/dev/vfio/2 is open by pid 4242 (mydriver): the kernel would wait for it to let go; stop it first, or use --force');
+    expect(tree!.writes).toEqual([]);
+    expect(unbindVfioPci([EDU.address], opts({ force: true })).results[0]).toMatchObject({ ok: true, after: null });
+  });
   it('unbind of a device with no driver to go back to leaves it driverless', () => {
     tree = makeSysfsTree([{ ...NIC, driver: 'vfio-pci', defaultDriver: null }]);
     expect(unbindVfioPci([NIC.address], opts()).results[0]).toMatchObject({ ok: true, after: null, message: 'unbound from vfio-pci; driver now: none' });
@@ -206,13 +222,42 @@ describe('bind and unbind', () => {
     const r = bindVfioPci([NIC.address], opts({ write: refuse })).results[0]!;
     expect(r).toMatchObject({ ok: false, after: 'e1000e' });
     expect(r.message).toMatch(/set driver_override failed \(EACCES: permission denied/);
-    // The kernel accepts the writes but vfio-pci's probe fails (e.g. no IOMMU group).
-    const ignoreProbe = (path: string, data: string) => {
-      if (!path.endsWith('drivers_probe') && !path.endsWith('vfio-pci/bind')) tree!.kernelWrite(path, data);
+  });
+  it('when vfio-pci does not take the device, gives it back to its driver instead of leaving it driverless', () => {
+    guestLike();
+    // The kernel accepts the writes but vfio-pci's probe fails.
+    const failProbe = (path: string, data: string) => {
+      if (path.endsWith('vfio-pci/bind')) throw Object.assign(new Error('ENODEV: no such device'), { code: 'ENODEV', errno: 19 });
+      if (path.endsWith('drivers_probe') && data.trim() === NIC.address && tree!.driverOf(NIC.address) === null) {
+        const ov = readDriverOverride(NIC.address, { root: tree!.root });
+        if (ov === 'vfio-pci') return;
+      }
+      tree!.kernelWrite(path, data);
     };
-    const r2 = bindVfioPci([NO_GROUP.address], opts({ write: ignoreProbe })).results[0]!;
-    expect(r2).toMatchObject({ ok: false, after: null });
-    expect(r2.message).toMatch(/did not bind to vfio-pci/);
+    const r = bindVfioPci([NIC.address], opts({ write: failProbe })).results[0]!;
+    expect(r).toMatchObject({ ok: false, changed: true, before: 'e1000e', after: 'e1000e' });
+    expect(r.message).toBe('vfio-pci did not take it; given back to e1000e; `dmesg | tail` says why');
+    expect(readDriverOverride(NIC.address, { root: tree!.root })).toBeNull();
+    expect(existsSync(join(tree!.root, 'run/vfio', `${NIC.address}.driver`))).toBe(false);
+  });
+  it('refuses a device with no IOMMU group before touching it (unless no-IOMMU mode is on)', () => {
+    guestLike();
+    tree!.addDriver('virtio-pci');
+    const r = bindVfioPci([NO_GROUP.address], opts()).results[0]!;
+    expect(r).toMatchObject({ ok: false, changed: false, after: 'virtio-pci', message: expect.stringMatching(/no IOMMU group/) });
+    expect(tree!.writes).toEqual([]);
+    tree!.addModule('vfio', { enable_unsafe_noiommu_mode: 'Y' });
+    expect(bindVfioPci([NO_GROUP.address], opts()).results[0]).toMatchObject({ ok: true, after: 'vfio-pci' });
+  });
+  it('refuses a NIC whose interface is up, unless forced', () => {
+    guestLike();
+    tree!.writeFile(`sys/devices/pci0000:00/${NIC.address}/net/eth0/operstate`, 'up\n');
+    tree!.writeFile(`sys/devices/pci0000:00/${NIC.address}/net/eth1/operstate`, 'down\n');
+    const r = bindVfioPci([NIC.address], opts()).results[0]!;
+    expect(r).toMatchObject({ ok: false, changed: false, after: 'e1000e' });
+    expect(r.message).toMatch(/network interface eth0 is up; .*ip link set eth0 down first, or use --force/);
+    expect(tree!.writes).toEqual([]);
+    expect(bindVfioPci([NIC.address], opts({ force: true })).results[0]).toMatchObject({ ok: true, after: 'vfio-pci' });
   });
   it('an unknown address is a VfioError before anything is written', () => {
     guestLike();

@@ -20,6 +20,7 @@ import { FakeIommu, type DmaFault, type FakeMem, type IommuConfig, type MemlockA
 import { IrqState, IRQ_SET_HEADER } from './irq.js';
 import { VirtualConfig } from './config.js';
 import { SysfsTree } from './sysfs.js';
+import { driverKeepsGroupViable } from '../../sysfs.js';
 import type { DeviceBus, DeviceModel } from './model.js';
 import {
   VFIO_API_VERSION,
@@ -78,7 +79,6 @@ export interface AddDeviceOptions {
 }
 
 const REGION_SHIFT = 2 ** 40;
-const VIABLE_DRIVERS = new Set(['vfio-pci', 'pcieport']);
 const PAGE = 4096;
 
 interface KGroup {
@@ -219,7 +219,7 @@ export class FakeKernel implements Backend {
   }
 
   #viable(g: KGroup): boolean {
-    return g.devices.every((d) => d.driver === null || VIABLE_DRIVERS.has(d.driver));
+    return g.devices.every((d) => driverKeepsGroupViable(d.driver));
   }
 
   #bus(d: KDevice): DeviceBus {
