@@ -22,6 +22,7 @@ import {
   VFIO_UNMAP_ALL,
 } from './uapi/ioctl.js';
 import {
+  VFIO_DMA_UNMAP_FLAG_ALL,
   VFIO_DMA_MAP_FLAG_READ,
   VFIO_DMA_MAP_FLAG_WRITE,
   decodeIommuInfo,
@@ -244,6 +245,22 @@ export class Container implements DmaBufferOwner {
     buf.markFreed();
   }
 
+  /** One UNMAP_ALL where the kernel offers it (one ioctl, not one per buffer), then frees the memory. */
+  #releaseAllDma(): void {
+    if (this.#dma.size === 0) return;
+    if (!this.#unmapAll) {
+      for (const b of [...this.#dma]) b.free();
+      return;
+    }
+    syscall('VFIO_IOMMU_UNMAP_DMA (all)', {}, () => this.backend.dmaUnmap(this.#fd, 0n, 0n, VFIO_DMA_UNMAP_FLAG_ALL));
+    for (const b of [...this.#dma]) {
+      this.#dma.delete(b);
+      this.#iova?.release(b.iova, b.size);
+      syscall('free DMA memory', {}, () => this.backend.dmaFree(b.buffer));
+      b.markFreed();
+    }
+  }
+
   get dmaBuffers(): readonly DmaBuffer[] {
     return [...this.#dma];
   }
@@ -267,12 +284,10 @@ export class Container implements DmaBufferOwner {
         errors.push(e);
       }
     }
-    for (const b of [...this.#dma]) {
-      try {
-        b.free();
-      } catch (e) {
-        errors.push(e);
-      }
+    try {
+      this.#releaseAllDma();
+    } catch (e) {
+      errors.push(e);
     }
     for (const g of [...this.#groups]) {
       try {

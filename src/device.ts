@@ -8,12 +8,27 @@ import type { DmaBuffer } from './dma.js';
 import { Region } from './region.js';
 import { queryWithCaps } from './query.js';
 import { ConfigSpace } from './config.js';
-import { IRQ_INDEX, InterruptSet, type IrqKind } from './interrupts.js';
-import { VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_RESET } from './uapi/ioctl.js';
+import { EventEmitter } from 'node:events';
+import { IRQ_INDEX, InterruptSet, type IrqIndexName, type IrqKind } from './interrupts.js';
+import {
+  VFIO_DEVICE_GET_INFO,
+  VFIO_DEVICE_GET_IRQ_INFO,
+  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+  VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_DEVICE_PCI_HOT_RESET,
+  VFIO_DEVICE_RESET,
+} from './uapi/ioctl.js';
 import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, decodeDeviceInfo, encodeDeviceInfoQuery, type DeviceInfo } from './uapi/vfio-device.js';
 import { decodeRegionInfo, encodeRegionInfoQuery, type RegionInfo } from './uapi/vfio-region.js';
 import { decodeIrqInfo, encodeIrqInfoQuery, type IrqInfo } from './uapi/vfio-irq.js';
-import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_PCI_VGA_REGION_INDEX } from './uapi/vfio-pci.js';
+import {
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_ROM_REGION_INDEX,
+  VFIO_PCI_VGA_REGION_INDEX,
+  decodeHotResetInfo,
+  encodeHotReset,
+  encodeHotResetInfoQuery,
+} from './uapi/vfio-pci.js';
 
 function regionName(index: number): string {
   if (index <= 5) return `BAR${index}`;
@@ -23,7 +38,17 @@ function regionName(index: number): string {
   return `region ${index}`;
 }
 
-export class Device {
+export interface DeviceEvents {
+  /**
+   * The kernel asks for the device back (someone is unbinding it from vfio-pci); the
+   * unbind waits until it is closed. Close it, or the kernel keeps asking.
+   */
+  'release-request': [];
+  /** A PCIe error was reported for the device (AER); the driver decides how to recover. */
+  'pci-error': [];
+}
+
+export class Device extends EventEmitter<DeviceEvents> {
   readonly address: string;
   readonly group: Group;
   readonly info: DeviceInfo;
@@ -31,10 +56,12 @@ export class Device {
   #fd: number;
   #regions = new Map<number, Region>();
   #irqs: InterruptSet | null = null;
+  #notifiers: InterruptSet[] = [];
   #ownsContainer = false;
 
   /** @internal use Group.openDevice or openDevice() */
   constructor(group: Group, address: string, fd: number) {
+    super();
     this.group = group;
     this.address = address;
     this.#fd = fd;
@@ -48,6 +75,35 @@ export class Device {
       });
     }
     this.config = new ConfigSpace(this.region(VFIO_PCI_CONFIG_REGION_INDEX));
+    this.#armNotifier('req', 'release-request');
+    this.#armNotifier('err', 'pci-error');
+  }
+
+  /**
+   * Arms a notifier on an unref'd eventfd (it does not keep the process alive). A kernel
+   * or device without it is not an error: the notifier is simply absent.
+   */
+  #armNotifier(kind: 'req' | 'err', event: keyof DeviceEvents): void {
+    let count = 0;
+    try {
+      count = this.irqInfo(kind).count;
+    } catch {
+      return;
+    }
+    if (count === 0) return;
+    const set = new InterruptSet(this.container.backend, this.#fd, this.address, kind, 1, () => {});
+    set.vector.unref();
+    set.vector.on('interrupt', () => {
+      if (this.listenerCount(event) > 0) this.emit(event);
+      else if (event === 'release-request')
+        process.emitWarning(
+          `the kernel asks to release ${this.address} (it is being unbound from vfio-pci); ` +
+            "listen for 'release-request' on the Device and close() it",
+          { code: 'VFIO_RELEASE_REQUEST' },
+        );
+      else process.emitWarning(`a PCIe error was reported for ${this.address}; listen for 'pci-error' on the Device`, { code: 'VFIO_PCI_ERROR' });
+    });
+    this.#notifiers.push(set);
   }
 
   get container(): Container {
@@ -116,7 +172,7 @@ export class Device {
     return r;
   }
 
-  irqInfo(kind: IrqKind | number): IrqInfo {
+  irqInfo(kind: IrqIndexName | number): IrqInfo {
     const index = typeof kind === 'number' ? kind : IRQ_INDEX[kind];
     if (index === undefined || !Number.isInteger(index) || index < 0 || index >= this.info.numIrqs)
       throw new RangeError(`Device.irqInfo: ${String(kind)} is not an IRQ index of this device (0–${this.info.numIrqs - 1})`);
@@ -127,10 +183,13 @@ export class Device {
 
   /**
    * Arms `count` vectors of INTx, MSI or MSI-X with eventfds. One kind at a time:
-   * disable the current set before enabling another.
+   * disable the current set before enabling another. 'auto' takes the best the device
+   * offers, MSI-X, then MSI, then INTx, with up to `count` vectors (check `.kind` and
+   * `.vectors.length`).
    */
-  enableInterrupts(kind: IrqKind, count = 1): InterruptSet {
-    if (IRQ_INDEX[kind] === undefined) throw new TypeError(`enableInterrupts: kind must be 'intx', 'msi' or 'msix', got ${String(kind)}`);
+  enableInterrupts(kind: IrqKind | 'auto', count = 1): InterruptSet {
+    if (kind !== 'auto' && kind !== 'intx' && kind !== 'msi' && kind !== 'msix')
+      throw new TypeError(`enableInterrupts: kind must be 'intx', 'msi', 'msix' or 'auto', got ${String(kind)}`);
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`enableInterrupts: count must be a positive integer, got ${count}`);
     if (this.#irqs && !this.#irqs.disabled)
       throw new VfioError({
@@ -140,6 +199,7 @@ export class Device {
         message: `${this.#irqs.kind} interrupts are enabled`,
         hint: 'call disable() on the current InterruptSet first',
       });
+    if (kind === 'auto') return this.#enableBest(count);
     const info = this.irqInfo(kind);
     if (count > info.count)
       throw new VfioError({
@@ -148,11 +208,35 @@ export class Device {
         device: this.address,
         message: `${count} vectors asked, the device offers ${info.count}`,
       });
+    return this.#enable(kind, count);
+  }
+
+  #enable(kind: IrqKind, count: number): InterruptSet {
     const set = new InterruptSet(this.container.backend, this.fd, this.address, kind, count, () => {
       if (this.#irqs === set) this.#irqs = null;
     });
     this.#irqs = set;
     return set;
+  }
+
+  #enableBest(count: number): InterruptSet {
+    const failures: unknown[] = [];
+    for (const kind of ['msix', 'msi', 'intx'] as const) {
+      const offered = this.irqInfo(kind).count;
+      if (offered === 0) continue;
+      try {
+        return this.#enable(kind, Math.min(count, offered));
+      } catch (e) {
+        failures.push(e);
+      }
+    }
+    throw new VfioError({
+      code: 'ERR_VFIO_NO_IRQ',
+      op: 'enableInterrupts(auto)',
+      device: this.address,
+      message: failures.length ? 'no interrupt type could be enabled' : 'the device offers no MSI-X, MSI or INTx',
+      ...(failures.length && { cause: failures[failures.length - 1] }),
+    });
   }
 
   get interrupts(): InterruptSet | null {
@@ -166,6 +250,48 @@ export class Device {
         ? `the device offers no reset the kernel can do on its own (canReset: ${this.canReset}); a hot reset of its bus may still work`
         : undefined,
     );
+  }
+
+  /**
+   * The devices a bus or slot reset of this one would also reset
+   * (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO), each with its IOMMU group.
+   */
+  hotResetInfo(): { address: string; group: number }[] {
+    const op = 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO';
+    const call = (bytes: Uint8Array) => this.#ioctl(op, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, bytes, hotResetHint);
+    let bytes = encodeHotResetInfoQuery();
+    try {
+      call(bytes);
+    } catch (e) {
+      // Too small: the kernel says ENOSPC but has written the count; ask again with room for it.
+      if (!(e instanceof VfioError && e.code === 'ENOSPC')) throw e;
+      bytes = encodeHotResetInfoQuery(decodeHotResetInfo(bytes).argsz);
+      call(bytes);
+    }
+    return decodeHotResetInfo(bytes).devices.map((d) => ({
+      address: `${d.segment.toString(16).padStart(4, '0')}:${d.bus.toString(16).padStart(2, '0')}:${(d.devfn >> 3).toString(16).padStart(2, '0')}.${d.devfn & 7}`,
+      group: d.groupId,
+    }));
+  }
+
+  /**
+   * Resets the slot or bus the device sits on (VFIO_DEVICE_PCI_HOT_RESET). Every group
+   * hotResetInfo() names must belong to this device's container: the kernel wants proof
+   * that the caller owns every device the reset touches.
+   */
+  hotReset(): void {
+    const groups = new Map(this.container.groups.map((g) => [g.number, g.fd]));
+    const needed = [...new Set(this.hotResetInfo().map((d) => d.group))];
+    const missing = needed.filter((g) => !groups.has(g));
+    if (missing.length)
+      throw new VfioError({
+        code: 'ERR_VFIO_HOT_RESET_GROUPS',
+        op: 'VFIO_DEVICE_PCI_HOT_RESET',
+        device: this.address,
+        message: `the reset also affects group(s) ${missing.join(', ')}, which this container does not hold`,
+        hint: 'attach those groups to the same container (Container.attachGroup) first',
+      });
+    this.#ioctl('VFIO_DEVICE_PCI_HOT_RESET', VFIO_DEVICE_PCI_HOT_RESET, encodeHotReset(needed.map((g) => groups.get(g)!)), hotResetHint);
   }
 
   /** Allocates DMA memory in this device's container (see Container.allocDma). */
@@ -193,6 +319,7 @@ export class Device {
       }
     };
     if (this.#irqs) attempt(() => this.#irqs?.disable());
+    for (const n of this.#notifiers.splice(0)) attempt(() => n.disable());
     for (const r of this.#regions.values()) attempt(() => r.close());
     this.#regions.clear();
     attempt(() => this.container.backend.close(this.#fd));
@@ -202,4 +329,10 @@ export class Device {
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new AggregateError(errors, `Device.close (${this.address}): several steps failed`);
   }
+}
+
+function hotResetHint(code: string): string | undefined {
+  if (code === 'ENODEV') return 'no slot or bus reset is possible for this device (e.g. it sits on the root bus); try reset()';
+  if (code === 'EINVAL' || code === 'EPERM') return 'every group the reset touches must be held by this process, in one container';
+  return undefined;
 }

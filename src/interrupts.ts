@@ -8,14 +8,24 @@ import type { Backend, EventPoller } from './backend/backend.js';
 import { VfioError, closedError, syscall } from './errors.js';
 import { VFIO_DEVICE_SET_IRQS } from './uapi/ioctl.js';
 import { VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, encodeIrqSet } from './uapi/vfio-irq.js';
-import { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX } from './uapi/vfio-pci.js';
+import {
+  VFIO_PCI_ERR_IRQ_INDEX,
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_REQ_IRQ_INDEX,
+} from './uapi/vfio-pci.js';
 
 export type IrqKind = 'intx' | 'msi' | 'msix';
+/** The device's interrupts plus vfio-pci's two notifiers: PCIe errors and release requests. */
+export type IrqIndexName = IrqKind | 'err' | 'req';
 
-export const IRQ_INDEX: Readonly<Record<IrqKind, number>> = {
+export const IRQ_INDEX: Readonly<Record<IrqIndexName, number>> = {
   intx: VFIO_PCI_INTX_IRQ_INDEX,
   msi: VFIO_PCI_MSI_IRQ_INDEX,
   msix: VFIO_PCI_MSIX_IRQ_INDEX,
+  err: VFIO_PCI_ERR_IRQ_INDEX,
+  req: VFIO_PCI_REQ_IRQ_INDEX,
 };
 
 export interface InterruptVectorEvents {
@@ -135,9 +145,9 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
   }
 }
 
-/** The vectors of one IRQ index (INTx, MSI or MSI-X) armed with eventfds. */
+/** The vectors of one IRQ index (INTx, MSI, MSI-X, or a notifier) armed with eventfds. */
 export class InterruptSet {
-  readonly kind: IrqKind;
+  readonly kind: IrqIndexName;
   readonly vectors: readonly InterruptVector[];
   #backend: Backend;
   #deviceFd: number;
@@ -146,7 +156,7 @@ export class InterruptSet {
   #disabled = false;
 
   /** @internal use Device.enableInterrupts */
-  constructor(backend: Backend, deviceFd: number, device: string, kind: IrqKind, count: number, onDisable: () => void) {
+  constructor(backend: Backend, deviceFd: number, device: string, kind: IrqIndexName, count: number, onDisable: () => void) {
     this.kind = kind;
     this.#backend = backend;
     this.#deviceFd = deviceFd;
@@ -206,10 +216,10 @@ export class InterruptSet {
   }
 }
 
-function setIrqsHint(kind: IrqKind): (code: string) => string | undefined {
+function setIrqsHint(kind: IrqIndexName): (code: string) => string | undefined {
   return (code) => {
-    if (code === 'EINVAL') return `more vectors than the device offers for ${kind}, or ${kind} is not supported (see Device.irqInfo)`;
-    if (code === 'EBUSY') return 'another interrupt type is active on this device: disable it first';
+    if (code === 'EINVAL')
+      return `more vectors than the device offers for ${kind}, ${kind} not supported (see Device.irqInfo), or another interrupt type still enabled`;
     return undefined;
   };
 }

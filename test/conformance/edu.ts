@@ -163,6 +163,15 @@ function eduTests(t: Target): void {
         irq.disable();
       }
     });
+    it("'auto' falls back to what the device has: MSI for edu (no MSI-X), with its one vector", () => {
+      const irq = dev.enableInterrupts('auto', 4);
+      try {
+        expect(irq.kind).toBe('msi');
+        expect(irq.vectors).toHaveLength(1);
+      } finally {
+        irq.disable();
+      }
+    });
     it('refuses a second interrupt type while one is enabled', () => {
       const irq = dev.enableInterrupts('msi');
       try {
@@ -258,9 +267,11 @@ function eduTests(t: Target): void {
       expect(() => bar.read32(0x2)).toThrow(/aligned/);
       expect(() => dev.bar(1)).toThrow(expect.objectContaining({ code: 'ERR_VFIO_NO_REGION' }));
     });
-    it('edu has no reset method: reset() says so', () => {
+    it('edu has no reset method: reset() says so, and on the root bus there is no hot reset either', () => {
       expect(dev.canReset).toBe(false);
       expect(() => dev.reset()).toThrow(expect.objectContaining({ name: 'VfioError', code: 'EINVAL' }));
+      expect(() => dev.hotResetInfo()).toThrow(expect.objectContaining({ name: 'VfioError', code: 'ENODEV', hint: expect.stringMatching(/root bus/) }));
+      expect(() => dev.hotReset()).toThrow(expect.objectContaining({ code: 'ENODEV' }));
     });
   });
 

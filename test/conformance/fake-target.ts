@@ -32,6 +32,8 @@ export function fakeTarget(): { target: Target; kernel: FakeKernel } {
     containerPath: join(kernel.root, 'dev/vfio/vfio'),
     openFds: () => kernel.openFds,
     writeFaults: (iova) => kernel.faults.filter((f) => f.write && f.iova === iova).map((f) => `${f.device} ${f.reason}`),
+    unbind: (address) => kernel.unbind(address),
+    rebind: (address) => kernel.bindDriver(address, 'vfio-pci'),
   };
   return { target, kernel };
 }

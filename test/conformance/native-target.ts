@@ -1,6 +1,6 @@
 /** The real kernel in the QEMU guest as a conformance target. */
-import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { nativeBackend } from '../../src/backend/native.js';
 import { bridgedEdu, soloEdu } from '../vm/guest.js';
 import type { Target } from './target.js';
@@ -23,5 +23,14 @@ export function nativeTarget(): Target {
       execFileSync('dmesg', { encoding: 'utf8' })
         .split('\n')
         .filter((l) => /DMAR: \[DMA Write/.test(l) && new RegExp(`fault addr 0x0*${iova.toString(16)}\\b`, 'i').test(l)),
+    // The write blocks in the kernel until the device is released, so it runs in a child.
+    unbind: (address) =>
+      new Promise((resolve, reject) => {
+        const child = spawn('sh', ['-c', `echo ${address} > /sys/bus/pci/devices/${address}/driver/unbind`], { stdio: 'inherit' });
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`unbind ${address} exited ${code}`))));
+      }),
+    // driver_override still names vfio-pci (guest-init.sh set it), so a probe binds it back.
+    rebind: (address) => writeFileSync('/sys/bus/pci/drivers_probe', address),
   };
 }

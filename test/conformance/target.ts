@@ -23,4 +23,8 @@ export interface Target {
   openFds(): number;
   /** IOMMU faults recorded so far for DMA writes to `iova` (each a line of evidence). */
   writeFaults(iova: number): string[];
+  /** Starts unbinding the device from vfio-pci (as root would); resolves once the unbind is done. */
+  unbind(address: string): Promise<void>;
+  /** Binds it back to vfio-pci. */
+  rebind(address: string): void;
 }

@@ -3,6 +3,7 @@ import { afterAll, describe } from 'vitest';
 import { fakeTarget } from '../conformance/fake-target.js';
 import { eduSuite } from '../conformance/edu.js';
 import { errorSuite } from '../conformance/errors.js';
+import { releaseSuite } from '../conformance/release.js';
 import { memlockSuite } from '../conformance/memlock.js';
 import { fakeTarget as makeFake } from '../conformance/fake-target.js';
 
@@ -12,6 +13,7 @@ afterAll(() => kernel.dispose());
 describe('conformance on the fake kernel', () => {
   eduSuite(target);
   errorSuite(target);
+  releaseSuite(target);
 });
 
 // As the guest's unprivileged pass runs it: an unprivileged user under `ulimit -l 1024`.

@@ -3,9 +3,11 @@ import { describe } from 'vitest';
 import { nativeTarget } from '../conformance/native-target.js';
 import { eduSuite } from '../conformance/edu.js';
 import { errorSuite } from '../conformance/errors.js';
+import { releaseSuite } from '../conformance/release.js';
 
 describe('conformance on the real kernel', () => {
   const target = nativeTarget();
   eduSuite(target);
   errorSuite(target);
+  releaseSuite(target);
 });

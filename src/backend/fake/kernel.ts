@@ -208,6 +208,18 @@ export class FakeKernel implements Backend {
     this.#refreshDevNode(d.group);
   }
 
+  /**
+   * Unbinds a device from vfio-pci as the kernel does: while a user holds it, the
+   * kernel signals the REQ notifier and waits; the unbind completes once it is closed.
+   */
+  async unbind(address: string): Promise<void> {
+    const d = this.#devices.get(address);
+    if (!d) throw new Error(`FakeKernel.unbind: no device ${address}`);
+    if (d.opens > 0) d.irq.req?.signal();
+    while (d.opens > 0) await new Promise((r) => setTimeout(r, 2));
+    this.bindDriver(address, null);
+  }
+
   /** Stops the models' timers and removes the sysfs tree. */
   dispose(): void {
     for (const d of this.#devices.values()) d.model.dispose?.();
