@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from '../backend.js';
 import { checkIoctlArg, findAllowed, isAllowedNumber, type CheckedArg, type FdKind } from '../allowlist.js';
 import { errnoError } from './errno.js';
+import { argBytes, argFd, argU64 } from './args.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
 import { FakeIommu, type DmaFault, type FakeMem, type IommuConfig, type MemlockAccount } from './iommu.js';
 import { IrqState, IRQ_SET_HEADER } from './irq.js';
@@ -293,7 +294,7 @@ export class FakeKernel implements Backend {
   }
 
   close(fd: number): void {
-    checkFd(fd, 'close');
+    argFd(fd, 'close');
     const e = this.#entry(fd, 'close');
     this.#fds.delete(fd);
     switch (e.kind) {
@@ -340,7 +341,7 @@ export class FakeKernel implements Backend {
   // ---- ioctl -------------------------------------------------------------
 
   ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number {
-    checkFd(fd, 'ioctl');
+    argFd(fd, 'ioctl');
     if (typeof request !== 'number') throw new TypeError('ioctl: request must be a number');
     if (!isAllowedNumber(request))
       throw new RangeError(`ioctl: request 0x${(request >>> 0).toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap)`);
@@ -528,11 +529,11 @@ export class FakeKernel implements Backend {
 
   #regionIo(fd: number, bytes: Uint8Array, offset: number, write: boolean): number {
     const syscall = write ? 'pwrite' : 'pread';
-    checkFd(fd, syscall);
-    if (!ArrayBuffer.isView(bytes)) throw new TypeError(`${syscall}: ${write ? 'source' : 'target'} must be a Buffer, TypedArray or DataView`);
-    if (typeof offset !== 'number' && typeof offset !== 'bigint') throw new TypeError(`${syscall}: offset must be a number or a BigInt`);
-    const off = Number(offset);
-    if (!(off >= 0) || !Number.isInteger(off)) throw new RangeError(`${syscall}: offset must be a non-negative safe integer (or a BigInt), got ${offset}`);
+    argFd(fd, syscall);
+    argBytes(bytes, syscall, write ? 'source' : 'target');
+    const off64 = argU64(offset, syscall, 'offset');
+    if (off64 > BigInt(Number.MAX_SAFE_INTEGER)) throw errnoError('EINVAL', syscall);
+    const off = Number(off64);
     const e = this.#entry(fd, syscall);
     if (e.kind === 'eventfd') throw errnoError('ESPIPE', syscall);
     if (e.kind !== 'device') throw errnoError('EINVAL', syscall);
@@ -594,10 +595,13 @@ export class FakeKernel implements Backend {
   }
 
   mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer {
-    checkFd(fd, 'mmap');
-    if (!(length > 0)) throw new RangeError('mmap: length must be greater than 0');
-    if (offset % PAGE) throw new RangeError('mmap: offset must be a multiple of the page size');
-    if (!prot || prot & ~3) throw new RangeError('mmap: prot must be PROT_READ, PROT_WRITE or both');
+    argFd(fd, 'mmap');
+    const off = argU64(offset, 'mmap', 'offset');
+    const len = argU64(length, 'mmap', 'length');
+    const p = argU64(prot, 'mmap', 'prot');
+    if (len === 0n) throw new RangeError('mmap: length must be greater than 0');
+    if (off % BigInt(PAGE)) throw new RangeError('mmap: offset must be a multiple of the page size');
+    if (p === 0n || p & ~3n) throw new RangeError('mmap: prot must be PROT_READ, PROT_WRITE or both');
     const e = this.#entry(fd, 'mmap');
     if (e.kind !== 'device') throw errnoError('ENODEV', 'mmap');
     throw errnoError('ENODEV', 'mmap', 'the fake kernel traps BAR accesses; they go through pread/pwrite');
@@ -612,8 +616,11 @@ export class FakeKernel implements Backend {
   // ---- DMA memory --------------------------------------------------------
 
   dmaAlloc(length: number, huge: HugePages): DmaAllocation {
-    if (!(typeof length === 'number' && Number.isSafeInteger(length) && length > 0)) throw new RangeError('dmaAlloc: length must be greater than 0');
+    const len64 = argU64(length, 'dmaAlloc', 'length');
+    if (len64 === 0n) throw new RangeError('dmaAlloc: length must be greater than 0');
     if (huge !== 'never' && huge !== 'prefer' && huge !== 'require') throw new RangeError(`dmaAlloc: hugepages must be 'never', 'prefer' or 'require'`);
+    if (len64 > 1n << 40n) throw errnoError('ENOMEM', 'mmap', 'DMA memory');
+    length = Number(len64);
     let pageSize = PAGE;
     if (huge !== 'never') {
       const need = Math.ceil(length / 2 ** 21);
@@ -624,7 +631,13 @@ export class FakeKernel implements Backend {
         throw errnoError('ENOMEM', 'mmap', '2 MiB hugepages (see /proc/sys/vm/nr_hugepages)');
       }
     }
-    const buffer = new ArrayBuffer(Math.ceil(length / pageSize) * pageSize);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = new ArrayBuffer(Math.ceil(length / pageSize) * pageSize);
+    } catch {
+      this.#hugepages += pageSize === PAGE ? 0 : Math.ceil(length / pageSize);
+      throw errnoError('ENOMEM', 'mmap', 'DMA memory');
+    }
     const hugepages = pageSize === PAGE ? 0 : buffer.byteLength / pageSize;
     this.#mems.set(buffer, { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages });
     return { buffer, pageSize };
@@ -646,23 +659,29 @@ export class FakeKernel implements Backend {
   }
 
   dmaMap(fd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
-    checkFd(fd, 'dmaMap');
+    argFd(fd, 'dmaMap');
     const m = this.#mem(buffer, 'dmaMap');
-    if (offset > m.bytes.length || size > m.bytes.length - offset)
-      throw new RangeError(`dmaMap: offset ${offset} + size ${size} is outside the ${m.bytes.length}-byte buffer`);
-    if (typeof iova !== 'bigint' || iova < 0n || iova >= 1n << 64n) throw new RangeError('dmaMap: iova must be a BigInt in [0, 2^64)');
-    if (flags & ~3) throw new RangeError('dmaMap: flags may only hold READ (1) and WRITE (2)');
+    const off = argU64(offset, 'dmaMap', 'offset');
+    const sz = argU64(size, 'dmaMap', 'size');
+    const io = argU64(iova, 'dmaMap', 'iova');
+    const fl = argU64(flags, 'dmaMap', 'flags');
+    const len = BigInt(m.bytes.length);
+    if (off > len || sz > len - off) throw new RangeError(`dmaMap: offset ${off} + size ${sz} is outside the ${len}-byte buffer`);
+    if (fl & ~3n) throw new RangeError('dmaMap: flags may only hold READ (1) and WRITE (2)');
     const c = this.#container(fd, 'VFIO_IOMMU_MAP_DMA');
     if (!c.iommu) throw errnoError('EINVAL', 'ioctl', 'VFIO_IOMMU_MAP_DMA');
-    c.iommu.map(m, offset, BigInt(size), iova, flags);
+    c.iommu.map(m, Number(off), sz, io, Number(fl));
   }
 
   dmaUnmap(fd: number, iova: bigint, size: bigint, flags: number): bigint {
-    checkFd(fd, 'dmaUnmap');
-    if (flags & ~2) throw new RangeError('dmaUnmap: flags may only hold UNMAP_ALL (2)');
+    argFd(fd, 'dmaUnmap');
+    const io = argU64(iova, 'dmaUnmap', 'iova');
+    const sz = argU64(size, 'dmaUnmap', 'size');
+    const fl = flags === undefined ? 0n : argU64(flags, 'dmaUnmap', 'flags');
+    if (fl & ~2n) throw new RangeError('dmaUnmap: flags may only hold UNMAP_ALL (2)');
     const c = this.#container(fd, 'VFIO_IOMMU_UNMAP_DMA');
     if (!c.iommu) throw errnoError('EINVAL', 'ioctl', 'VFIO_IOMMU_UNMAP_DMA');
-    return c.iommu.unmap(BigInt(iova), BigInt(size), flags);
+    return c.iommu.unmap(io, sz, Number(fl));
   }
 
   #container(fd: number, what: string): KContainer {
@@ -681,15 +700,16 @@ export class FakeKernel implements Backend {
   }
 
   #eventfd(fd: number, syscall: string): FakeEventfd {
-    checkFd(fd, syscall);
+    argFd(fd, syscall);
     const e = this.#entry(fd, syscall);
     if (e.kind !== 'eventfd') throw errnoError('EINVAL', syscall, 'not an eventfd');
     return e.e;
   }
 
   eventfdWrite(fd: number, value: number): void {
-    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 1)) throw new RangeError('eventfdWrite: value must be in [1, 2^64-2]');
-    this.#eventfd(fd, 'write').signal(BigInt(value));
+    const v = value === undefined ? 1n : argU64(value, 'eventfdWrite', 'value');
+    if (v === 0n || v === (1n << 64n) - 1n) throw new RangeError('eventfdWrite: value must be in [1, 2^64-2]');
+    this.#eventfd(argFd(fd, 'eventfdWrite'), 'write').signal(v);
   }
 
   eventfdRead(fd: number): number | null {
@@ -698,16 +718,11 @@ export class FakeKernel implements Backend {
   }
 
   poll(fd: number, callback: EventCallback): EventPoller {
-    checkFd(fd, 'Poller');
+    argFd(fd, 'Poller');
     if (typeof callback !== 'function') throw new TypeError('Poller: callback must be a function');
     const e = this.#eventfd(fd, 'uv_poll_init');
     return new FakePoller(e, callback, () => this.#fds.delete(fd));
   }
-}
-
-function checkFd(fd: number, fn: string): void {
-  if (typeof fd !== 'number') throw new TypeError(`${fn}: argument 1 (fd) must be a number`);
-  if (!(fd >= 0 && fd <= 0x7fffffff) || !Number.isInteger(fd)) throw new RangeError(`${fn}: fd must be an integer in [0, 2^31), got ${fd}`);
 }
 
 function kindName(k: FdKind | 'other'): string {

@@ -1,0 +1,30 @@
+/**
+ * The native shim's argument checks (native/shim.cc ArgFd/ArgU64/ArgBytes), with
+ * the same error types and messages, so a malformed call fails the same way on
+ * both backends and never reaches kernel emulation.
+ */
+export function argFd(fd: unknown, fn: string): number {
+  if (typeof fd !== 'number') throw new TypeError(`${fn}: argument 1 (fd) must be a number`);
+  if (!(fd >= 0 && fd <= 0x7fffffff) || !Number.isInteger(fd)) throw new RangeError(`${fn}: fd must be an integer in [0, 2^31), got ${fd}`);
+  return fd;
+}
+
+/** A non-negative integer below 2^64: a safe-integer number or a BigInt. */
+export function argU64(v: unknown, fn: string, name: string): bigint {
+  const where = `${fn}: ${name}`;
+  if (typeof v === 'bigint') {
+    if (v < 0n || v >= 1n << 64n) throw new RangeError(`${where} must be a BigInt in [0, 2^64)`);
+    return v;
+  }
+  if (typeof v === 'number') {
+    if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER) || !Number.isInteger(v))
+      throw new RangeError(`${where} must be a non-negative safe integer (or a BigInt), got ${v}`);
+    return BigInt(v);
+  }
+  throw new TypeError(`${where} must be a number or a BigInt`);
+}
+
+export function argBytes(v: unknown, fn: string, name: string): Uint8Array {
+  if (!ArrayBuffer.isView(v)) throw new TypeError(`${fn}: ${name} must be a Buffer, TypedArray or DataView`);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
