@@ -9,8 +9,22 @@
 
 namespace vfio {
 
+// libuv names only the errnos it knows; the kernel also returns EBADFD, ENOTSUPP (524) and
+// others. Ask glibc first, then libuv, and fall back to a stable made-up name.
+static std::string ErrnoName(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (const char* n = strerrorname_np(err)) return n;
+#endif
+  if (err == 524) return "ENOTSUPP";  // kernel-internal, leaks out of some ioctls
+  char buf[64];
+  uv_err_name_r(-err, buf, sizeof buf);
+  if (std::strncmp(buf, "Unknown", 7) != 0) return buf;
+  return "ERRNO_" + std::to_string(err);
+}
+
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
-  const char* code = uv_err_name(-err);
+  const std::string name = ErrnoName(err);
+  const char* code = name.c_str();
   std::string msg = std::string(syscall) + " failed: " + std::strerror(err) + " (" + code + ")";
   if (!detail.empty()) msg += ": " + detail;
   Napi::Error e = Napi::Error::New(env, msg);
