@@ -22,6 +22,7 @@ export function fakeTarget(): { target: Target; kernel: FakeKernel } {
   kernel.addDevice('0000:01:02.0', virtioNet(), { group: 5, driver: 'virtio-pci' });
   const target: Target = {
     name: 'fake',
+    kernel: [6, 1],
     backend: kernel,
     options: kernel.options,
     eduAddress: '0000:00:02.0',

@@ -1,6 +1,7 @@
 /** The real kernel in the QEMU guest as a conformance target. */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { nativeBackend } from '../../src/backend/native.js';
 import { bridgedEdu, soloEdu } from '../vm/guest.js';
 import type { Target } from './target.js';
@@ -10,6 +11,7 @@ export function nativeTarget(): Target {
   const bridged = bridgedEdu();
   return {
     name: 'native',
+    kernel: release().split('.', 2).slice(0, 2).map(Number) as [number, number],
     backend: nativeBackend(),
     options: {},
     eduAddress: solo.address,

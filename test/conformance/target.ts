@@ -7,6 +7,8 @@ import type { Backend, OpenOptions } from '../../src/index.js';
 
 export interface Target {
   name: 'fake' | 'native';
+  /** The kernel's version as [major, minor]; the fake emulates 6.1. */
+  kernel: [number, number];
   backend: Backend;
   /** Options that route openDevice/Container.open to this kernel. */
   options: OpenOptions;
