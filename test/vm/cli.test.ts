@@ -101,8 +101,8 @@ describe('vfio ls', () => {
     const nets = json<LsEntry[]>(vfio(['ls', '--class', 'network', '--json'])).map((d) => d.id);
     expect(nets).toEqual(expect.arrayContaining(['8086:10d3', '1af4:1041', '1af4:1000']));
     expect(nets).not.toContain('1234:11e8');
-    const one = json<LsEntry[]>(vfio(['ls', '--id', '8086:10d3', '--json']));
-    expect(one.map((d) => d.address)).toEqual([nic().address]);
+    const nics = json<LsEntry[]>(vfio(['ls', '--id', '8086:10d3', '--json']));
+    expect(nics.map((d) => d.address).sort()).toEqual(findPciDevices(E1000E).map((d) => d.address).sort());
   });
 });
 
@@ -190,7 +190,7 @@ describe('vfio bind / unbind', () => {
       const after = readPciDevice(address).driver;
       expect(after === null || after === 'e1000e').toBe(true);
       expect(existsSync(`/dev/vfio/${iommuGroup}`)).toBe(false);
-      expect(json<LsEntry[]>(vfio(['ls', '--id', '8086:10d3', '--json']))[0]).toMatchObject({ driver: after, vfioNode: null });
+      expect(json<LsEntry[]>(vfio(['ls', '--id', '8086:10d3', '--json'])).find((d) => d.address === address)).toMatchObject({ driver: after, vfioNode: null });
 
       const d = vfio(['doctor', '--json', address]);
       expect(d.status).toBe(1);

@@ -10,3 +10,5 @@ export { FakeKernel, type FakeKernelOptions, type AddDeviceOptions, type Recorde
 export type { DeviceModel, DeviceBus, BarSpec } from './model.js';
 export { ConfigBuilder, type HeaderSpec } from './config.js';
 export { EduModel, type EduOptions } from './models/edu.js';
+export { E1000eModel, type E1000eModelOptions } from './models/e1000e.js';
+export { EthernetHub, FrameTap, wire, type EthernetPort, type EthernetLink, type EthernetHubOptions } from './models/ethernet.js';

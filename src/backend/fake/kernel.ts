@@ -261,6 +261,9 @@ export class FakeKernel implements Backend {
       get busMaster() {
         return (d.config.command & 0x4) !== 0;
       },
+      get irqType() {
+        return d.irq.type;
+      },
     };
   }
 

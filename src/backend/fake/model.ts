@@ -26,6 +26,8 @@ export interface DeviceBus {
   lowerIrq(): void;
   /** Bus Master Enable in the command register. */
   readonly busMaster: boolean;
+  /** Which interrupt type the driver enabled through VFIO_DEVICE_SET_IRQS. */
+  readonly irqType: 'none' | 'intx' | 'msi' | 'msix';
 }
 
 export interface DeviceModel {

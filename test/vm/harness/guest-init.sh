@@ -31,11 +31,19 @@ driver_of() { if [ -e "$1/driver" ]; then basename "$(readlink "$1/driver")"; el
 group_of() { if [ -e "$1/iommu_group" ]; then basename "$(readlink "$1/iommu_group")"; else echo -; fi; }
 
 # The command word arrives as vfio_vm.cmd=<word> on the kernel command line (not vfio.cmd:
-# modprobe would hand "cmd=" to the vfio module as a parameter).
+# modprobe would hand "cmd=" to the vfio module as a parameter). vfio_vm.kernel=stock|custom
+# and vfio_vm.iommu=intel|none say how the host set the guest up (run.sh's VFIO_VM_KERNEL and
+# VFIO_VM_IOMMU); the command sees them under those names.
 cmd=""
+VFIO_VM_KERNEL=stock
+VFIO_VM_IOMMU=intel
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
-  case "$arg" in vfio_vm.cmd=*) cmd="${arg#vfio_vm.cmd=}" ;; esac
+  case "$arg" in
+    vfio_vm.cmd=*) cmd="${arg#vfio_vm.cmd=}" ;;
+    vfio_vm.kernel=*) VFIO_VM_KERNEL="${arg#vfio_vm.kernel=}" ;;
+    vfio_vm.iommu=*) VFIO_VM_IOMMU="${arg#vfio_vm.iommu=}" ;;
+  esac
 done
 case "$cmd" in
   "" | *[!a-z0-9-]*) fail "bad or missing vfio_vm.cmd=<word> on the kernel command line: '$cmd'" ;;
@@ -45,8 +53,10 @@ script="$repo/test/vm/commands/$cmd.sh"
 
 # 1. vfio-pci first. driver_override makes vfio-pci the only driver that may take the
 #    device; drivers_probe then binds it (works while /init keeps autoprobe off). A device
-#    a built-in driver already holds is released first.
-[ -d /sys/bus/pci/drivers/vfio-pci ] || fail "vfio-pci driver not loaded"
+#    a built-in driver already holds is released first (the custom kernel's virtio_pci has
+#    probed every virtio device at boot). Without an IOMMU (VFIO_VM_IOMMU=none) vfio-pci
+#    binds only in no-IOMMU mode (vfio.enable_unsafe_noiommu_mode=1, CONFIG_VFIO_NOIOMMU).
+[ -d /sys/bus/pci/drivers/vfio-pci ] || fail "vfio-pci driver not loaded (nor built in)"
 for dev in /sys/bus/pci/devices/*; do
   addr="${dev##*/}"
   case " $VFIO_IDS " in *" $(id_of "$dev") "*) ;; *) continue ;; esac
@@ -75,12 +85,14 @@ done
 [ -c /dev/vfio/vfio ] || fail "/dev/vfio/vfio missing"
 
 # 4. The command, from the repo root, with a writable HOME/TMPDIR (the share is read-only).
-#    VFIO_VM=1 lets tests tell the guest from the host. Output goes through a pipe: the
+#    VFIO_VM=1 lets tests tell the guest from the host; VFIO_VM_KERNEL/VFIO_VM_IOMMU name
+#    the kernel and IOMMU setup. Output goes through a pipe: the
 #    console is a tty, but nobody watches it live, so tools should write plain log lines
 #    (vitest would otherwise redraw its progress with escape sequences into the log).
 cd "$repo" || fail "cd $repo"
-export HOME=/tmp TMPDIR=/tmp PATH=/usr/bin:/bin VFIO_VM=1
-echo "guest-init: running $script at $(uptime_s)s of guest uptime"
+export HOME=/tmp TMPDIR=/tmp PATH=/usr/bin:/bin VFIO_VM=1 VFIO_VM_KERNEL VFIO_VM_IOMMU
+echo "guest-init: running $script at $(uptime_s)s of guest uptime" \
+  "(kernel $(uname -r): $VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU)"
 # shellcheck disable=SC3040 # busybox ash has pipefail; the status must be the command's
 set -o pipefail
 /bin/sh "$script" </dev/null 2>&1 | cat

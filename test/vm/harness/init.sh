@@ -22,11 +22,15 @@ mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run || fail "mount /run"
 
 # Stop PCI drivers from grabbing devices as their modules load: virtio_pci must bind the 9p
 # device only. The modern virtio-net (1af4:1041) has to stay free for vfio-pci, which
-# guest-init.sh binds before it turns autoprobe back on.
+# guest-init.sh binds before it turns autoprobe back on. A kernel with everything built in
+# (the custom one) has no modules to load: its virtio_pci probed every virtio device at
+# boot, and guest-init.sh takes the VFIO devices back from it.
 echo 0 >/sys/bus/pci/drivers_autoprobe || fail "disable PCI autoprobe"
-while read -r mod; do
-  insmod "/lib/modules/$mod" || fail "insmod $mod"
-done </lib/modules/load.order
+if [ -s /lib/modules/load.order ]; then
+  while read -r mod; do
+    insmod "/lib/modules/$mod" || fail "insmod $mod"
+  done </lib/modules/load.order
+fi
 
 # The 9p transport: transitional id 1af4:1009 or modern 1af4:1049. An explicit bind works
 # with autoprobe off (and is skipped if a built-in virtio_pci already took it).

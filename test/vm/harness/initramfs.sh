@@ -43,14 +43,19 @@ mapfile -t libs < <(node_libs | sort -u)
 
 # Module files for modules.list, dependencies first, each once (modprobe prints shared
 # dependencies again for every module that needs them). Built-ins print "builtin X": skipped.
-deps=""
-while read -r name; do
-  d="$(modprobe --show-depends -d "$kdir/root" -S "$ver" "$name")" ||
-    vm_die "module $name not found for kernel $ver"
-  deps+="$d"$'\n'
-done < <(grep -v -e '^#' -e '^$' "$here/modules.list")
-mapfile -t mods < <(awk '$1 == "insmod" && !seen[$2]++ { print $2 }' <<<"$deps")
-[ "${#mods[@]}" -gt 0 ] || vm_die "no modules resolved for kernel $ver"
+# A kernel without module support (the custom kernel: everything built in) gets none, and
+# an empty load.order.
+mods=()
+if ! grep -q '^# CONFIG_MODULES is not set' "$kdir/config"; then
+  deps=""
+  while read -r name; do
+    d="$(modprobe --show-depends -d "$kdir/root" -S "$ver" "$name")" ||
+      vm_die "module $name not found for kernel $ver"
+    deps+="$d"$'\n'
+  done < <(grep -v -e '^#' -e '^$' "$here/modules.list")
+  mapfile -t mods < <(awk '$1 == "insmod" && !seen[$2]++ { print $2 }' <<<"$deps")
+  [ "${#mods[@]}" -gt 0 ] || vm_die "no modules resolved for kernel $ver"
+fi
 
 # Key: the content of every file that lands in the image and of the scripts that lay it
 # out, plus the in-image paths -- but not where the repo is checked out, so every clone on
@@ -92,7 +97,8 @@ for lib in "${libs[@]}"; do
 done
 
 # Modules, flattened into /lib/modules, decompressed (insmod from busybox takes plain .ko),
-# and listed in load order for /init.
+# and listed in load order for /init (an empty list for a kernel without modules).
+: >lib/modules/load.order
 for mod in "${mods[@]}"; do
   base="$(basename "$mod")"
   case "$base" in

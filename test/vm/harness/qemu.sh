@@ -29,7 +29,22 @@ case "$accel" in
   *) vm_die "VFIO_VM_ACCEL must be kvm or tcg, not '$accel'" ;;
 esac
 
-append="console=ttyS0 quiet panic=-1 intel_iommu=on vfio_vm.cmd=$word ${VFIO_VM_APPEND:-}"
+# Writable share for files a test leaves for a check on the host (e.g. a pcap for tshark):
+# <log dir>/artifacts, mount tag out0; the test that needs it mounts it in the guest. It holds
+# the files of the latest run only.
+artifacts="$(dirname "$log")/artifacts"
+mkdir -p "$artifacts"
+find "$artifacts" -mindepth 1 -delete
+
+# VFIO_VM_IOMMU=none: no vIOMMU; vfio binds devices in its unsafe no-IOMMU mode (custom
+# kernel). vfio_vm.kernel/vfio_vm.iommu tell guest-init.sh how the guest was set up.
+kind="${VFIO_VM_KERNEL:-stock}" iommu="${VFIO_VM_IOMMU:-intel}"
+case "$iommu" in
+  intel) iommu_dev=(-device "intel-iommu,intremap=on") iommu_arg=intel_iommu=on ;;
+  none) iommu_dev=() iommu_arg=vfio.enable_unsafe_noiommu_mode=1 ;;
+  *) vm_die "VFIO_VM_IOMMU must be intel or none, not '$iommu'" ;;
+esac
+append="console=ttyS0 quiet panic=-1 $iommu_arg vfio_vm.cmd=$word vfio_vm.kernel=$kind vfio_vm.iommu=$iommu ${VFIO_VM_APPEND:-}"
 
 # shellcheck disable=SC2054 # commas separate QEMU sub-options, not array elements
 args=(
@@ -38,7 +53,7 @@ args=(
   -machine q35,kernel-irqchip=split
   # The vIOMMU before any PCI device. intremap=on: vfio_iommu_type1 refuses an IOMMU
   # without interrupt remapping unless told to allow unsafe interrupts.
-  -device intel-iommu,intremap=on
+  "${iommu_dev[@]}"
   -m 2G -smp 2
   -display none -nodefaults -no-reboot
   -serial stdio
@@ -59,9 +74,13 @@ args=(
   -device pcie-pci-bridge,id=br1,bus=pcie.0
   -device edu,bus=br1,addr=1
   -netdev hubport,id=n2,hubid=1 -device virtio-net-pci,netdev=n2,bus=br1,addr=2
+  # A second e1000e on the same hub, for the NIC driver's tests (examples/e1000e): one port
+  # sends, the other receives. Last, so the devices above keep their addresses.
+  -netdev hubport,id=n3,hubid=1 -device e1000e,netdev=n3
+  -virtfs "local,path=$artifacts,mount_tag=out0,security_model=none"
 )
 
-vm_log "booting ($accel, limit $limit): vfio_vm.cmd=$word"
+vm_log "booting ($accel, $kind kernel, IOMMU $iommu, limit $limit): vfio_vm.cmd=$word"
 mkdir -p "$(dirname "$log")"
 fifo="$(mktemp -u "${TMPDIR:-/tmp}/vfio-vm.XXXXXX")"
 mkfifo "$fifo"

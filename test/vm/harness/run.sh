@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs test/vm/commands/<word>.sh inside a QEMU guest with a real VFIO kernel (Debian 12's
-# stock 6.1) and exits with that command's status.
+# stock 6.1, or the custom 6.12 with iommufd) and exits with that command's status.
 #
 # usage: bash test/vm/harness/run.sh <command-word>        (from anywhere)
-# env:   VFIO_VM_CACHE    kernel + initramfs cache (default ~/.cache/vfio-vm)
+# env:   VFIO_VM_KERNEL   stock (default: Debian 12's kernel.sh) or custom (custom-kernel.sh:
+#                         trixie 6.12 + kernel.fragment, iommufd/cdev/no-IOMMU, built once)
+#        VFIO_VM_IOMMU    intel (default: emulated VT-d) or none (no IOMMU, vfio no-IOMMU
+#                         mode; custom kernel only)
+#        VFIO_VM_CACHE    kernel + initramfs cache (default ~/.cache/vfio-vm)
 #        VFIO_VM_OUT      where console logs go (default <repo>/.vm-out)
 #        VFIO_VM_TIMEOUT, VFIO_VM_ACCEL, VFIO_VM_APPEND, VFIO_VM_SHARE: see qemu.sh
 # exit:  the guest command's status; 2 = harness failure inside the guest; 124 = time limit
@@ -25,22 +29,33 @@ if [ $# -ne 1 ] || ! vm_valid_word "$word"; then
   vm_die "usage: run.sh <command-word>; commands:$known"
 fi
 [ -f "$commands/$word.sh" ] || vm_die "no such command: $commands/$word.sh"
+export VFIO_VM_KERNEL="${VFIO_VM_KERNEL:-stock}" VFIO_VM_IOMMU="${VFIO_VM_IOMMU:-intel}"
+case "$VFIO_VM_KERNEL" in stock | custom) ;; *) vm_die "VFIO_VM_KERNEL must be stock or custom, not '$VFIO_VM_KERNEL'" ;; esac
+case "$VFIO_VM_IOMMU" in intel | none) ;; *) vm_die "VFIO_VM_IOMMU must be intel or none, not '$VFIO_VM_IOMMU'" ;; esac
+# Debian's kernels lack CONFIG_VFIO_NOIOMMU: without an IOMMU nothing would bind to vfio-pci.
+if [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" = stock:none ]; then
+  vm_die "VFIO_VM_IOMMU=none needs VFIO_VM_KERNEL=custom (Debian's kernels have no VFIO no-IOMMU mode)"
+fi
 for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio timeout flock; do
   command -v "$tool" >/dev/null || vm_die "$tool not found (see test/vm/harness/README.md)"
 done
 
 start="$(vm_now)"
 
+# The custom kernel is built (once, ~10 min) under its own lock, before the cache lock: runs
+# of the stock kernel need not wait for the build.
+if [ "$VFIO_VM_KERNEL" = custom ]; then kdir="$("$here/custom-kernel.sh")"; fi
+
 # Kernel and initramfs under one lock: concurrent runs wait instead of racing on the cache.
 # The lock is released before booting, so the guests themselves can run in parallel.
 mkdir -p "$VM_CACHE"
 exec 9>"$VM_CACHE/lock"
 flock 9
-kdir="$("$here/kernel.sh")"
+if [ "$VFIO_VM_KERNEL" = stock ]; then kdir="$("$here/kernel.sh")"; fi
 initrd="$("$here/initramfs.sh" "$kdir")"
 flock -u 9
 exec 9>&-
-vm_log "kernel $(cat "$kdir/version"), prepared in $(vm_elapsed "$start") s"
+vm_log "kernel $(cat "$kdir/version") ($VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU), prepared in $(vm_elapsed "$start") s"
 
 out="${VFIO_VM_OUT:-$repo/.vm-out}"
 log="$out/$word-$(date +%Y%m%d-%H%M%S)-$$.log"

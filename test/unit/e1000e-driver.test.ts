@@ -1,0 +1,411 @@
+/**
+ * The e1000e driver (examples/e1000e/driver.ts) against the 82574 model on the fake kernel:
+ * two NICs wired together, as the guest has them on a QEMU hub. The same scenarios run on
+ * the real kernel in test/vm/e1000e-driver.test.ts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDevice, type Device } from '../../src/index.js';
+import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
+import { E1000eModel, type E1000eModelOptions } from '../../src/backend/fake/models/e1000e.js';
+import { FrameTap, wire, type EthernetHub } from '../../src/backend/fake/models/ethernet.js';
+import { E1000e, E1000eError, type E1000eOptions, type Frame } from '../../examples/e1000e/driver.js';
+import { readTestFrame, stamp, testFrame } from '../../examples/e1000e/frames.js';
+
+const A_ADDR = '0000:00:03.0';
+const B_ADDR = '0000:00:06.0';
+const MAC_A = '52:54:00:12:34:56';
+const MAC_B = '52:54:00:12:34:59';
+
+interface Bench {
+  kernel: FakeKernel;
+  hub: EthernetHub;
+  modelA: E1000eModel;
+  modelB: E1000eModel;
+  devA: Device;
+  devB: Device;
+  a: E1000e;
+  b: E1000e;
+}
+
+let benches: Bench[] = [];
+let kernels: FakeKernel[] = [];
+
+function bench(opts: { a?: E1000eOptions; b?: E1000eOptions; model?: E1000eModelOptions } = {}): Bench {
+  const kernel = new FakeKernel();
+  kernels.push(kernel);
+  const modelA = new E1000eModel({ mac: MAC_A, ...opts.model });
+  const modelB = new E1000eModel({ mac: MAC_B, ...opts.model });
+  const hub = wire(modelA, modelB);
+  kernel.addDevice(A_ADDR, modelA);
+  kernel.addDevice(B_ADDR, modelB);
+  const devA = openDevice(A_ADDR, kernel.options);
+  const devB = openDevice(B_ADDR, kernel.options);
+  const a = E1000e.open(devA, { rxDescriptors: 64, txDescriptors: 64, ...opts.a });
+  const b = E1000e.open(devB, { rxDescriptors: 64, txDescriptors: 64, promiscuous: true, ...opts.b });
+  const bn = { kernel, hub, modelA, modelB, devA, devB, a, b };
+  benches.push(bn);
+  return bn;
+}
+
+afterEach(() => {
+  for (const bn of benches) {
+    for (const p of [bn.a, bn.b]) p.close();
+    bn.devA.close();
+    bn.devB.close();
+    expect(bn.kernel.faults).toEqual([]);
+    expect(bn.modelA.errors).toEqual([]);
+    expect(bn.modelB.errors).toEqual([]);
+    expect(bn.kernel.openFds).toBe(0);
+  }
+  for (const k of kernels) k.dispose();
+  benches = [];
+  kernels = [];
+});
+
+/** Receives until `n` frames arrived (or throws after `ms`), sleeping in waitRx between bursts. */
+async function receive(port: E1000e, n: number, ms = 5000): Promise<{ seq: number; intact: boolean; length: number }[]> {
+  const got: { seq: number; intact: boolean; length: number }[] = [];
+  const rx: Frame[] = [];
+  const deadline = Date.now() + ms;
+  while (got.length < n) {
+    const k = port.rxBurst(rx, 32);
+    for (let i = 0; i < k; i++) {
+      const t = readTestFrame(rx[i]!.data, rx[i]!.length);
+      got.push({ seq: t ? t.seq : -1, intact: t?.intact ?? false, length: rx[i]!.length });
+    }
+    if (k === 0) {
+      if (Date.now() > deadline) throw new Error(`timed out with ${got.length} of ${n} frames`);
+      await port.waitRx(100);
+    }
+  }
+  return got;
+}
+
+async function sendAll(port: E1000e, frames: Uint8Array[]): Promise<void> {
+  let sent = 0;
+  while (sent < frames.length) {
+    const n = port.txBurst(frames, Math.min(32, frames.length - sent), sent);
+    sent += n;
+    if (n === 0) await new Promise((r) => setImmediate(r));
+  }
+}
+
+function numbered(count: number, size: number, dst: Uint8Array, src: Uint8Array): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => {
+    const f = testFrame(size, dst, src, 42);
+    stamp(f, i);
+    return f;
+  });
+}
+
+describe('e1000e driver on the fake kernel', () => {
+  it('initialises the NIC: reset, link up at 1000 Mb/s, MAC from RAL0/RAH0, MSI-X', async () => {
+    const { a, b, modelA, modelB } = bench();
+    expect(Array.from(a.mac)).toEqual(Array.from(modelA.mac));
+    expect(Array.from(b.mac)).toEqual(Array.from(modelB.mac));
+    expect(a.linkUp).toBe(true);
+    expect(await a.waitForLink(100)).toBe(true);
+    expect(a.speed).toBe(1000);
+    expect(a.interruptKind).toBe('msix');
+    expect(a.rxMode).toBe('interrupt');
+    expect(a.device.interrupts?.kind).toBe('msix');
+    expect(a.device.interrupts?.vectors).toHaveLength(3);
+    expect(a.device.config.command & 0x4).toBe(4); // bus master
+    // Receiver and transmitter are on, legacy descriptors, CRC stripped, promiscuous only where asked.
+    const rctlA = a.device.bar(0).read32(0x100);
+    const rctlB = b.device.bar(0).read32(0x100);
+    expect(rctlA & 0x2).toBe(0x2);
+    expect(rctlA & (1 << 26)).not.toBe(0);
+    expect(rctlA & 0x18).toBe(0);
+    expect(rctlB & 0x18).toBe(0x18);
+    expect(a.device.bar(0).read32(0x400) & 0x2).toBe(0x2);
+    expect(a.device.bar(0).read32(0x2808)).toBe(64 * 16); // RDLEN
+  });
+
+  it('reads the MAC from the NVM (EERD) when RAH0 holds no valid address, and programs RAL0/RAH0', () => {
+    const kernel = new FakeKernel();
+    kernels.push(kernel);
+    const model = new E1000eModel({ mac: '02:11:22:33:44:55' });
+    kernel.addDevice(A_ADDR, model);
+    const dev = openDevice(A_ADDR, kernel.options);
+    try {
+      dev.config.setBusMaster(true);
+      dev.bar(0).write32(0x5404, 0); // RAH0: not valid
+      dev.bar(0).write32(0x5400, 0);
+      const port = E1000e.open(dev, { reset: false, rxDescriptors: 8, txDescriptors: 8 });
+      expect(Array.from(port.mac)).toEqual([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+      expect(dev.bar(0).read32(0x5404) >>> 0).toBe((0x80000000 | 0x5544) >>> 0);
+      expect(dev.bar(0).read32(0x5400)).toBe(0x33221102);
+      port.close();
+    } finally {
+      dev.close();
+    }
+    expect(model.errors).toEqual([]);
+  });
+
+  it('sends 1000 frames from A; B receives all of them, intact and in order (interrupt mode)', async () => {
+    const { a, b } = bench();
+    const frames = numbered(1000, 100, b.mac, a.mac);
+    const receiving = receive(b, 1000);
+    await sendAll(a, frames);
+    const got = await receiving;
+    expect(got.map((g) => g.seq)).toEqual(frames.map((_, i) => i));
+    expect(got.every((g) => g.intact && g.length === 100)).toBe(true);
+    const sa = a.stats();
+    const sb = b.stats();
+    expect(sa.txPackets).toBe(1000);
+    expect(sa.txBytes).toBe(100_000);
+    expect(sb.rxPackets).toBe(1000);
+    expect(sb.rxWakeups).toBeGreaterThan(0);
+    expect(sb.rxInterrupts).toBeGreaterThan(0);
+    // The NIC's counters: QEMU counts transmitted octets without the FCS, received ones with it.
+    expect(sa.hw.goodPacketsTransmitted).toBe(1000);
+    expect(sa.hw.totalPacketsTransmitted).toBe(1000);
+    expect(sa.hw.goodOctetsTransmitted).toBe(100_000);
+    expect(sb.hw.goodPacketsReceived).toBe(1000);
+    expect(sb.hw.goodOctetsReceived).toBe(104_000);
+    // Reading again adds nothing: the registers were cleared on read and accumulate here.
+    expect(a.stats().hw.goodPacketsTransmitted).toBe(1000);
+  });
+
+  it('does the same by polling, and switches between polling and interrupts at run time', async () => {
+    const { a, b } = bench({ b: { rxMode: 'poll' } });
+    expect(b.rxMode).toBe('poll');
+    await sendAll(a, numbered(100, 64, b.mac, a.mac));
+    expect((await receive(b, 100)).map((g) => g.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(b.stats().rxInterrupts).toBe(0); // receive causes stay masked while polling
+    b.setRxMode('interrupt');
+    const waiting = b.waitRx(2000);
+    setTimeout(() => a.txBurst([testFrame(64, b.mac, a.mac, 1)]), 20);
+    expect(await waiting).toBe(true);
+    expect(b.stats().rxInterrupts).toBe(1);
+    expect(b.rxBurst(() => {}, 8)).toBe(1);
+    b.setRxMode('poll');
+    expect(await b.waitRx(50)).toBe(false); // one yield, nothing there
+  });
+
+  it('interrupt mode: waitRx sleeps until the interrupt, times out without one, and shares one wait', async () => {
+    const { a, b } = bench();
+    const t0 = Date.now();
+    expect(await b.waitRx(30)).toBe(false);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    const w1 = b.waitRx(5000);
+    const w2 = b.waitRx(5000);
+    expect(w2).toBe(w1);
+    setTimeout(() => a.txBurst([testFrame(60, b.mac, a.mac, 1)]), 30);
+    expect(await w1).toBe(true);
+    const s = b.stats();
+    expect(s.rxTimeouts).toBe(1);
+    expect(s.rxWakeups).toBe(1);
+    expect(s.rxEmptyPolls).toBe(0);
+    // A frame already waiting: no sleep at all.
+    expect(await b.waitRx(5000)).toBe(true);
+  });
+
+  it('MSI instead of MSI-X: one vector, causes acknowledged through ICR', async () => {
+    const { a, b } = bench({ b: { interrupts: 'msi' } });
+    expect(b.interruptKind).toBe('msi');
+    expect(b.device.interrupts?.kind).toBe('msi');
+    const receiving = receive(b, 300);
+    await sendAll(a, numbered(300, 80, b.mac, a.mac));
+    expect((await receiving).map((g) => g.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(b.stats().rxInterrupts).toBeGreaterThan(0);
+    expect(b.stats().rxTimeouts).toBe(0);
+  });
+
+  it("rxBurst hands out the ring's own buffers (preallocated frames, valid until the next call)", () => {
+    const { a, b } = bench({ b: { rxDescriptors: 16 } });
+    a.txBurst(numbered(4, 64, b.mac, a.mac));
+    const rx: Frame[] = [];
+    expect(b.rxBurst(rx, 8)).toBe(4);
+    const first = rx.slice(0, 4);
+    expect(first.map((f) => readTestFrame(f.data, f.length)?.seq)).toEqual([0, 1, 2, 3]);
+    expect(first[0]!.data.length).toBe(b.bufferSize);
+    // Over a full turn of the ring the same frame objects come back: nothing is allocated per frame.
+    const seen = new Set<Frame>(first);
+    for (let i = 0; i < 8; i++) {
+      a.txBurst(numbered(4, 64, b.mac, a.mac));
+      expect(b.rxBurst(rx, 8)).toBe(4);
+      for (const f of rx.slice(0, 4)) seen.add(f);
+    }
+    expect(seen.size).toBe(16);
+    // With a callback, buffers go back at once.
+    a.txBurst(numbered(3, 64, b.mac, a.mac));
+    const lens: number[] = [];
+    expect(b.rxBurst((_d, len) => lens.push(len), 8)).toBe(3);
+    expect(lens).toEqual([64, 64, 64]);
+  });
+
+  it('keeps going across many turns of small rings (descriptor reuse, tail handling)', async () => {
+    const { a, b } = bench({ a: { txDescriptors: 8 }, b: { rxDescriptors: 8 } });
+    const frames = numbered(500, 60, b.mac, a.mac);
+    const receiving = receive(b, 500);
+    await sendAll(a, frames);
+    expect((await receiving).map((g) => g.seq)).toEqual(frames.map((_, i) => i));
+  });
+
+  it('counts a received frame larger than one buffer as oversize and drops it, then goes on', async () => {
+    const { a, b } = bench({ a: { bufferSize: 4096 }, b: { bufferSize: 1024 } });
+    const big = testFrame(3000, b.mac, a.mac, 9);
+    const small = numbered(2, 100, b.mac, a.mac);
+    a.txBurst([small[0]!, big, small[1]!]);
+    const got = await receive(b, 2);
+    expect(got.map((g) => g.seq)).toEqual([0, 1]);
+    const s = b.stats();
+    expect(s.rxOversize).toBe(1);
+    expect(s.rxPackets).toBe(2);
+    expect(s.hw.goodPacketsReceived).toBe(3); // the NIC took it (over three descriptors); the driver dropped it
+  });
+
+  it('refuses frames that do not fit a buffer, or are shorter than a header, before queueing any', () => {
+    const { a, b } = bench();
+    const ok = testFrame(64, b.mac, a.mac, 1);
+    expect(() => a.txBurst([ok, new Uint8Array(2049)])).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE', message: expect.stringMatching(/frame 1 is 2049 bytes/) }));
+    expect(() => a.txBurst([new Uint8Array(10)])).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_SHORT' }));
+    expect(a.stats().txPackets).toBe(0);
+    expect(a.stats().hw.totalPacketsTransmitted).toBe(0);
+    expect(a.txBurst([ok])).toBe(1);
+  });
+
+  it('reports a full transmit ring by taking fewer frames, never by dropping them', () => {
+    const { a, b } = bench({ a: { txDescriptors: 16 } });
+    a.device.bar(0).write32(0x400, 0); // TCTL.EN off: the NIC stops taking frames
+    const frames = numbered(20, 64, b.mac, a.mac);
+    expect(a.txBurst(frames)).toBe(15); // one descriptor always stays free
+    expect(a.txBurst(frames, 5, 15)).toBe(0);
+    expect(a.txInFlight).toBe(15);
+    const s = a.stats();
+    expect(s.txRingFull).toBe(2);
+    expect(s.txPackets).toBe(15);
+  });
+
+  it('sending with the link down fails clearly; the link coming back is an event', async () => {
+    const { a, b, modelA } = bench();
+    const events: boolean[] = [];
+    a.on('link', (up) => events.push(up));
+    modelA.setLink(false);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(a.linkUp).toBe(false);
+    expect(events).toEqual([false]); // LSC on the MSI-X "other" vector
+    const f = testFrame(64, b.mac, a.mac, 1);
+    expect(() => a.txBurst([f])).toThrow(expect.objectContaining({ code: 'ERR_LINK_DOWN' }));
+    expect(a.stats().txPackets).toBe(0);
+    modelA.setLink(true);
+    expect(await a.waitForLink(2000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events).toEqual([false, true]);
+    expect(a.txBurst([f])).toBe(1);
+    expect(a.stats().linkChanges).toBe(2);
+  });
+
+  it('restarts auto-negotiation through the PHY: link down at once, back with LSC', async () => {
+    const { a, b } = bench({ model: { autonegMs: 30 } });
+    const events: boolean[] = [];
+    a.on('link', (up) => events.push(up));
+    a.restartAutoNegotiation();
+    expect(a.linkUp).toBe(false);
+    expect(() => a.txBurst([testFrame(64, b.mac, a.mac, 1)])).toThrow(E1000eError);
+    expect(await a.waitForLink(2000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events).toEqual([false, true]);
+  });
+
+  it('checks ring and buffer sizes before touching the device', () => {
+    const kernel = new FakeKernel();
+    kernels.push(kernel);
+    const model = new E1000eModel();
+    kernel.addDevice(A_ADDR, model);
+    const dev = openDevice(A_ADDR, kernel.options);
+    try {
+      for (const n of [100, 4, 0, 5000, 12.5]) {
+        expect(() => E1000e.open(dev, { rxDescriptors: n })).toThrow(
+          expect.objectContaining({ code: 'ERR_RING_SIZE', message: expect.stringMatching(/multiple of 8 descriptors \(the ring length is a multiple of 128 bytes/) }),
+        );
+      }
+      expect(() => E1000e.open(dev, { txDescriptors: 1001 })).toThrow(expect.objectContaining({ code: 'ERR_RING_SIZE' }));
+      expect(() => E1000e.open(dev, { bufferSize: 3000 })).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_SIZE' }));
+      expect(() => E1000e.open(dev, { interrupts: 'none', rxMode: 'interrupt' })).toThrow(expect.objectContaining({ code: 'ERR_NO_INTERRUPTS' }));
+      expect(dev.container.dmaBuffers).toHaveLength(0);
+      expect(dev.interrupts).toBeNull();
+      // Polling only: no vectors at all.
+      const p = E1000e.open(dev, { interrupts: 'none', rxDescriptors: 8, txDescriptors: 8 });
+      expect(p.interruptKind).toBe('none');
+      expect(p.rxMode).toBe('poll');
+      expect(() => p.setRxMode('interrupt')).toThrow(expect.objectContaining({ code: 'ERR_NO_INTERRUPTS' }));
+      p.close();
+    } finally {
+      dev.close();
+    }
+  });
+
+  it('refuses a device that is not an 82574, naming what it is', () => {
+    const kernel = new FakeKernel();
+    kernels.push(kernel);
+    kernel.addDevice('0000:00:02.0', new EduModel());
+    const dev = openDevice('0000:00:02.0', kernel.options);
+    try {
+      expect(() => E1000e.open(dev)).toThrow(
+        expect.objectContaining({ code: 'ERR_NOT_82574', message: '0000:00:02.0 is 1234:11e8 (class 0x00ff00), not an Intel 82574 (8086:10d3 or 8086:10f6)' }),
+      );
+      expect(dev.container.dmaBuffers).toHaveLength(0);
+    } finally {
+      dev.close();
+    }
+    expect(kernel.openFds).toBe(0);
+  });
+
+  it('close() stops the NIC before freeing its memory: no DMA afterwards, frames wait in the hub', () => {
+    const { a, b, hub, modelB, kernel } = bench();
+    b.close();
+    expect(b.closed).toBe(true);
+    expect(b.device.config.command & 0x4).toBe(0);
+    expect(b.device.interrupts).toBeNull();
+    expect(b.device.container.dmaBuffers).toHaveLength(0);
+    a.txBurst([testFrame(64, b.mac, a.mac, 1)]);
+    expect(hub.queued(modelB)).toBe(1); // the receiver is off: QEMU's hub queues too
+    expect(kernel.faults).toEqual([]);
+    expect(() => b.rxBurst([], 1)).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+    expect(() => b.txBurst([])).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+    b.close(); // idempotent
+  });
+
+  it('a frame the NIC could not take waits in the hub until the ring has room, then arrives in order', async () => {
+    const { a, b, hub, modelB } = bench({ b: { rxDescriptors: 8 } });
+    const frames = numbered(20, 64, b.mac, a.mac);
+    await sendAll(a, frames); // 7 fit the ring, 13 wait
+    expect(hub.queued(modelB)).toBe(13);
+    expect((await receive(b, 20)).map((g) => g.seq)).toEqual(frames.map((_, i) => i));
+    expect(hub.queued(modelB)).toBe(0);
+  });
+
+  it("like QEMU's hub: when the ring overflowed and the sender goes on, newer frames can overtake queued ones", () => {
+    const { a, b } = bench({ b: { rxDescriptors: 8 } });
+    const seqs: number[] = [];
+    const take = () => b.rxBurst((d, len) => seqs.push(readTestFrame(d, len)!.seq), 64);
+    a.txBurst(numbered(20, 64, b.mac, a.mac)); // 7 fit the ring, 13 wait in A's queue
+    expect(take()).toBe(7); // giving the 7 back pulls 7 more; the other 6 now wait in B's queue
+    const late = testFrame(64, b.mac, a.mac, 42);
+    stamp(late, 20);
+    a.txBurst([late]); // B refused a frame: this one waits in A's queue
+    expect(take()).toBe(7);
+    expect(take()).toBe(7);
+    // QEMU flushes the senders' queues before the receiver's own: frame 20 comes first.
+    expect(seqs).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 14, 15, 16, 17, 18, 19]);
+  });
+
+  it('promiscuous mode: without it only frames for its MAC (and broadcast) arrive', async () => {
+    const { a, b, hub } = bench({ a: { promiscuous: false } });
+    const tap = new FrameTap();
+    hub.attach(tap);
+    tap.send(testFrame(64, Uint8Array.of(2, 9, 9, 9, 9, 9), Uint8Array.of(2, 1, 1, 1, 1, 1), 5)); // someone else's
+    tap.send(testFrame(64, a.mac, Uint8Array.of(2, 1, 1, 1, 1, 1), 6));
+    tap.send(testFrame(64, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff), Uint8Array.of(2, 1, 1, 1, 1, 1), 7));
+    const ids: number[] = [];
+    const take = (p: E1000e) => p.rxBurst((d, len) => ids.push(readTestFrame(d, len)!.runId), 8);
+    expect(take(a)).toBe(2);
+    expect(ids).toEqual([6, 7]);
+    ids.length = 0;
+    expect(take(b)).toBe(3); // promiscuous
+    expect(ids).toEqual([5, 6, 7]);
+  });
+});

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Builds (once per machine) the custom guest kernel -- Debian trixie's linux-source-6.12,
+# `make tinyconfig` + kernel.fragment, everything built in -- and prints the directory that
+# holds it, laid out like kernel.sh's (minus the modules):
+#   DIR/vmlinuz   DIR/config   DIR/version   DIR/source   DIR/build.log.xz
+# It exists because no Debian kernel enables IOMMUFD, VFIO_DEVICE_CDEV or VFIO_NOIOMMU.
+#
+# The source package comes from trixie through a PRIVATE apt configuration under the cache
+# (its own sources list, package lists, archive cache and an empty dpkg status): it is only
+# `apt-get download`ed and unpacked, nothing is installed, the host's apt state is untouched.
+# The mirror is the one the host's own sources name for its release.
+#
+# DIR is $VM_CACHE/custom-kernel/<key>, key = hash of the fragment, the source package
+# version, the compiler and this script's build recipe (RECIPE below). A build takes ~10 min
+# on 2 cores; a cached kernel is found in ~1 s (one apt-cache call on the private lists).
+# Concurrent callers serialise on their own lock (not run.sh's cache lock, so stock-kernel
+# runs do not wait for a build); the result is published with one rename.
+#
+# usage: custom-kernel.sh            (run.sh calls it for VFIO_VM_KERNEL=custom)
+# env:   VFIO_VM_CACHE          cache root (default ~/.cache/vfio-vm)
+#        VFIO_VM_DEBIAN_MIRROR  Debian archive URL (default: from /etc/apt/sources.list*)
+#        VFIO_VM_JOBS           make -j (default: nproc)
+# host:  apt-get install make gcc flex bison bc libelf-dev xz-utils  (plus perl, tar, dpkg)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
+
+suite=trixie
+src_pkg=linux-source-6.12
+fragment="$here/kernel.fragment"
+# Bump when the build steps below change in a way that changes the kernel.
+RECIPE=1
+
+base="$VM_CACHE/custom-kernel"
+aptdir="$VM_CACHE/apt-$suite"
+mkdir -p "$base"
+
+for tool in make gcc flex bison bc perl xz tar dpkg-deb apt-get apt-cache flock; do
+  command -v "$tool" >/dev/null ||
+    vm_die "$tool not found: apt-get install --no-install-recommends make gcc flex bison bc libelf-dev xz-utils"
+done
+[ -f /usr/include/libelf.h ] || vm_die "libelf.h not found: apt-get install libelf-dev"
+
+exec 8>"$base/lock"
+if ! flock -n 8; then
+  vm_log "custom kernel: waiting for another build to finish (lock $base/lock)"
+  flock 8
+fi
+
+# --- private apt configuration for $suite -------------------------------------------------
+
+# The Debian archive the host itself uses: the URI of the sources entry (one-line .list or
+# deb822 .sources) whose suite is exactly the host's codename -- not -security/-updates.
+host_mirror() {
+  local codename
+  # shellcheck source=/dev/null
+  codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  [ -n "$codename" ] || return 0
+  {
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+      [ -f "$f" ] || continue
+      sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" |
+        awk -v c="$codename" '$1 == "deb" && $3 == c { print $2 }'
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+      [ -f "$f" ] || continue
+      # deb822 comments are whole lines; blanking them would split a stanza
+      sed '/^[[:space:]]*#/d' "$f" | awk -v c="$codename" '
+        function flush() { if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " c " ") && uri != "") print uri; types = suites = uri = "" }
+        /^[ \t]*$/ { flush(); next }
+        tolower($1) == "types:" { $1 = ""; types = $0 }
+        tolower($1) == "suites:" { $1 = ""; suites = $0 }
+        tolower($1) == "uris:" { uri = $2 }
+        END { flush() }'
+    done
+  } | head -n 1
+}
+
+mirror="${VFIO_VM_DEBIAN_MIRROR:-$(host_mirror)}"
+if [ -z "$mirror" ]; then
+  mirror=http://deb.debian.org/debian
+  vm_log "custom kernel: no Debian mirror found in /etc/apt/sources.list*; using $mirror"
+fi
+mirror="${mirror%/}"
+
+mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial" "$aptdir/sources.list.d"
+[ -f "$aptdir/status" ] || : >"$aptdir/status"
+sources="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main"
+# A changed mirror means new lists.
+if [ "$(cat "$aptdir/sources.list" 2>/dev/null)" != "$sources" ]; then
+  echo "$sources" >"$aptdir/sources.list"
+  rm -f "$aptdir/lists/"*_Packages* "$aptdir/lists/"*Release*
+fi
+apt_opts=(
+  -o "Dir::Etc::sourcelist=$aptdir/sources.list"
+  -o "Dir::Etc::sourceparts=$aptdir/sources.list.d" # empty: none of the host's sources
+  -o "Dir::State::Lists=$aptdir/lists"
+  -o "Dir::Cache=$aptdir"
+  -o "Dir::State::status=$aptdir/status"
+  -o Acquire::Languages=none
+  # root's apt drops to _apt for downloads, which cannot write our directories
+  -o APT::Sandbox::User=root
+)
+# snapshot.debian.org serves old Release files on purpose.
+case "$mirror" in *snapshot.debian.org*) apt_opts+=(-o Acquire::Check-Valid-Until=false) ;; esac
+
+apt_update() {
+  vm_log "custom kernel: apt-get update ($suite from $mirror, private lists in $aptdir)"
+  apt-get "${apt_opts[@]}" update -qq >&2 ||
+    vm_die "apt-get update for $suite failed (a keyring without the $suite key? apt-get install debian-archive-keyring)"
+}
+src_version() {
+  apt-cache "${apt_opts[@]}" show --no-all-versions "$src_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1
+}
+
+version="$(src_version || true)"
+if [ -z "$version" ]; then
+  apt_update
+  version="$(src_version || true)"
+  [ -n "$version" ] || vm_die "$src_pkg not found in $suite at $mirror"
+fi
+
+# Sets key and dir for $version; prints dir and exits when that kernel is already built.
+find_cached() {
+  key="$({
+    echo "$src_pkg $version recipe $RECIPE"
+    gcc --version | head -n 1
+    cat "$fragment"
+  } | sha256sum | cut -c1-16)"
+  dir="$base/$key"
+  if [ -f "$dir/complete" ]; then
+    echo "$dir"
+    exit 0
+  fi
+}
+find_cached
+
+# --- build ---------------------------------------------------------------------------------
+
+# Under the lock, any build directory left behind is from an interrupted build.
+rm -rf "$base"/.build.*
+start="$(vm_now)"
+vm_log "custom kernel: building $src_pkg $version (tinyconfig + $(basename "$fragment"), key $key);" \
+  "about 10 min on 2 cores, once per machine"
+tmp="$(mktemp -d "$base/.build.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+download() {
+  (cd "$tmp" && apt-get "${apt_opts[@]}" download -q "$src_pkg=$version" >&2)
+}
+# Stale lists can name a .deb the mirror has dropped: refresh once, take the new version.
+if ! download; then
+  apt_update
+  version="$(src_version)"
+  find_cached
+  vm_log "custom kernel: the lists were stale; building $src_pkg $version (key $key) instead"
+  download || vm_die "apt-get download $src_pkg failed"
+fi
+deb="$(echo "$tmp"/*.deb)"
+vm_log "custom kernel: unpacking $(basename "$deb")"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/$src_pkg.tar.xz" | tar -xJ -C "$tmp"
+rm -f "$deb"
+ksrc="$tmp/$src_pkg"
+[ -f "$ksrc/Makefile" ] || vm_die "$src_pkg did not unpack to $ksrc"
+
+log="$tmp/build.log"
+# LOCALVERSION set (empty): no "+" appended when the cache happens to live in a git tree.
+kmake=(make -C "$ksrc" ARCH=x86_64 LOCALVERSION= KBUILD_BUILD_USER=vfio-vm KBUILD_BUILD_HOST=vfio-vm)
+
+# The fragment goes through the kernel's own fragment mechanism (kernel/configs/*.config,
+# merged after tinyconfig, then olddefconfig).
+cp "$fragment" "$ksrc/kernel/configs/vfio-vm.config"
+"${kmake[@]}" tinyconfig vfio-vm.config >>"$log" 2>&1 || {
+  tail -n 30 "$log" >&2
+  vm_die "make tinyconfig vfio-vm.config failed"
+}
+# olddefconfig silently drops options whose dependencies are missing: insist on every line.
+missing=""
+while IFS= read -r line; do
+  case "$line" in
+    CONFIG_*=*) grep -qxF -- "$line" "$ksrc/.config" || missing+=" ${line%%=*}" ;;
+    "# CONFIG_"*" is not set")
+      name="${line#\# }"; name="${name%% *}"
+      if grep -q "^$name=" "$ksrc/.config"; then missing+=" !$name"; fi
+      ;;
+  esac
+done <"$fragment"
+[ -z "$missing" ] || vm_die "the kernel config did not take these fragment lines (missing dependencies?):$missing"
+
+jobs="${VFIO_VM_JOBS:-$(nproc)}"
+vm_log "custom kernel: make -j$jobs bzImage (log $log)"
+# Progress once a minute: the number of objects compiled so far (a full build is ~1500).
+# In the foreground so a Ctrl-C stops the compilers too.
+progress() {
+  local n=0 last=$SECONDS line
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$log"
+    case "$line" in "  CC "*) n=$((n + 1)) ;; esac
+    if [ $((SECONDS - last)) -ge 60 ]; then
+      last=$SECONDS
+      vm_log "custom kernel: $n objects compiled, $(vm_elapsed "$start") s"
+    fi
+  done
+}
+if ! "${kmake[@]}" -j"$jobs" bzImage 2>&1 | progress; then
+  cp "$log" "$base/failed-build.log"
+  tail -n 40 "$log" >&2
+  vm_die "kernel build failed; full log: $base/failed-build.log"
+fi
+
+mkdir "$tmp/out"
+cp "$ksrc/arch/x86/boot/bzImage" "$tmp/out/vmlinuz"
+cp "$ksrc/.config" "$tmp/out/config"
+"${kmake[@]}" -s kernelrelease >"$tmp/out/version"
+echo "$src_pkg $version from $mirror $suite; $(gcc --version | head -n 1)" >"$tmp/out/source"
+xz -c "$log" >"$tmp/out/build.log.xz"
+touch "$tmp/out/complete"
+# Publish atomically: an interrupted build leaves only .build.* behind, never half a kernel.
+rm -rf "$dir"
+mv "$tmp/out" "$dir"
+rm -f "$base/failed-build.log"
+vm_log "custom kernel $(cat "$dir/version") built in $(vm_elapsed "$start") s:" \
+  "$(du -h "$dir/vmlinuz" | cut -f1) at $dir"
+echo "$dir"
