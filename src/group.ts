@@ -121,6 +121,10 @@ export class Group {
     const backend = this.container.backend;
     try {
       syscall('VFIO_GROUP_UNSET_CONTAINER', { group: this.number }, () => backend.ioctl(this.#fd, VFIO_GROUP_UNSET_CONTAINER));
+    } catch (e) {
+      // EINVAL: the kernel already detached the group, as it does while unbinding its last
+      // device (a release request). Closing the fd below is all that is left to do.
+      if (!(e instanceof VfioError && e.code === 'EINVAL')) throw e;
     } finally {
       backend.close(this.#fd);
       this.#fd = -1;

@@ -11,10 +11,14 @@ export function releaseSuite(t: Target): void {
   describe('release requests', () => {
     it("emits 'release-request' when the device is being unbound; closing lets the unbind finish", async () => {
       const dev = openDevice(t.eduAddress, t.options);
-      const asked = new Promise<void>((resolve) =>
+      const asked = new Promise<void>((resolve, reject) =>
         dev.once('release-request', () => {
-          dev.close();
-          resolve();
+          try {
+            dev.close();
+            resolve();
+          } catch (e) {
+            reject(e);
+          }
         }),
       );
       const unbound = t.unbind(t.eduAddress);
