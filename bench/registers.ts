@@ -3,10 +3,10 @@
  * volatile accesses to the same kind of mapping, measured in the same run. The mapping is
  * memory-backed (a file), so this measures the access path, not the device: an MMIO round
  * trip on hardware costs hundreds of ns, and the JS overhead is also reported as a fraction
- * of 500 ns. `npm run bench` (or `-- --smoke` for a quick run that only checks it works).
+ * of 500 ns.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +14,20 @@ import { nativeBackend } from '../src/backend/native.js';
 import { Region } from '../src/region.js';
 import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../src/uapi/vfio-region.js';
 
-const smoke = process.argv.includes('--smoke');
-const N = smoke ? 200_000 : 20_000_000;
 const here = dirname(fileURLToPath(import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'vfio-bench-'));
 
-try {
+export interface RegisterRow {
+  op: string;
+  jsNs: number;
+  cNs: number;
+  ratio: number;
+  overheadNs: number;
+  ofMmio500ns: number;
+}
+
+export function registerBench(N: number): { rows: RegisterRow[]; cPlainWriteNs: number } {
+  const work = mkdtempSync(join(tmpdir(), 'vfio-bench-'));
+  try {
   const file = join(work, 'regs.bin');
   writeFileSync(file, Buffer.alloc(4096));
 
@@ -64,19 +72,9 @@ try {
     { op: 'write32', jsNs: js.writeNs, cNs: c.writeFencedNs },
   ].map((r) => ({ ...r, ratio: r.jsNs / r.cNs, overheadNs: r.jsNs - r.cNs, ofMmio500ns: (r.jsNs - r.cNs) / 500 }));
 
-  console.log(`register access, ${N.toLocaleString('en')} accesses each (memory-backed mapping; C built with cc -O2)`);
-  console.log('op       JS ns   C ns   JS/C   JS overhead ns   overhead / 500 ns MMIO');
-  for (const r of rows)
-    console.log(
-      `${r.op.padEnd(8)} ${r.jsNs.toFixed(2).padStart(5)} ${r.cNs.toFixed(2).padStart(6)} ${r.ratio.toFixed(2).padStart(6)} ${r.overheadNs.toFixed(2).padStart(16)} ${(100 * r.ofMmio500ns).toFixed(1).padStart(20)}%`,
-    );
-  console.log(`(plain C store without a fence: ${c.writeNs.toFixed(2)} ns)`);
-  if (!smoke) {
-    const dir = join(here, 'results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'registers.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, accesses: N, rows, cPlainWriteNs: c.writeNs }, null, 2) + '\n');
-  }
   for (const r of rows) if (!(r.jsNs > 0 && r.cNs > 0)) throw new Error(`bench: ${r.op} measured nothing`);
-} finally {
-  rmSync(work, { recursive: true, force: true });
+  return { rows, cPlainWriteNs: c.writeNs };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }

@@ -300,21 +300,29 @@ describe('e1000e driver on the real kernel', () => {
     const file = join(tmpdir(), 'e1000e-cli.pcap');
     const runId = 0x00c11a00;
     const prefix = Buffer.from(testPrefix(runId)).toString('hex');
-    const run = (args: string[]) =>
-      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [tsx, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => (stdout += d));
-        child.stderr.on('data', (d) => (stderr += d));
-        child.on('exit', (status) => resolve({ status, stdout, stderr }));
-      });
-    // Both start at once (tsx is slow to start in the guest). Frames pktgen sends before capture
-    // has its receiver on wait in QEMU's hub and arrive, in order, once it is.
-    const [cap, gen] = await Promise.all([
-      run(['examples/e1000e/capture.ts', '-w', file, '--count', '500', '--duration', '90', '--prefix', prefix, '--json', nics[1]!.address]),
-      run(['examples/e1000e/pktgen.ts', '--count', '500', '--size', '100', '--dst', formatMac(macB!), '--run-id', String(runId), '--json', nics[0]!.address]),
-    ]);
+    const start = (args: string[]) => {
+      const child = spawn(process.execPath, [tsx, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      // capture announces itself on stderr once its port is open and the link is up.
+      const ready = new Promise<void>((resolve) =>
+        child.stderr.on('data', (d) => {
+          stderr += d;
+          if (/^capture /m.test(stderr)) resolve();
+        }),
+      );
+      const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+        child.on('exit', (status) => resolve({ status, stdout, stderr })),
+      );
+      return { ready, done };
+    };
+    // pktgen starts once capture's receiver is up: frames sent while capture is still resetting
+    // and setting up its NIC can be lost (seen in CI with the host CPU loaded).
+    const capture = start(['examples/e1000e/capture.ts', '-w', file, '--count', '500', '--duration', '90', '--prefix', prefix, '--json', nics[1]!.address]);
+    await Promise.race([capture.ready, capture.done]);
+    const gen = await start(['examples/e1000e/pktgen.ts', '--count', '500', '--size', '100', '--dst', formatMac(macB!), '--run-id', String(runId), '--json', nics[0]!.address]).done;
+    const cap = await capture.done;
     expect(gen.status, gen.stderr).toBe(0);
     expect(cap.status, cap.stderr).toBe(0);
     const g = JSON.parse(gen.stdout) as { sent: number; pps: number };
