@@ -1,5 +1,4 @@
-/** Finding the guest's test devices, and waiting on them without hanging. */
-import { readdirSync } from 'node:fs';
+/** Finding the guest's test devices. */
 import { findPciDevices, groupMembers, type PciDeviceInfo } from '../../src/index.js';
 
 export const EDU = { vendor: 0x1234, device: 0x11e8 };
@@ -16,19 +15,4 @@ export function bridgedEdu(): PciDeviceInfo {
   const d = findPciDevices(EDU).find((e) => e.iommuGroup !== null && groupMembers(e.iommuGroup).length > 1);
   if (!d) throw new Error('guest: no edu device sharing its IOMMU group');
   return d;
-}
-
-export function openFds(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `done` until true; throws after `ms` so a stuck device fails the test instead of hanging it. */
-export async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(2);
-  }
 }
