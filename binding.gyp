@@ -9,6 +9,7 @@
         "native/file.cc",
         "native/ioctl.cc",
         "native/memory.cc",
+        "native/dmamap.cc",
         "native/eventfd.cc",
         "native/fdkind.cc"
       ],

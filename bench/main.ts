@@ -1,40 +1,77 @@
 /**
- * `npm run bench`: every benchmark with its C baseline from the same run, as a table and as
- * JSON under bench/results/. `npm run bench -- --smoke`: a short run that only checks that
- * they still work (CI runs it).
+ * `npm run bench`: every benchmark with its C baseline from the same run, printed as tables
+ * and written to bench/results/latest.json and bench/results/chart.svg.
+ *   --smoke   a short run that only checks the benchmarks still work (CI runs it); writes nothing
+ *   --no-vm   skips the benchmarks that boot the QEMU guest (DMA mapping)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { registerBench } from './registers.js';
-import { interruptBench } from './interrupts.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchDir } from './cbuild.js';
+import { chartSvg, type ChartGroup } from './chart.js';
+import { dmaBench, dmaRatios, formatDma } from './dma.js';
+import { formatLatency, interruptBench } from './interrupts.js';
+import { formatRate, irqRateBench } from './irq-rate.js';
+import { formatRegisters, registerBench } from './registers.js';
+import { section, type BenchOptions, type Section } from './section.js';
 
-const smoke = process.argv.includes('--smoke');
-const accesses = smoke ? 200_000 : 20_000_000;
-const rounds = smoke ? 200 : 20_000;
+// Each benchmark is one entry; its key names it in latest.json and in the chart. A new one
+// (e.g. the NIC hot path: { key: 'nic', run: nicBench, format: formatNic }) goes here too.
+const sections: Section<unknown>[] = [
+  section({
+    key: 'registers',
+    run: async ({ smoke }) => registerBench(smoke ? 200_000 : 20_000_000),
+    format: formatRegisters,
+    ratios: (r) => r.rows.map((x) => ({ figure: x.op, ratio: x.ratio })),
+  }),
+  section({
+    key: 'interruptLatency',
+    run: ({ smoke, work }) => interruptBench(work, smoke ? 200 : 20_000),
+    format: formatLatency,
+    ratios: (r) => [
+      { figure: 'latency p50', ratio: r.js.p50 / r.c.p50, target: 2 },
+      { figure: 'latency p99', ratio: r.js.p99 / r.c.p99 },
+    ],
+  }),
+  section({
+    key: 'interruptRate',
+    run: ({ smoke, work }) => irqRateBench(work, smoke),
+    format: formatRate,
+    // A rate ratio inverted (C ÷ JS), so every bar reads as JS cost over C cost.
+    ratios: (r) => [
+      { figure: 'handler rate, flood (C/JS)', ratio: r.flood.c.invocationsPerS / r.flood.js.invocationsPerS },
+    ],
+  }),
+  section({ key: 'dma', run: dmaBench, format: formatDma, ratios: dmaRatios }),
+];
 
-const reg = registerBench(accesses);
-console.log(`register access, ${accesses.toLocaleString('en')} accesses each (memory-backed mapping; C built with cc -O2)`);
-console.log('op       JS ns   C ns   JS/C   JS overhead ns   overhead / 500 ns MMIO');
-for (const r of reg.rows)
-  console.log(
-    `${r.op.padEnd(8)} ${r.jsNs.toFixed(2).padStart(5)} ${r.cNs.toFixed(2).padStart(6)} ${r.ratio.toFixed(2).padStart(6)} ${r.overheadNs.toFixed(2).padStart(16)} ${(100 * r.ofMmio500ns).toFixed(1).padStart(20)}%`,
-  );
-console.log(`(write32 is compared with a fenced C store; a plain one takes ${reg.cPlainWriteNs.toFixed(2)} ns)`);
+const opts: BenchOptions = {
+  smoke: process.argv.includes('--smoke'),
+  vm: !process.argv.includes('--no-vm'),
+  work: mkdtempSync(join(tmpdir(), 'vfio-bench-')),
+};
 
-const irq = await interruptBench(rounds);
-const us = (ns: number) => (ns / 1000).toFixed(1).padStart(8);
-console.log(`\ninterrupt delivery, eventfd from another process -> handler, ${rounds.toLocaleString('en')} events (µs)`);
-console.log('          p50     p99   p99.9      max');
-console.log(`JS   ${us(irq.js.p50)}${us(irq.js.p99)}${us(irq.js.p999)}${us(irq.js.max)}`);
-console.log(`C    ${us(irq.c.p50)}${us(irq.c.p99)}${us(irq.c.p999)}${us(irq.c.max)}`);
-console.log(`JS/C p50: ${(irq.js.p50 / irq.c.p50).toFixed(2)}`);
+const results: Record<string, unknown> = {};
+const groups: ChartGroup[] = [];
+try {
+  for (const s of sections) {
+    const r = await s.run(opts);
+    results[s.key] = r;
+    console.log(`\n${s.format(r)}`);
+    const bars = s.ratios?.(r) ?? [];
+    if (bars.length) groups.push({ name: s.key, bars });
+  }
+} finally {
+  rmSync(opts.work, { recursive: true, force: true });
+}
 
-if (!smoke) {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+if (!opts.smoke) {
+  const dir = join(benchDir, 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'latest.json'),
-    JSON.stringify({ date: new Date().toISOString(), node: process.version, registers: { accesses, ...reg }, interrupts: { rounds, ...irq } }, null, 2) + '\n',
-  );
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, kernel: release() };
+  const date = new Date().toISOString();
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify({ date, machine, ...results }, null, 2) + '\n');
+  const subtitle = `${date.slice(0, 10)}, ${machine.cpu} × ${machine.cores}, Node ${machine.node}, host kernel ${machine.kernel}`;
+  writeFileSync(join(dir, 'chart.svg'), chartSvg('vfio benchmarks: JS cost ÷ C cost, same run', subtitle, groups));
+  console.log(`\nwrote ${join(dir, 'latest.json')} and ${join(dir, 'chart.svg')}`);
 }

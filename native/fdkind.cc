@@ -4,7 +4,9 @@
 // not from what JS claims:
 //  - a container is the misc device /dev/vfio/vfio (char 10:196);
 //  - a group is a char device of the "vfio" major listed in /proc/devices;
-//  - a device fd is an anonymous inode named "[vfio-device]".
+//  - a device fd is an anonymous inode named "[vfio-device]" (from a group), or a
+//    char device of the "vfio-dev" major (the cdev, /dev/vfio/devices/vfioN);
+//  - an iommufd is the misc device whose minor /proc/misc lists as "iommu".
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -21,24 +23,32 @@ namespace {
 constexpr unsigned kMiscMajor = 10;
 constexpr unsigned kVfioMinor = 196;
 
-// The "vfio" character major, or -1 while the module is not loaded (not cached then).
-long VfioGroupMajor() {
-  static long cached = -1;
-  if (cached >= 0) return cached;
-  FILE* f = std::fopen("/proc/devices", "re");
+// The number listed for `name` in a "<number> <name>" table (/proc/devices' character
+// section, or /proc/misc), or -1 while the module is not loaded.
+long LookupNumber(const char* path, const char* name, bool char_section_only) {
+  FILE* f = std::fopen(path, "re");
   if (!f) return -1;
   char line[128];
-  bool chars = false;
+  bool in_section = !char_section_only;
+  long found = -1;
   while (std::fgets(line, sizeof line, f)) {
-    if (std::strncmp(line, "Character devices:", 18) == 0) chars = true;
-    else if (std::strncmp(line, "Block devices:", 14) == 0) chars = false;
-    long major;
-    char name[64];
-    if (chars && std::sscanf(line, "%ld %63s", &major, name) == 2 && std::strcmp(name, "vfio") == 0) cached = major;
+    if (std::strncmp(line, "Character devices:", 18) == 0) in_section = true;
+    else if (std::strncmp(line, "Block devices:", 14) == 0) in_section = !char_section_only;
+    long number;
+    char got[64];
+    if (in_section && std::sscanf(line, "%ld %63s", &number, got) == 2 && std::strcmp(got, name) == 0) found = number;
   }
   std::fclose(f);
-  return cached;
+  return found;
 }
+
+// Cached once found: a loaded module keeps its numbers.
+long Cached(long& slot, const char* path, const char* name, bool char_section_only) {
+  if (slot < 0) slot = LookupNumber(path, name, char_section_only);
+  return slot;
+}
+
+long group_major = -1, cdev_major = -1, iommufd_minor = -1;
 
 }  // namespace
 
@@ -47,6 +57,7 @@ const char* FdKindName(FdKind k) {
     case FdKind::kContainer: return "VFIO container";
     case FdKind::kGroup: return "VFIO group";
     case FdKind::kDevice: return "VFIO device";
+    case FdKind::kIommufd: return "iommufd";
     default: return "non-VFIO file";
   }
 }
@@ -57,8 +68,10 @@ FdKind ClassifyFd(Napi::Env env, int fd) {
   if (S_ISCHR(st.st_mode)) {
     unsigned maj = major(st.st_rdev), min = minor(st.st_rdev);
     if (maj == kMiscMajor && min == kVfioMinor) return FdKind::kContainer;
-    long group = VfioGroupMajor();
-    if (group >= 0 && maj == static_cast<unsigned long>(group)) return FdKind::kGroup;
+    if (maj == kMiscMajor && static_cast<long>(min) == Cached(iommufd_minor, "/proc/misc", "iommu", false))
+      return FdKind::kIommufd;
+    if (static_cast<long>(maj) == Cached(group_major, "/proc/devices", "vfio", true)) return FdKind::kGroup;
+    if (static_cast<long>(maj) == Cached(cdev_major, "/proc/devices", "vfio-dev", true)) return FdKind::kDevice;
     return FdKind::kOther;
   }
   char link[64];

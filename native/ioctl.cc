@@ -33,6 +33,13 @@ struct Request {
 
 constexpr uint32_t kAnyFlags = 0xffffffffu;
 
+// Newer than some libc headers (vfio.h 6.6+, iommufd.h 6.2+): the numbers are uAPI facts.
+constexpr unsigned long kVfioDeviceBindIommufd = _IO(VFIO_TYPE, VFIO_BASE + 18);
+constexpr unsigned long kVfioDeviceAttachIommufdPt = _IO(VFIO_TYPE, VFIO_BASE + 19);
+constexpr unsigned long kVfioDeviceDetachIommufdPt = _IO(VFIO_TYPE, VFIO_BASE + 20);
+constexpr unsigned long kIommuDestroy = _IO(';', 0x80);
+constexpr unsigned long kIommuIoasAlloc = _IO(';', 0x81);
+
 const Request kRequests[] = {
     {FdKind::kContainer, VFIO_GET_API_VERSION, "VFIO_GET_API_VERSION", Arg::kNone, 0, 0},
     {FdKind::kContainer, VFIO_CHECK_EXTENSION, "VFIO_CHECK_EXTENSION", Arg::kValue, 0, 0},
@@ -50,6 +57,16 @@ const Request kRequests[] = {
     {FdKind::kDevice, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", Arg::kArgsz, 12, kAnyFlags},
     {FdKind::kDevice, VFIO_DEVICE_PCI_HOT_RESET, "VFIO_DEVICE_PCI_HOT_RESET", Arg::kArgsz, 12, kAnyFlags},
     {FdKind::kContainer, VFIO_IOMMU_GET_INFO, "VFIO_IOMMU_GET_INFO", Arg::kArgsz, 16, kAnyFlags},
+    // The cdev's binding to an iommufd. Flags must be 0: later kernels define flags that
+    // add user pointers (a VF token) or a PASID.
+    {FdKind::kDevice, kVfioDeviceBindIommufd, "VFIO_DEVICE_BIND_IOMMUFD", Arg::kArgsz, 16, 0},
+    {FdKind::kDevice, kVfioDeviceAttachIommufdPt, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", Arg::kArgsz, 12, 0},
+    {FdKind::kDevice, kVfioDeviceDetachIommufdPt, "VFIO_DEVICE_DETACH_IOMMUFD_PT", Arg::kArgsz, 8, 0},
+    // iommufd structs begin with u32 size, which plays argsz's part: the kernel reads and
+    // writes no more than `size` bytes. The second word is flags for IOAS_ALLOC (must be
+    // 0) and an object id for DESTROY. IOAS_MAP/UNMAP/IOVA_RANGES are built in dmamap.cc.
+    {FdKind::kIommufd, kIommuIoasAlloc, "IOMMU_IOAS_ALLOC", Arg::kArgsz, 12, 0},
+    {FdKind::kIommufd, kIommuDestroy, "IOMMU_DESTROY", Arg::kArgsz, 8, kAnyFlags},
 };
 
 const Request* Find(FdKind kind, unsigned long number) {
@@ -76,7 +93,7 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
       char b[32];
       snprintf(b, sizeof b, "%lx", number);
       return std::string(b);
-    }() + " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap)");
+    }() + " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)");
   // The same number means different requests on different kinds of fd: ask the kernel what fd this is.
   FdKind kind = ClassifyFd(env, fd);
   const Request* req = Find(kind, number);

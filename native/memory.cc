@@ -8,16 +8,16 @@
 //  - DMA memory remembers each IOMMU mapping made through dmaMap. It cannot be freed
 //    while one remains, and a finalizer that finds one leaks the memory instead of
 //    handing pages the device may still write to back to the allocator.
-// No process address ever reaches JS: dmaMap computes vaddr here.
-#include <linux/vfio.h>
-#include <sys/ioctl.h>
+// No process address ever reaches JS: dmamap.cc computes vaddr/user_va itself.
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <memory>
-#include <unordered_map>
+#include <fcntl.h>
+
+#include <string>
 #include <vector>
 
+#include "memory.h"
 #include "shim.h"
 
 #ifndef MAP_HUGE_SHIFT
@@ -28,34 +28,8 @@
 #endif
 
 namespace vfio {
-namespace {
 
 constexpr size_t kHugePage = 2u << 20;
-
-struct Registry;
-
-struct Mem {
-  uint8_t* addr;
-  size_t length;
-  bool dma;
-  size_t page_size;
-  bool released = false;   // munmapped (explicitly or by the finalizer)
-  bool finalized = false;  // its ArrayBuffer is gone; only IOMMU records keep it
-  size_t iommu_maps = 0;  // live dmaMap records naming this memory
-  std::shared_ptr<Registry> registry{};
-};
-
-struct DmaRecord {
-  int fd;
-  uint64_t iova;
-  uint64_t size;
-  Mem* mem;
-};
-
-struct Registry {
-  std::unordered_map<uint8_t*, Mem*> live;  // by address, for buffers not yet released
-  std::vector<DmaRecord> records;
-};
 
 std::shared_ptr<Registry>& RegistryOf(Napi::Env env) {
   return *env.GetInstanceData<std::shared_ptr<Registry>>();
@@ -67,6 +41,8 @@ void Release(Mem* m) {
   m->released = true;
   m->registry->live.erase(m->addr);
 }
+
+namespace {
 
 // Runs when the ArrayBuffer is collected (or at environment teardown).
 void Finalize(napi_env, void*, void* hint) {
@@ -93,7 +69,8 @@ Napi::ArrayBuffer Wrap(Napi::Env env, Mem* m) {
   return Napi::ArrayBuffer(env, ab);
 }
 
-// Finds the live Mem behind an ArrayBuffer made by this module.
+}  // namespace
+
 Mem* Lookup(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   Napi::Env env = info.Env();
   if (info.Length() <= i || !info[i].IsArrayBuffer())
@@ -106,6 +83,8 @@ Mem* Lookup(const Napi::CallbackInfo& info, size_t i, const char* fn) {
     ThrowType(env, std::string(fn) + ": buffer was not returned by mmap/dmaAlloc, or was already released");
   return it->second;
 }
+
+namespace {
 
 void DetachAndRelease(Napi::Env env, const Napi::CallbackInfo& info, size_t i, Mem* m, const char* fn) {
   if (napi_detach_arraybuffer(env, info[i]) != napi_ok)
@@ -184,80 +163,50 @@ Napi::Value DmaFree(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// dmaMap(containerFd, buffer, offset, size, iova, flags): VFIO_IOMMU_MAP_DMA with vaddr filled here.
-Napi::Value DmaMap(const Napi::CallbackInfo& info) {
+// dmaPhysical(buffer) -> BigUint64Array: the physical address of each system page of DMA
+// memory, for no-IOMMU mode, where the device sees physical memory. The pages are locked
+// first, so they stay resident; the kernel hides frame numbers from callers without
+// CAP_SYS_ADMIN (it reports 0), which is returned as EPERM.
+Napi::Value DmaPhysical(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "dmaMap");
-  Mem* m = Lookup(info, 1, "dmaMap");
-  uint64_t offset = ArgU64(info, 2, "dmaMap", "offset");
-  uint64_t size = ArgU64(info, 3, "dmaMap", "size");
-  uint64_t iova = ArgU64(info, 4, "dmaMap", "iova");
-  uint64_t flags = ArgU64(info, 5, "dmaMap", "flags");
-  if (!m->dma) ThrowType(env, "dmaMap: only memory from dmaAlloc can be mapped for DMA");
-  if (offset > m->length || size > m->length - offset)
-    ThrowRange(env, "dmaMap: offset " + std::to_string(offset) + " + size " + std::to_string(size) +
-                        " is outside the " + std::to_string(m->length) + "-byte buffer");
-  // Only the protection bits: VADDR updates would re-point a mapping at other memory.
-  if (flags & ~static_cast<uint64_t>(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
-    ThrowRange(env, "dmaMap: flags may only hold READ (1) and WRITE (2)");
-  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_MAP_DMA");
-  vfio_iommu_type1_dma_map map{};
-  map.argsz = sizeof map;
-  map.flags = static_cast<uint32_t>(flags);
-  map.vaddr = reinterpret_cast<uintptr_t>(m->addr + offset);
-  map.iova = iova;
-  map.size = size;
-  int rc;
-  do rc = ::ioctl(fd, VFIO_IOMMU_MAP_DMA, &map); while (rc < 0 && errno == EINTR);
-  if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_MAP_DMA");
-  m->registry->records.push_back(DmaRecord{fd, iova, size, m});
-  m->iommu_maps++;
-  return env.Undefined();
-}
-
-// dmaUnmap(containerFd, iova, size, flags) -> bytes unmapped (BigInt). flags may hold UNMAP_ALL only.
-Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "dmaUnmap");
-  uint64_t iova = ArgU64(info, 1, "dmaUnmap", "iova");
-  uint64_t size = ArgU64(info, 2, "dmaUnmap", "size");
-  uint64_t flags = info.Length() > 3 ? ArgU64(info, 3, "dmaUnmap", "flags") : 0;
-#ifndef VFIO_DMA_UNMAP_FLAG_ALL
-#define VFIO_DMA_UNMAP_FLAG_ALL (1 << 1)
-#endif
-  // Dirty-bitmap and VADDR unmaps carry user pointers or leave stale vaddrs: not offered.
-  if (flags & ~static_cast<uint64_t>(VFIO_DMA_UNMAP_FLAG_ALL))
-    ThrowRange(env, "dmaUnmap: flags may only hold UNMAP_ALL (2)");
-  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_UNMAP_DMA");
-  vfio_iommu_type1_dma_unmap unmap{};
-  unmap.argsz = sizeof unmap;
-  unmap.flags = static_cast<uint32_t>(flags);
-  unmap.iova = iova;
-  unmap.size = size;
-  int rc;
-  do rc = ::ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap); while (rc < 0 && errno == EINTR);
-  if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_UNMAP_DMA");
-  // Forget the records the kernel just released: all of this fd's, or those wholly inside
-  // the range it reports. A record only partly covered stays: the conservative side.
-  auto& recs = RegistryOf(env)->records;
-  const bool all = flags & VFIO_DMA_UNMAP_FLAG_ALL;
-  const uint64_t end = unmap.iova + unmap.size;
-  for (size_t k = 0; k < recs.size();) {
-    DmaRecord& r = recs[k];
-    bool gone = r.fd == fd && (all || (r.iova >= unmap.iova && r.iova + r.size <= end && unmap.size > 0));
-    if (gone) {
-      Mem* m = r.mem;
-      if (--m->iommu_maps == 0 && m->finalized) {  // its buffer was collected while mapped
-        Release(m);
-        delete m;
-      }
-      recs[k] = recs.back();
-      recs.pop_back();
-    } else {
-      k++;
+  Mem* m = Lookup(info, 0, "dmaPhysical");
+  if (!m->dma) ThrowType(env, "dmaPhysical: only memory from dmaAlloc has DMA addresses");
+  if (::mlock(m->addr, m->length) < 0) ThrowErrno(env, errno, "mlock", "DMA memory for no-IOMMU mode");
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t pages = m->length / page;
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "open", "/proc/self/pagemap");
+  std::vector<uint64_t> entries(pages);
+  const off_t at = static_cast<off_t>(reinterpret_cast<uintptr_t>(m->addr) / page * sizeof(uint64_t));
+  size_t got = 0;
+  while (got < pages * sizeof(uint64_t)) {
+    ssize_t n = ::pread(fd, reinterpret_cast<uint8_t*>(entries.data()) + got, pages * sizeof(uint64_t) - got,
+                        at + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      ThrowErrno(env, err, "pread", "/proc/self/pagemap");
     }
+    got += static_cast<size_t>(n);
   }
-  return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.size));
+  ::close(fd);
+  napi_value out;
+  void* data;
+  napi_value ab;
+  if (napi_create_arraybuffer(env, pages * sizeof(uint64_t), &data, &ab) != napi_ok ||
+      napi_create_typedarray(env, napi_biguint64_array, pages, ab, 0, &out) != napi_ok)
+    ThrowType(env, "dmaPhysical: could not allocate the result");
+  auto* phys = static_cast<uint64_t*>(data);
+  constexpr uint64_t kPresent = 1ull << 63;
+  constexpr uint64_t kPfnMask = (1ull << 55) - 1;
+  for (size_t k = 0; k < pages; k++) {
+    const uint64_t pfn = entries[k] & kPfnMask;
+    if (!(entries[k] & kPresent)) ThrowErrno(env, EFAULT, "dmaPhysical", "a page of the buffer is not resident");
+    if (pfn == 0) ThrowErrno(env, EPERM, "dmaPhysical", "/proc/self/pagemap hides frame numbers without CAP_SYS_ADMIN");
+    phys[k] = pfn * page;
+  }
+  return Napi::Value(env, out);
 }
 
 }  // namespace
@@ -268,8 +217,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
   exports.Set("dmaAlloc", Napi::Function::New(env, DmaAlloc, "dmaAlloc"));
   exports.Set("dmaFree", Napi::Function::New(env, DmaFree, "dmaFree"));
-  exports.Set("dmaMap", Napi::Function::New(env, DmaMap, "dmaMap"));
-  exports.Set("dmaUnmap", Napi::Function::New(env, DmaUnmap, "dmaUnmap"));
+  exports.Set("dmaPhysical", Napi::Function::New(env, DmaPhysical, "dmaPhysical"));
 }
 
 }  // namespace vfio

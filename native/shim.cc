@@ -100,6 +100,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfio::InitFile(env, exports);
   vfio::InitIoctl(env, exports);
   vfio::InitMemory(env, exports);
+  vfio::InitDmaMap(env, exports);
   vfio::InitEventfd(env, exports);
   return exports;
 }

@@ -28,7 +28,7 @@ struct Bytes {
 Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name);
 
 // The kernel object behind an fd, from fstat/readlink (see fdkind.cc).
-enum class FdKind { kOther, kContainer, kGroup, kDevice };
+enum class FdKind { kOther, kContainer, kGroup, kDevice, kIommufd };
 FdKind ClassifyFd(Napi::Env env, int fd);
 const char* FdKindName(FdKind k);
 // Throws ENOTTY (as the kernel would for a foreign ioctl) unless fd is of kind `want`.
@@ -38,6 +38,7 @@ void RequireFdKind(Napi::Env env, int fd, FdKind want, const char* what);
 void InitFile(Napi::Env env, Napi::Object exports);
 void InitIoctl(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitDmaMap(Napi::Env env, Napi::Object exports);
 void InitEventfd(Napi::Env env, Napi::Object exports);
 
 }  // namespace vfio

@@ -1,21 +1,23 @@
 /**
- * A VFIO container: one IOMMU address space that groups join. It owns the DMA
- * mappings and the IOVA allocator.
+ * A VFIO container (the legacy interface, /dev/vfio/vfio): one IOMMU address space that
+ * groups join. It owns the DMA mappings (see DmaSpace). With a no-IOMMU group (an
+ * explicit opt-in), the container has no translation at all.
  */
-import type { Backend, HugePages } from './backend/backend.js';
+import type { Backend } from './backend/backend.js';
 import { defaultBackend } from './backend/native.js';
 import { VfioError, closedError, syscall } from './errors.js';
-import { IovaAllocator } from './iova.js';
-import { DmaBuffer, type DmaBufferOwner } from './dma.js';
-import { formatBytes } from './limits.js';
+import { DmaSpace, type DmaAccess, type IommuApi } from './dma-space.js';
 import { Group } from './group.js';
+import type { Device } from './device.js';
 import { queryWithCaps } from './query.js';
-import { sysPath, type SysfsOptions } from './sysfs.js';
+import { readPciDevice, sysPath, type SysfsOptions } from './sysfs.js';
+import { noIommuOptInError } from './noiommu.js';
 import {
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
   VFIO_GET_API_VERSION,
   VFIO_IOMMU_GET_INFO,
+  VFIO_NOIOMMU_IOMMU,
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
@@ -32,38 +34,36 @@ import {
 
 export interface ContainerOptions extends SysfsOptions {
   backend?: Backend;
+  /**
+   * Allows no-IOMMU groups (/dev/vfio/noiommu-N): the device then DMAs to physical
+   * addresses, unchecked, and can overwrite any memory. Root only. Off by default.
+   */
+  unsafeNoIommu?: boolean;
 }
 
-export type IommuType = 'Type1v2' | 'Type1';
+export type { DmaOptions } from './dma-space.js';
 
-export interface DmaOptions {
-  /** 'prefer' (default) uses a 2 MiB hugepage when the system has one free. */
-  hugepages?: HugePages;
-  /** A fixed IOVA instead of an allocated one. */
-  iova?: number;
-  /** The device's DMA address width: IOVAs stay below 2^dmaBits (e.g. 28 for QEMU's edu). */
-  dmaBits?: number;
-  /** What the device may do with the buffer (default 'rw'). */
-  access?: 'rw' | 'read' | 'write';
-}
+export type IommuType = 'Type1v2' | 'Type1' | 'NoIommu';
 
 const ACCESS = { rw: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE, read: VFIO_DMA_MAP_FLAG_READ, write: VFIO_DMA_MAP_FLAG_WRITE };
 
-export class Container implements DmaBufferOwner {
-  readonly backend: Backend;
+export class Container extends DmaSpace {
   readonly options: SysfsOptions;
+  readonly unsafeNoIommu: boolean;
   #fd: number;
   #groups = new Set<Group>();
-  #dma = new Set<DmaBuffer>();
   #iommuType: IommuType | null = null;
   #info: IommuInfo | null = null;
-  #iova: IovaAllocator | null = null;
   #unmapAll = false;
+  protected readonly label = 'the container';
+  protected readonly mapOp = 'VFIO_IOMMU_MAP_DMA';
+  protected readonly unmapOp = 'VFIO_IOMMU_UNMAP_DMA';
 
-  private constructor(backend: Backend, fd: number, options: SysfsOptions) {
-    this.backend = backend;
+  private constructor(backend: Backend, fd: number, options: SysfsOptions, unsafeNoIommu: boolean) {
+    super(backend);
     this.#fd = fd;
     this.options = options;
+    this.unsafeNoIommu = unsafeNoIommu;
   }
 
   /** Opens /dev/vfio/vfio and checks the API version. */
@@ -84,7 +84,7 @@ export class Container implements DmaBufferOwner {
       backend.close(fd);
       throw e;
     }
-    return new Container(backend, fd, { ...(options.root !== undefined && { root: options.root }) });
+    return new Container(backend, fd, { ...(options.root !== undefined && { root: options.root }) }, options.unsafeNoIommu === true);
   }
 
   get fd(): number {
@@ -101,7 +101,16 @@ export class Container implements DmaBufferOwner {
     return this.#iommuType;
   }
 
-  /** What VFIO_IOMMU_GET_INFO reported (page sizes, IOVA ranges, dma_avail). */
+  /** 'container', or 'noiommu' once a no-IOMMU group joined; null before any group. */
+  get api(): IommuApi | null {
+    return this.#iommuType === null ? null : this.#iommuType === 'NoIommu' ? 'noiommu' : 'container';
+  }
+
+  get dmaTranslated(): boolean {
+    return this.#iommuType !== 'NoIommu';
+  }
+
+  /** What VFIO_IOMMU_GET_INFO reported (page sizes, IOVA ranges, dma_avail); null without an IOMMU. */
   get iommuInfo(): IommuInfo | null {
     return this.#info;
   }
@@ -110,14 +119,18 @@ export class Container implements DmaBufferOwner {
     return [...this.#groups];
   }
 
+  get devices(): readonly Device[] {
+    return [...this.#groups].flatMap((g) => g.devices);
+  }
+
   checkExtension(extension: number): boolean {
     this.#check('VFIO_CHECK_EXTENSION');
     return syscall('VFIO_CHECK_EXTENSION', {}, () => this.backend.ioctl(this.#fd, VFIO_CHECK_EXTENSION, extension)) > 0;
   }
 
   /**
-   * Opens /dev/vfio/<group>, checks it is viable and joins it to this container.
-   * The first group also selects the IOMMU model (Type1v2, else Type1).
+   * Opens /dev/vfio/<group> (or /dev/vfio/noiommu-<group>, with the opt-in), checks it is
+   * viable and joins it to this container. The first group also selects the IOMMU model.
    */
   attachGroup(group: number): Group {
     this.#check('Container.attachGroup');
@@ -126,9 +139,28 @@ export class Container implements DmaBufferOwner {
     return g;
   }
 
+  /**
+   * Opens a device by PCI address in this container, joining its group first if it has
+   * not joined yet: several devices can share one container (and their DMA buffers).
+   */
+  openDevice(address: string): Device {
+    this.#check('Container.openDevice');
+    const pci = readPciDevice(address, this.options);
+    if (pci.iommuGroup === null)
+      throw new VfioError({ code: 'ERR_VFIO_NO_IOMMU', op: 'Container.openDevice', device: pci.address, message: 'the device has no IOMMU group' });
+    const group = [...this.#groups].find((g) => g.number === pci.iommuGroup) ?? this.attachGroup(pci.iommuGroup);
+    return group.openDevice(pci.address);
+  }
+
   /** @internal called by Group.attach after VFIO_GROUP_SET_CONTAINER. */
-  setupIommu(group: number): void {
+  setupIommu(group: number, noIommu: boolean): void {
     if (this.#iommuType !== null) return;
+    if (noIommu) {
+      if (!this.unsafeNoIommu) throw noIommuOptInError('VFIO_SET_IOMMU', { group });
+      syscall('VFIO_SET_IOMMU (no-IOMMU)', { group }, () => this.backend.ioctl(this.#fd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
+      this.#iommuType = 'NoIommu';
+      return;
+    }
     const type = this.checkExtension(VFIO_TYPE1v2_IOMMU)
       ? 'Type1v2'
       : this.checkExtension(VFIO_TYPE1_IOMMU)
@@ -149,8 +181,7 @@ export class Container implements DmaBufferOwner {
     this.#iommuType = type;
     this.#info = this.#queryIommuInfo();
     this.#unmapAll = this.checkExtension(VFIO_UNMAP_ALL);
-    const ranges = this.#info.iovaRanges ?? [{ start: 0n, end: (1n << 48n) - 1n }];
-    this.#iova = new IovaAllocator(ranges);
+    this.setIovaRanges(this.#info.iovaRanges ?? [{ start: 0n, end: (1n << 48n) - 1n }]);
   }
 
   #queryIommuInfo(): IommuInfo {
@@ -166,103 +197,26 @@ export class Container implements DmaBufferOwner {
     return Number(p & -p);
   }
 
-  /**
-   * Allocates pinned memory and maps it for DMA at an IOVA inside the IOMMU's
-   * ranges (or at `options.iova`). Free it with `buffer.free()` or close().
-   */
-  allocDma(size: number, options: DmaOptions = {}): DmaBuffer {
-    this.#check('Container.allocDma');
-    if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`allocDma: size must be a positive integer, got ${size}`);
-    const flags = ACCESS[options.access ?? 'rw'];
-    if (flags === undefined) throw new RangeError(`allocDma: access must be 'rw', 'read' or 'write'`);
-    if (options.dmaBits !== undefined && !(Number.isInteger(options.dmaBits) && options.dmaBits >= 12 && options.dmaBits <= 64))
-      throw new RangeError(`allocDma: dmaBits must be an integer in [12, 64], got ${options.dmaBits}`);
-    const iovas = this.#iova;
-    if (iovas === null) {
-      throw new VfioError({
-        code: 'ERR_VFIO_NO_GROUP',
-        op: 'Container.allocDma',
-        message: 'the container has no IOMMU yet',
-        hint: 'attach a group first (Container.attachGroup or openDevice)',
-      });
-    }
-    const mem = syscall('mmap DMA memory', {}, () => this.backend.dmaAlloc(size, options.hugepages ?? 'prefer'));
-    const length = mem.buffer.byteLength;
-    const align = Math.max(mem.pageSize, this.iommuPageSize);
-    const limit = options.dmaBits === undefined || options.dmaBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** options.dmaBits;
-    let iova: number | undefined;
-    if (options.iova !== undefined) {
-      if (!Number.isSafeInteger(options.iova) || options.iova < 0) {
-        this.backend.dmaFree(mem.buffer);
-        throw new RangeError(`allocDma: iova must be a non-negative safe integer, got ${options.iova}`);
-      }
-      iova = iovas.reserve(options.iova, length) ? options.iova : undefined;
-    } else {
-      iova = iovas.alloc(length, align, limit);
-    }
-    if (iova === undefined) {
-      this.backend.dmaFree(mem.buffer);
-      throw new VfioError({
-        code: 'ERR_VFIO_NO_IOVA',
-        op: 'Container.allocDma',
-        message:
-          options.iova !== undefined
-            ? `IOVA range 0x${options.iova.toString(16)}+${length} is in use or outside the IOMMU's ranges`
-            : `no free IOVA range of ${formatBytes(length)} below 0x${limit.toString(16)}`,
-        hint: `usable IOVA ranges: ${this.#describeRanges()}`,
-      });
-    }
-    try {
-      syscall('VFIO_IOMMU_MAP_DMA', { hint: (code) => this.#mapHint(code, length) }, () =>
-        this.backend.dmaMap(this.#fd, mem.buffer, 0, length, BigInt(iova), flags),
-      );
-    } catch (e) {
-      iovas.release(iova, length);
-      this.backend.dmaFree(mem.buffer);
-      throw e;
-    }
-    const buf = new DmaBuffer(this, mem.buffer, iova, length, mem.pageSize);
-    this.#dma.add(buf);
-    return buf;
+  protected checkOpen(op: string): void {
+    this.#check(op);
   }
 
-  /** @internal DmaBuffer.free: IOMMU unmap first, then the memory. */
-  releaseDma(buf: DmaBuffer): void {
-    if (!this.#dma.has(buf)) return;
-    const unmapped = syscall('VFIO_IOMMU_UNMAP_DMA', {}, () =>
-      this.backend.dmaUnmap(this.#fd, BigInt(buf.iova), BigInt(buf.size), 0),
-    );
-    if (unmapped !== BigInt(buf.size)) {
-      throw new VfioError({
-        code: 'ERR_VFIO_UNMAP_SHORT',
-        op: 'VFIO_IOMMU_UNMAP_DMA',
-        message: `the kernel unmapped ${unmapped} of ${buf.size} bytes at IOVA 0x${buf.iova.toString(16)}; the memory stays allocated`,
-      });
-    }
-    this.#dma.delete(buf);
-    this.#iova?.release(buf.iova, buf.size);
-    syscall('free DMA memory', {}, () => this.backend.dmaFree(buf.buffer));
-    buf.markFreed();
+  protected map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void {
+    this.backend.dmaMap(this.#fd, buffer, 0, length, iova, ACCESS[access]);
   }
 
-  /** One UNMAP_ALL where the kernel offers it (one ioctl, not one per buffer), then frees the memory. */
-  #releaseAllDma(): void {
-    if (this.#dma.size === 0) return;
-    if (!this.#unmapAll) {
-      for (const b of [...this.#dma]) b.free();
-      return;
-    }
-    syscall('VFIO_IOMMU_UNMAP_DMA (all)', {}, () => this.backend.dmaUnmap(this.#fd, 0n, 0n, VFIO_DMA_UNMAP_FLAG_ALL));
-    for (const b of [...this.#dma]) {
-      this.#dma.delete(b);
-      this.#iova?.release(b.iova, b.size);
-      syscall('free DMA memory', {}, () => this.backend.dmaFree(b.buffer));
-      b.markFreed();
-    }
+  protected unmap(iova: bigint, length: bigint): bigint {
+    return this.backend.dmaUnmap(this.#fd, iova, length, 0);
   }
 
-  get dmaBuffers(): readonly DmaBuffer[] {
-    return [...this.#dma];
+  protected unmapAll(): boolean {
+    if (!this.#unmapAll) return false;
+    this.backend.dmaUnmap(this.#fd, 0n, 0n, VFIO_DMA_UNMAP_FLAG_ALL);
+    return true;
+  }
+
+  protected override mapLimitNote(): string {
+    return ` (dma_avail was ${this.#info?.dmaAvail ?? 'unknown'})`;
   }
 
   /** @internal Group.close */
@@ -285,7 +239,7 @@ export class Container implements DmaBufferOwner {
       }
     }
     try {
-      this.#releaseAllDma();
+      this.releaseAllDma();
     } catch (e) {
       errors.push(e);
     }
@@ -304,33 +258,6 @@ export class Container implements DmaBufferOwner {
 
   #check(op: string): void {
     if (this.#fd < 0) throw closedError('the container', op);
-  }
-
-  #describeRanges(): string {
-    const r = this.#iova?.ranges ?? [];
-    return r.length ? r.map((x) => `0x${x.start.toString(16)}-0x${x.end.toString(16)}`).join(', ') : 'none left';
-  }
-
-  #mapHint(code: string, size: number): string | undefined {
-    switch (code) {
-      case 'ENOMEM': {
-        const limit = this.backend.memlockLimit();
-        const mapped = [...this.#dma].reduce((n, b) => n + b.size, 0);
-        return (
-          `RLIMIT_MEMLOCK is ${limit === undefined ? 'unknown' : formatBytes(limit)}; this mapping needs ${formatBytes(size)} ` +
-          `more on top of ${formatBytes(mapped)} already mapped by this container. Raise it: \`ulimit -l\` (limits.conf memlock, ` +
-          'or LimitMEMLOCK= in a systemd unit); root with CAP_IPC_LOCK is not limited'
-        );
-      }
-      case 'ENOSPC':
-        return `the container's DMA mapping count is exhausted (dma_avail was ${this.#info?.dmaAvail ?? 'unknown'}); use fewer, larger buffers`;
-      case 'EEXIST':
-        return 'the IOVA range overlaps an existing mapping';
-      case 'EINVAL':
-        return `IOVA and size must be multiples of the IOMMU page size (${formatBytes(this.iommuPageSize)}) inside ${this.#describeRanges()}`;
-      default:
-        return undefined;
-    }
   }
 }
 

@@ -3,7 +3,10 @@
  */
 import { VfioError, closedError, syscall } from './errors.js';
 import type { Group } from './group.js';
-import type { Container, DmaOptions } from './container.js';
+import type { Container } from './container.js';
+import type { IommufdContext } from './iommufd.js';
+import type { DmaOptions, IommuApi } from './dma-space.js';
+import { VFIO_PCI_HOT_RESET_FLAG_DEV_ID } from './uapi/iommufd.js';
 import type { DmaBuffer } from './dma.js';
 import { Region } from './region.js';
 import { queryWithCaps } from './query.js';
@@ -48,20 +51,27 @@ export interface DeviceEvents {
   'pci-error': [];
 }
 
+/** Where a device's DMA goes: a legacy container (through a group) or an iommufd IOAS. */
+export type DmaContext = Container | IommufdContext;
+
 export class Device extends EventEmitter<DeviceEvents> {
   readonly address: string;
-  readonly group: Group;
+  /** The group the device was opened through; null for a device opened through its cdev (iommufd). */
+  readonly group: Group | null;
+  /** The address space its DMA buffers live in. */
+  readonly context: DmaContext;
   readonly info: DeviceInfo;
   readonly config: ConfigSpace;
   #fd: number;
   #regions = new Map<number, Region>();
   #irqs: InterruptSet | null = null;
   #notifiers: InterruptSet[] = [];
-  #ownsContainer = false;
+  #ownsContext = false;
 
-  /** @internal use Group.openDevice or openDevice() */
-  constructor(group: Group, address: string, fd: number) {
+  /** @internal use openDevice(), Container.openDevice or IommufdContext.openDevice */
+  constructor(context: DmaContext, group: Group | null, address: string, fd: number) {
     super();
+    this.context = context;
     this.group = group;
     this.address = address;
     this.#fd = fd;
@@ -91,7 +101,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       return;
     }
     if (count === 0) return;
-    const set = new InterruptSet(this.container.backend, this.#fd, this.address, kind, 1, () => {});
+    const set = new InterruptSet(this.context.backend, this.#fd, this.address, kind, 1, () => {});
     set.vector.unref();
     set.vector.on('interrupt', () => {
       if (this.listenerCount(event) > 0) this.emit(event);
@@ -106,8 +116,27 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.#notifiers.push(set);
   }
 
+  /** The legacy container; a VfioError for a device opened through iommufd (see `context`). */
   get container(): Container {
+    if (this.group === null)
+      throw new VfioError({
+        code: 'ERR_VFIO_NOT_CONTAINER',
+        op: 'Device.container',
+        device: this.address,
+        message: 'this device was opened through its cdev and an iommufd, not a container',
+        hint: 'use device.context (an IommufdContext) or device.allocDma',
+      });
     return this.group.container;
+  }
+
+  /** The kernel interface its DMA goes through: 'container', 'iommufd', or 'noiommu' (untranslated). */
+  get iommuApi(): IommuApi {
+    return this.context.api ?? 'container';
+  }
+
+  /** False in no-IOMMU mode: DMA addresses are physical and nothing confines the device. */
+  get dmaTranslated(): boolean {
+    return this.context.dmaTranslated;
   }
 
   get fd(): number {
@@ -126,7 +155,7 @@ export class Device extends EventEmitter<DeviceEvents> {
 
   #ioctl(op: string, request: number, arg?: Uint8Array, hint?: (code: string) => string | undefined): number {
     const fd = this.fd;
-    const backend = this.container.backend;
+    const backend = this.context.backend;
     return syscall(op, { device: this.address, ...(hint && { hint }) }, () => backend.ioctl(fd, request, arg));
   }
 
@@ -157,7 +186,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     let r = this.#regions.get(index);
     if (!r) {
       const info = this.regionInfo(index);
-      r = new Region(this.container.backend, this.#fd, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
+      r = new Region(this.context.backend, this.#fd, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
       this.#regions.set(index, r);
     }
     return r;
@@ -212,7 +241,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
 
   #enable(kind: IrqKind, count: number): InterruptSet {
-    const set = new InterruptSet(this.container.backend, this.fd, this.address, kind, count, () => {
+    const set = new InterruptSet(this.context.backend, this.fd, this.address, kind, count, () => {
       if (this.#irqs === set) this.#irqs = null;
     });
     this.#irqs = set;
@@ -256,7 +285,7 @@ export class Device extends EventEmitter<DeviceEvents> {
    * The devices a bus or slot reset of this one would also reset
    * (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO), each with its IOMMU group.
    */
-  hotResetInfo(): { address: string; group: number }[] {
+  hotResetInfo(): { address: string; group: number; devid?: number }[] {
     const op = 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO';
     const call = (bytes: Uint8Array) => this.#ioctl(op, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, bytes, hotResetHint);
     let bytes = encodeHotResetInfoQuery();
@@ -268,9 +297,12 @@ export class Device extends EventEmitter<DeviceEvents> {
       bytes = encodeHotResetInfoQuery(decodeHotResetInfo(bytes).argsz);
       call(bytes);
     }
-    return decodeHotResetInfo(bytes).devices.map((d) => ({
+    const info = decodeHotResetInfo(bytes);
+    // A cdev-opened device is told iommufd device ids (-1: not owned by this iommufd) instead of groups.
+    const byDevid = (info.flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID) !== 0;
+    return info.devices.map((d) => ({
       address: `${d.segment.toString(16).padStart(4, '0')}:${d.bus.toString(16).padStart(2, '0')}:${(d.devfn >> 3).toString(16).padStart(2, '0')}.${d.devfn & 7}`,
-      group: d.groupId,
+      ...(byDevid ? { group: -1, devid: d.groupId } : { group: d.groupId }),
     }));
   }
 
@@ -280,6 +312,15 @@ export class Device extends EventEmitter<DeviceEvents> {
    * that the caller owns every device the reset touches.
    */
   hotReset(): void {
+    if (this.group === null) {
+      // iommufd: no group fds; the kernel checks that this iommufd owns every affected device.
+      this.#ioctl('VFIO_DEVICE_PCI_HOT_RESET', VFIO_DEVICE_PCI_HOT_RESET, encodeHotReset([]), (code) =>
+        code === 'EPERM' || code === 'EINVAL'
+          ? 'every device the reset touches (see hotResetInfo) must be open in the same IommufdContext'
+          : hotResetHint(code),
+      );
+      return;
+    }
     const groups = new Map(this.container.groups.map((g) => [g.number, g.fd]));
     const needed = [...new Set(this.hotResetInfo().map((d) => d.group))];
     const missing = needed.filter((g) => !groups.has(g));
@@ -294,14 +335,14 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.#ioctl('VFIO_DEVICE_PCI_HOT_RESET', VFIO_DEVICE_PCI_HOT_RESET, encodeHotReset(needed.map((g) => groups.get(g)!)), hotResetHint);
   }
 
-  /** Allocates DMA memory in this device's container (see Container.allocDma). */
+  /** Allocates DMA memory in this device's address space (see DmaSpace.allocDma). */
   allocDma(size: number, options?: DmaOptions): DmaBuffer {
-    return this.container.allocDma(size, options);
+    return this.context.allocDma(size, options);
   }
 
-  /** @internal openDevice(): closing the device closes the container it made. */
-  ownContainer(): void {
-    this.#ownsContainer = true;
+  /** @internal openDevice(): closing the device closes the container or iommufd context it made. */
+  ownContext(): void {
+    this.#ownsContext = true;
   }
 
   /**
@@ -322,10 +363,11 @@ export class Device extends EventEmitter<DeviceEvents> {
     for (const n of this.#notifiers.splice(0)) attempt(() => n.disable());
     for (const r of this.#regions.values()) attempt(() => r.close());
     this.#regions.clear();
-    attempt(() => this.container.backend.close(this.#fd));
+    attempt(() => this.context.backend.close(this.#fd));
     this.#fd = -1;
-    this.group.forgetDevice(this);
-    if (this.#ownsContainer) attempt(() => this.container.close());
+    if (this.group) this.group.forgetDevice(this);
+    else (this.context as IommufdContext).forgetDevice(this);
+    if (this.#ownsContext) attempt(() => this.context.close());
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new AggregateError(errors, `Device.close (${this.address}): several steps failed`);
   }

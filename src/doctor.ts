@@ -22,11 +22,13 @@ import {
   type SysfsOptions,
 } from './sysfs.js';
 import { pciClassName } from './uapi/pci-class.js';
+import { vfioCdevName } from './iommufd.js';
+import { isNoIommuGroup } from './noiommu.js';
 
 export type DoctorStatus = 'pass' | 'warn' | 'fail';
 
 export interface DoctorCheck {
-  /** 'iommu', 'vfio', 'vfio-pci', 'iommufd', 'noiommu', 'interrupt-remapping', 'memlock', 'hugepages'; per device 'device', 'bound', 'group', 'access'. */
+  /** 'iommu', 'vfio', 'vfio-pci', 'iommufd', 'noiommu', 'interrupt-remapping', 'memlock', 'hugepages'; per device 'device', 'bound', 'group', 'access', 'interface' (which kernel interface openDevice takes). */
   readonly id: string;
   readonly status: DoctorStatus;
   /** One line for people. */
@@ -532,6 +534,7 @@ function deviceChecks(address: string, env: Env): DoctorCheck[] {
   const bad = [nodePath, containerPath].filter((p) => existsSync(p) && !canReadWrite(p, opts.user));
   if (bad.length === 0) {
     checks.push({ id: 'access', status: 'pass', device: addr, summary: `${node} is readable and writable by ${who}` });
+    checks.push(interfaceCheck(addr, g.group, node, who, env, opts));
   } else {
     const names = bad.map((p) => (p === nodePath ? node : '/dev/vfio/vfio'));
     checks.push({
@@ -548,6 +551,40 @@ function deviceChecks(address: string, env: Env): DoctorCheck[] {
     });
   }
   return checks;
+}
+
+/**
+ * Which interface openDevice({ iommu: 'auto' }) takes for this device, as this user: the
+ * iommufd cdev, the legacy container, or -- only with the opt-in -- no-IOMMU mode.
+ */
+function interfaceCheck(addr: string, group: number, node: string, who: string, env: Env, opts: DoctorOptions): DoctorCheck {
+  if (isNoIommuGroup(group, opts)) {
+    const root = (opts.user?.uid ?? process.getuid?.()) === 0;
+    return {
+      id: 'interface',
+      status: root ? 'warn' : 'fail',
+      device: addr,
+      summary: `no-IOMMU group (${node}): DMA is not translated; openDevice needs { unsafeNoIommu: true }` + (root ? '' : `, and root: ${who} cannot use it`),
+      detail: 'DMA addresses are physical (device.dmaTranslated is false); buffers must be physically contiguous (hugepages); the kernel is tainted',
+      ...(!root && { fix: 'no-IOMMU devices open only with CAP_SYS_RAWIO: run as root, or enable the IOMMU' }),
+    };
+  }
+  const cdev = vfioCdevName(addr, opts);
+  const iommu = env.sys('dev/iommu');
+  if (cdev !== null && existsSync(iommu)) {
+    const cdevPath = `/dev/vfio/devices/${cdev}`;
+    const blocked = [iommu, env.sys(cdevPath.slice(1))].filter((p) => !canReadWrite(p, opts.user));
+    if (blocked.length === 0)
+      return { id: 'interface', status: 'pass', device: addr, summary: `openDevice uses iommufd: /dev/iommu and ${cdevPath} (the container ${node} also works)` };
+    return {
+      id: 'interface',
+      status: 'pass',
+      device: addr,
+      summary: `openDevice uses the legacy container (${node}): ${who} cannot open ${blocked.length === 2 ? `/dev/iommu and ${cdevPath}` : blocked[0] === iommu ? '/dev/iommu' : cdevPath}`,
+      detail: `to use iommufd, grant ${who} /dev/iommu and ${cdevPath} as well`,
+    };
+  }
+  return { id: 'interface', status: 'pass', device: addr, summary: `openDevice uses the legacy container (${node})${existsSync(iommu) ? '' : '; this kernel has no iommufd'}` };
 }
 
 /**

@@ -14,16 +14,20 @@ import {
   sysPath,
 } from './sysfs.js';
 import { VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_UNSET_CONTAINER } from './uapi/ioctl.js';
+import { isNoIommuGroup, noIommuOptInError } from './noiommu.js';
 import { decodeGroupStatus, encodeGroupStatusQuery, type GroupStatus } from './uapi/vfio-group.js';
 
 export class Group {
   readonly number: number;
   readonly container: Container;
+  /** A vfio no-IOMMU group (/dev/vfio/noiommu-N): its devices' DMA is not translated. */
+  readonly noIommu: boolean;
   #fd: number;
   #devices = new Set<Device>();
 
-  private constructor(container: Container, number: number, fd: number) {
+  private constructor(container: Container, number: number, fd: number, noIommu: boolean) {
     this.container = container;
+    this.noIommu = noIommu;
     this.number = number;
     this.#fd = fd;
   }
@@ -32,10 +36,13 @@ export class Group {
   static attach(container: Container, number: number): Group {
     if (!Number.isInteger(number) || number < 0) throw new RangeError(`attachGroup: group must be a non-negative integer, got ${number}`);
     const backend = container.backend;
-    const path = sysPath(container.options, 'dev/vfio', String(number));
-    const ctx = { group: number, hint: (code: string) => groupOpenHint(code, path, number, container) };
+    const noIommu = isNoIommuGroup(number, container.options);
+    // Refused before the node is opened: opening a no-IOMMU group already taints the kernel.
+    if (noIommu && !container.unsafeNoIommu) throw noIommuOptInError(`open group ${number}`, { group: number });
+    const path = sysPath(container.options, 'dev/vfio', noIommu ? `noiommu-${number}` : String(number));
+    const ctx = { group: number, hint: (code: string) => groupOpenHint(code, path, number, container, noIommu) };
     const fd = syscall(`open ${path}`, ctx, () => backend.open(path));
-    const g = new Group(container, number, fd);
+    const g = new Group(container, number, fd, noIommu);
     try {
       const status = g.status();
       if (!status.viable) {
@@ -53,7 +60,7 @@ export class Group {
       }
       syscall('VFIO_GROUP_SET_CONTAINER', { group: number }, () => backend.ioctl(fd, VFIO_GROUP_SET_CONTAINER, container.fd));
       try {
-        container.setupIommu(number);
+        container.setupIommu(number, noIommu);
       } catch (e) {
         backend.ioctl(fd, VFIO_GROUP_UNSET_CONTAINER);
         throw e;
@@ -92,7 +99,7 @@ export class Group {
     );
     let dev: Device;
     try {
-      dev = new Device(this, addr, fd);
+      dev = new Device(this.container, this, addr, fd);
     } catch (e) {
       this.container.backend.close(fd);
       throw e;
@@ -133,7 +140,8 @@ export class Group {
   }
 }
 
-function groupOpenHint(code: string, path: string, group: number, container: Container): string | undefined {
+function groupOpenHint(code: string, path: string, group: number, container: Container, noIommu: boolean): string | undefined {
+  if (noIommu && (code === 'EPERM' || code === 'EACCES')) return 'no-IOMMU groups open only for root (CAP_SYS_RAWIO)';
   switch (code) {
     case 'ENOENT': {
       const members = groupMembers(group, container.options);

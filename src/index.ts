@@ -10,10 +10,13 @@
  *   await irq.vector.wait(1000);
  *   dev.close();
  */
-export { openDevice, type OpenOptions } from './open.js';
+export { openDevice, openContext, type OpenOptions } from './open.js';
 export { Container, type ContainerOptions, type DmaOptions, type IommuType } from './container.js';
 export { Group } from './group.js';
-export { Device } from './device.js';
+export { Device, type DmaContext } from './device.js';
+export { IommufdContext, iommufdUsable, vfioCdevName, type IommufdOptions } from './iommufd.js';
+export { DmaSpace, type IommuApi } from './dma-space.js';
+export { isNoIommuGroup } from './noiommu.js';
 export { Region } from './region.js';
 export { ConfigSpace } from './config.js';
 export { DmaBuffer } from './dma.js';

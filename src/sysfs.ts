@@ -367,7 +367,8 @@ export function activeNetInterfaces(address: string, opts?: SysfsOptions): strin
     .sort();
 }
 
-function noIommuModeOn(opts: SysfsOptions | undefined): boolean {
+/** vfio.enable_unsafe_noiommu_mode is on: devices without an IOMMU get a group once bound to vfio-pci. */
+export function noIommuModeOn(opts: SysfsOptions | undefined): boolean {
   try {
     return /^[Y1]/.test(readFileSync(sysPath(opts, 'sys/module/vfio/parameters/enable_unsafe_noiommu_mode'), 'utf8'));
   } catch {
@@ -377,16 +378,26 @@ function noIommuModeOn(opts: SysfsOptions | undefined): boolean {
 
 export interface VfioNodeUser {
   readonly pid: number;
+  /** The node it holds: the group's, or a member device's cdev (/dev/vfio/devices/vfioN). */
+  readonly node: string;
   /** The process name from /proc/PID/comm. */
   readonly command: string;
 }
 
 /**
- * Processes that hold the group's /dev/vfio node open (from /proc/PID/fd, under
- * `root`). Only the processes this user may inspect are seen: all of them as root.
+ * Processes that hold the group's /dev/vfio node, or a member device's cdev, open (from
+ * /proc/PID/fd, under `root`). Only the processes this user may inspect are seen: all of
+ * them as root.
  */
 export function vfioGroupUsers(group: number, opts?: SysfsOptions): VfioNodeUser[] {
   const nodes = new Set([`/dev/vfio/${group}`, `/dev/vfio/noiommu-${group}`]);
+  for (const m of groupMembers(group, opts)) {
+    try {
+      for (const n of readdirSync(join(pciDir(m.address, opts), 'vfio-dev'))) nodes.add(`/dev/vfio/devices/${n}`);
+    } catch {
+      // no cdev (older kernel, or not bound to vfio-pci)
+    }
+  }
   const proc = sysPath(opts, 'proc');
   const users: VfioNodeUser[] = [];
   let pids: string[];
@@ -402,21 +413,26 @@ export function vfioGroupUsers(group: number, opts?: SysfsOptions): VfioNodeUser
     } catch {
       continue;
     }
-    const holds = fds.some((fd) => {
+    let node: string | undefined;
+    for (const fd of fds) {
       try {
-        return nodes.has(readlinkSync(join(proc, pid, 'fd', fd)));
+        const target = readlinkSync(join(proc, pid, 'fd', fd));
+        if (nodes.has(target)) {
+          node = target;
+          break;
+        }
       } catch {
-        return false;
+        // closed meanwhile
       }
-    });
-    if (!holds) continue;
+    }
+    if (node === undefined) continue;
     let command = '?';
     try {
       command = readFileSync(join(proc, pid, 'comm'), 'utf8').trim();
     } catch {
       // gone meanwhile
     }
-    users.push({ pid: Number(pid), command });
+    users.push({ pid: Number(pid), node, command });
   }
   return users.sort((a, b) => a.pid - b.pid);
 }
@@ -610,7 +626,7 @@ export function unbindVfioPci(addresses: readonly string[], opts?: BindOptions):
         after: before,
         ok: false,
         changed: false,
-        message: `/dev/vfio/${t.iommuGroup} is open by ${who}: the kernel would wait for it to let go; stop it first, or use --force`,
+        message: `${users[0]!.node} is open by ${who}: the kernel would wait for it to let go; stop it first, or use --force`,
       };
     }
     try {

@@ -20,6 +20,7 @@ import {
   formatRate,
   intOption,
   isMain,
+  openOptions,
   openPort,
   portOptions,
   runMain,
@@ -208,7 +209,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   const snaplen = intOption('snaplen', values.snaplen, 1, 262144);
   const opts = portOptions(values, { promiscuous: !values['no-promisc'] });
 
-  const opened = await openPort(address, opts);
+  const opened = await openPort(address, opts, openOptions(values));
   const line = new StatusLine();
   const writer = new PcapWriter(values.write, { snaplen });
   try {

@@ -92,6 +92,8 @@ export const PORT_OPTIONS = {
   interrupts: { type: 'string', default: 'auto' },
   mode: { type: 'string', default: 'interrupt' },
   ring: { type: 'string', default: '512' },
+  iommu: { type: 'string', default: 'auto' },
+  'unsafe-noiommu': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
@@ -99,6 +101,8 @@ export const PORT_OPTIONS = {
 export const PORT_OPTIONS_HELP = `  --interrupts KIND   auto (MSI-X, then MSI), msix, msi or none (default auto)
   --mode MODE         receive by sleeping on the interrupt or by polling: interrupt|poll (default interrupt)
   --ring N            descriptors per ring, a multiple of 8, 8-4096 (default 512)
+  --iommu API         the kernel interface: auto, iommufd or container (default auto)
+  --unsafe-noiommu    allow a device in vfio's no-IOMMU mode: its DMA is unconfined (root only)
   --json              print the final report as JSON
   -h, --help          this text`;
 
@@ -127,6 +131,13 @@ export function portOptions(values: { interrupts?: string; mode?: string; ring?:
   const ring = intOption('ring', values.ring ?? '512', 8, 4096);
   if (ring % 8) throw new UsageError(`--ring must be a multiple of 8 (the ring is a multiple of 128 bytes), got ${ring}`);
   return { interrupts: interrupts as InterruptChoice, rxMode: mode as RxMode, rxDescriptors: ring, txDescriptors: ring, ...extra };
+}
+
+/** How to open the device: the kernel interface, and the no-IOMMU opt-in (never implied). */
+export function openOptions(values: { iommu?: string; 'unsafe-noiommu'?: boolean }): OpenOptions {
+  const iommu = values.iommu ?? 'auto';
+  if (iommu !== 'auto' && iommu !== 'iommufd' && iommu !== 'container') throw new UsageError(`--iommu must be auto, iommufd or container, got ${iommu}`);
+  return { iommu, ...(values['unsafe-noiommu'] && { unsafeNoIommu: true }) };
 }
 
 export function checkAddress(text: string | undefined, what = 'PCI address'): string {

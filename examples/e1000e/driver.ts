@@ -96,6 +96,8 @@ export interface E1000eStats {
 
 const ETH_HEADER = 14;
 const DEFAULT_RING = 512;
+/** Packet buffers come in DMA buffers of at most this size: one 2 MiB hugepage (see the constructor). */
+const POOL_CHUNK = 2 * 1024 * 1024;
 const MAX_RING = 4096;
 
 /** Sleeps the thread for `ms` without spinning (for the datasheet's short waits during init). */
@@ -125,7 +127,8 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
   /** The interrupt type in use: 'none' means the port can only poll. */
   readonly interruptKind: 'msix' | 'msi' | 'none';
   #bar: Region;
-  #dma: DmaBuffer;
+  /** The rings, then the packet-buffer chunks. */
+  #dma: DmaBuffer[];
   #irq: InterruptSet | null = null;
   #rxVector: InterruptVector | null = null;
   #rxMode: RxMode;
@@ -219,18 +222,29 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
       throw new E1000eError('ERR_NOT_82574', `${device.address}: BAR0 is ${this.#bar.size} bytes, an 82574 has 128 KiB of registers`);
 
     // Everything the port allocates is released again if a later step fails.
-    let dma: DmaBuffer | null = null;
+    const dma: DmaBuffer[] = [];
+    this.#dma = dma;
     try {
       this.#resetAndLink(options.reset !== false);
       this.mac = this.#readMac();
 
-      // One DMA buffer: both rings (128-byte aligned), then the packet buffers, page aligned.
-      const rings = rxSize * R.DESC_SIZE + txSize * R.DESC_SIZE;
-      const buffersAt = Math.ceil(rings / 4096) * 4096;
-      dma = device.allocDma(buffersAt + (rxSize + txSize) * bufferSize);
-      this.#dma = dma;
-      const mem = dma.buffer;
+      // The rings in one DMA buffer (each 128-byte aligned), the packet buffers in chunks of
+      // at most 2 MiB. With an IOMMU one buffer of any size would do; without one (no-IOMMU
+      // mode, device.dmaTranslated false) a buffer must be physically contiguous, and a 2 MiB
+      // hugepage is.
       const txRingAt = rxSize * R.DESC_SIZE;
+      const ring = device.allocDma(rxSize * R.DESC_SIZE + txSize * R.DESC_SIZE);
+      dma.push(ring);
+      const mem = ring.buffer;
+      const perChunk = Math.max(1, Math.floor(POOL_CHUNK / bufferSize));
+      const total = rxSize + txSize;
+      const slot = (k: number): { bytes: Uint8Array; iova: number } => {
+        const c = Math.floor(k / perChunk);
+        if (dma.length <= 1 + c) dma.push(device.allocDma(Math.min(perChunk, total - c * perChunk) * bufferSize));
+        const chunk = dma[1 + c]!;
+        const at = (k % perChunk) * bufferSize;
+        return { bytes: new Uint8Array(chunk.buffer, at, bufferSize), iova: chunk.iova + at };
+      };
       this.#rxD8 = new Uint8Array(mem, 0, rxSize * R.DESC_SIZE);
       this.#rxD16 = new Uint16Array(mem, 0, rxSize * 8);
       this.#txD8 = new Uint8Array(mem, txRingAt, txSize * R.DESC_SIZE);
@@ -238,22 +252,21 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
       const rxD32 = new Uint32Array(mem, 0, rxSize * 4);
       const txD32 = new Uint32Array(mem, txRingAt, txSize * 4);
       for (let i = 0; i < rxSize; i++) {
-        const at = buffersAt + i * bufferSize;
-        const buf = new Uint8Array(mem, at, bufferSize);
+        const { bytes: buf, iova } = slot(i);
         this.#rxBufs.push(buf);
         this.#rxFrames.push({ data: buf, length: 0 });
-        setAddress(rxD32, i, dma.iova + at);
+        setAddress(rxD32, i, iova);
       }
       for (let i = 0; i < txSize; i++) {
-        const at = buffersAt + (rxSize + i) * bufferSize;
-        this.#txBufs.push(new Uint8Array(mem, at, bufferSize));
-        setAddress(txD32, i, dma.iova + at);
+        const { bytes: buf, iova } = slot(rxSize + i);
+        this.#txBufs.push(buf);
+        setAddress(txD32, i, iova);
         // Every frame is one descriptor: end of packet, insert the FCS, report status (§7.2).
         this.#txD8[i * R.DESC_SIZE + R.TXD_CMD] = R.TXD_CMD_EOP | R.TXD_CMD_IFCS | R.TXD_CMD_RS;
       }
 
-      this.#initReceive(dma.iova, bsize);
-      this.#initTransmit(dma.iova + txRingAt);
+      this.#initReceive(ring.iova, bsize);
+      this.#initTransmit(ring.iova + txRingAt);
       this.interruptKind = this.#initInterrupts(interrupts);
       this.#rxMode = options.rxMode ?? (this.interruptKind === 'none' ? 'poll' : 'interrupt');
       if (this.#rxMode === 'interrupt' && this.interruptKind === 'none')
@@ -264,7 +277,7 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
       try {
         this.#quiesce();
         this.#irq?.disable();
-        dma?.free();
+        for (const b of dma) b.free();
       } catch {
         // the original error is the one worth reporting
       }
@@ -807,10 +820,12 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
     } catch (e) {
       errors.push(e);
     }
-    try {
-      this.#dma.free();
-    } catch (e) {
-      errors.push(e);
+    for (const b of this.#dma) {
+      try {
+        b.free();
+      } catch (e) {
+        errors.push(e);
+      }
     }
     if (errors.length) throw errors[0];
   }

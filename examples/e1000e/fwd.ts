@@ -24,6 +24,7 @@ import {
   checkAddress,
   formatRate,
   isMain,
+  openOptions,
   openPort,
   portOptions,
   runMain,
@@ -199,8 +200,8 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   const opened: OpenedPort[] = [];
   const line = new StatusLine();
   try {
-    opened.push(await openPort(addrA, opts));
-    opened.push(await openPort(addrB, opts));
+    opened.push(await openPort(addrA, opts, openOptions(values)));
+    opened.push(await openPort(addrB, opts, openOptions(values)));
     const [a, b] = [opened[0]!.port, opened[1]!.port];
     await Promise.all([a.waitForLink(5000), b.waitForLink(5000)]);
     console.error(`fwd ${addrA} (${formatMac(a.mac)}) <-> ${addrB} (${formatMac(b.mac)}), ${values.rewrite ? 'rewriting MACs' : 'as a wire'}, ${a.rxMode}`);

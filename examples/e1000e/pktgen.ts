@@ -21,6 +21,7 @@ import {
   formatRate,
   intOption,
   isMain,
+  openOptions,
   openPort,
   portOptions,
   runMain,
@@ -166,7 +167,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   }
   const opts = portOptions(values);
 
-  const opened = await openPort(address, opts);
+  const opened = await openPort(address, opts, openOptions(values));
   const line = new StatusLine();
   try {
     const { port } = opened;

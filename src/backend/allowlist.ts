@@ -22,8 +22,15 @@ import {
   VFIO_IOMMU_GET_INFO,
   VFIO_SET_IOMMU,
 } from '../uapi/ioctl.js';
+import {
+  IOMMU_DESTROY,
+  IOMMU_IOAS_ALLOC,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+} from '../uapi/iommufd.js';
 
-export type FdKind = 'container' | 'group' | 'device';
+export type FdKind = 'container' | 'group' | 'device' | 'iommufd';
 export type ArgKind = 'none' | 'value' | 'intptr' | 'string' | 'argsz';
 
 export interface AllowedRequest {
@@ -32,9 +39,18 @@ export interface AllowedRequest {
   name: string;
   arg: ArgKind;
   minsz: number;
+  /** 'argsz': the flags bits (second u32) JS may set; others are refused. Default: any. */
+  flagsAllowed?: number;
 }
 
-const r = (kind: FdKind, number: number, name: string, arg: ArgKind, minsz = 0): AllowedRequest => ({ kind, number, name, arg, minsz });
+const r = (kind: FdKind, number: number, name: string, arg: ArgKind, minsz = 0, flagsAllowed?: number): AllowedRequest => ({
+  kind,
+  number,
+  name,
+  arg,
+  minsz,
+  ...(flagsAllowed !== undefined && { flagsAllowed }),
+});
 
 export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('container', VFIO_GET_API_VERSION, 'VFIO_GET_API_VERSION', 'none'),
@@ -52,6 +68,13 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('device', VFIO_DEVICE_RESET, 'VFIO_DEVICE_RESET', 'none'),
   r('device', VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO', 'argsz', 12),
   r('device', VFIO_DEVICE_PCI_HOT_RESET, 'VFIO_DEVICE_PCI_HOT_RESET', 'argsz', 12),
+  // Flags must be 0: later kernels define flags that add user pointers or a PASID.
+  r('device', VFIO_DEVICE_BIND_IOMMUFD, 'VFIO_DEVICE_BIND_IOMMUFD', 'argsz', 16, 0),
+  r('device', VFIO_DEVICE_ATTACH_IOMMUFD_PT, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'argsz', 12, 0),
+  r('device', VFIO_DEVICE_DETACH_IOMMUFD_PT, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', 'argsz', 8, 0),
+  // iommufd's u32 size plays argsz's part; IOAS_MAP/UNMAP/IOVA_RANGES go through the backend.
+  r('iommufd', IOMMU_IOAS_ALLOC, 'IOMMU_IOAS_ALLOC', 'argsz', 12, 0),
+  r('iommufd', IOMMU_DESTROY, 'IOMMU_DESTROY', 'argsz', 8),
 ];
 
 export function isAllowedNumber(request: number): boolean {
@@ -94,6 +117,9 @@ export function checkIoctlArg(req: AllowedRequest, arg: unknown): CheckedArg {
         throw new RangeError(`${req.name}: buffer of ${bytes.length} bytes is smaller than the ${req.minsz} the kernel reads`);
       const argsz = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
       if (argsz > bytes.length) throw new RangeError(`${req.name}: argsz ${argsz} exceeds the buffer's ${bytes.length} bytes`);
+      const flags = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
+      if (req.flagsAllowed !== undefined && (flags & ~req.flagsAllowed) !== 0)
+        throw new RangeError(`${req.name}: flags not accepted through this call`);
       return { kind: 'bytes', bytes, argsz };
     }
   }

@@ -23,6 +23,12 @@ export interface EventPoller {
   readonly closed: boolean;
 }
 
+export interface IoasRanges {
+  /** Inclusive ranges, ascending. */
+  readonly ranges: readonly { start: bigint; last: bigint }[];
+  readonly alignment: bigint;
+}
+
 export type EventCallback = (err: Error | null, count: number) => void;
 
 export interface Backend {
@@ -48,6 +54,21 @@ export interface Backend {
   dmaMap(containerFd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void;
   /** VFIO_IOMMU_UNMAP_DMA; returns the bytes the kernel unmapped. */
   dmaUnmap(containerFd: number, iova: bigint, size: bigint, flags: number): bigint;
+
+  /**
+   * IOMMU_IOAS_MAP of buffer[offset, offset+size) at the fixed `iova` of IOAS `ioas` in the
+   * iommufd `iommufd`; the backend fills user_va. flags: IOMMU_IOAS_MAP_READABLE | _WRITEABLE.
+   */
+  ioasMap(iommufd: number, ioas: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void;
+  /** IOMMU_IOAS_UNMAP; returns the bytes unmapped. iova 0 with length 2^64-1 unmaps everything. */
+  ioasUnmap(iommufd: number, ioas: number, iova: bigint, length: bigint): bigint;
+  /** IOMMU_IOAS_IOVA_RANGES: where the IOAS accepts mappings, and the IOVA alignment it needs. */
+  ioasIovaRanges(iommufd: number, ioas: number): IoasRanges;
+  /**
+   * No-IOMMU mode: locks DMA memory and returns the physical address of each of its
+   * `pageSize` pages (the device sees physical memory). EPERM without CAP_SYS_ADMIN.
+   */
+  dmaPhysical(buffer: ArrayBuffer): BigUint64Array;
 
   /** A non-blocking, close-on-exec eventfd. */
   eventfd(): number;

@@ -10,10 +10,13 @@ import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } fr
 import { memlockLimit } from '../limits.js';
 
 // The calls the addon offers exactly as the Backend does; the rest differ in shape.
-type Direct = 'open' | 'close' | 'ioctl' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap' | 'dmaUnmap' | 'eventfdWrite' | 'eventfdRead';
+type Direct =
+  | 'open' | 'close' | 'ioctl' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap' | 'dmaUnmap'
+  | 'ioasMap' | 'ioasUnmap' | 'dmaPhysical' | 'eventfdWrite' | 'eventfdRead';
 
 interface Addon extends Pick<Backend, Direct> {
   dmaAlloc(length: number, huge: number): DmaAllocation;
+  ioasIovaRanges(fd: number, ioas: number): { ranges: BigUint64Array; alignment: bigint };
   eventfd(init?: number): number;
   Poller: new (fd: number, cb: EventCallback) => EventPoller;
   constants: { pageSize: number };
@@ -62,6 +65,15 @@ export function nativeBackend(): Backend {
     dmaFree: (buffer) => a.dmaFree(buffer),
     dmaMap: (fd, buffer, offset, size, iova, flags) => a.dmaMap(fd, buffer, offset, size, iova, flags),
     dmaUnmap: (fd, iova, size, flags) => a.dmaUnmap(fd, iova, size, flags),
+    ioasMap: (fd, ioas, buffer, offset, size, iova, flags) => a.ioasMap(fd, ioas, buffer, offset, size, iova, flags),
+    ioasUnmap: (fd, ioas, iova, length) => a.ioasUnmap(fd, ioas, iova, length),
+    ioasIovaRanges: (fd, ioas) => {
+      const { ranges, alignment } = a.ioasIovaRanges(fd, ioas);
+      const out: { start: bigint; last: bigint }[] = [];
+      for (let k = 0; k + 1 < ranges.length; k += 2) out.push({ start: ranges[k]!, last: ranges[k + 1]! });
+      return { ranges: out, alignment };
+    },
+    dmaPhysical: (buffer) => a.dmaPhysical(buffer),
     eventfd: () => a.eventfd(0),
     eventfdWrite: (fd, value) => a.eventfdWrite(fd, value),
     eventfdRead: (fd) => a.eventfdRead(fd),

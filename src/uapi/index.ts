@@ -4,4 +4,5 @@
 export * from './struct.js';
 export * from './ioctl.js';
 export * from './vfio.js';
+export * from './iommufd.js';
 export * from './pci.js';

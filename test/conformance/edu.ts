@@ -4,7 +4,8 @@
  * QEMU docs/specs/edu.rst.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDevice, VfioError, type Device, type Region } from '../../src/index.js';
+import { openDevice, VfioError, type Device, type IommufdContext, type Region } from '../../src/index.js';
+import { IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../src/uapi/iommufd.js';
 import { PCI_CAP_ID_MSI, PCI_COMMAND_MASTER } from '../../src/uapi/pci-regs.js';
 import { VFIO_REGION_INFO_FLAG_MMAP } from '../../src/uapi/vfio-region.js';
 import type { Target } from './target.js';
@@ -17,7 +18,6 @@ const DEV_BUF = 0x40000;
 // QEMU 7.2's edu aborts the whole VM on a transfer that ends at its buffer's last byte
 // (an off-by-one in its range check): keep transfers inside the first half.
 const XFER = 2048;
-const EDU_DMA_BITS = 28;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,6 +37,8 @@ export function eduSuite(t: Target): void {
 function eduTests(t: Target): void {
   let dev: Device;
   let bar: Region;
+  const mode = t.mode ?? 'container';
+  const EDU_DMA_BITS = t.eduDmaBits ?? 28;
 
   beforeAll(() => {
     dev = openDevice(t.eduAddress, t.options);
@@ -53,10 +55,25 @@ function eduTests(t: Target): void {
   }
 
   describe('edu registers', () => {
-    it('opens through the container with the Type1v2 IOMMU and reports its IOVA ranges', () => {
-      expect(dev.container.iommuType).toBe('Type1v2');
-      expect(dev.container.iommuInfo?.iovaRanges?.length).toBeGreaterThan(0);
-      expect(dev.container.iommuInfo?.dmaAvail).toBeGreaterThan(0);
+    it(`opens through the ${mode} interface and says whether DMA is translated`, () => {
+      expect(dev.iommuApi).toBe(mode);
+      expect(dev.dmaTranslated).toBe(mode !== 'noiommu');
+      if (mode === 'container') {
+        expect(dev.container.iommuType).toBe('Type1v2');
+        expect(dev.container.iommuInfo?.iovaRanges?.length).toBeGreaterThan(0);
+        expect(dev.container.iommuInfo?.dmaAvail).toBeGreaterThan(0);
+        expect(dev.group?.noIommu).toBe(false);
+      } else if (mode === 'iommufd') {
+        expect(dev.group).toBeNull();
+        expect(() => dev.container).toThrow(expect.objectContaining({ code: 'ERR_VFIO_NOT_CONTAINER' }));
+        const ctx = dev.context as IommufdContext;
+        expect(ctx.ioasId).toBeGreaterThan(0);
+        expect(ctx.iommuPageSize).toBe(4096);
+      } else {
+        expect(dev.container.iommuType).toBe('NoIommu');
+        expect(dev.container.iommuInfo).toBeNull();
+        expect(dev.group?.noIommu).toBe(true);
+      }
       expect(dev.info.numRegions).toBe(9);
       expect(dev.info.numIrqs).toBe(5);
       expect(bar.size).toBe(1 << 20);
@@ -218,16 +235,24 @@ function eduTests(t: Target): void {
         a.free();
       }
     });
+    // Without an IOMMU nothing stops such a DMA: it would write guest memory. Not tried there.
+    if (mode !== 'noiommu')
     it('a DMA aimed at an unmapped IOVA does not land in memory, and the IOMMU reports it', async () => {
       // Memory that stays allocated but is no longer mapped: the backend's own calls.
-      const { backend } = dev.container;
-      const fd = dev.container.fd;
+      const { backend } = dev.context;
       const mem = backend.dmaAlloc(4096, 'never');
       const bytes = new Uint8Array(mem.buffer);
       bytes.fill(0x5a);
       const iova = 0x0ff00000; // below 2^28, away from what the allocator hands out first
-      backend.dmaMap(fd, mem.buffer, 0, 4096, BigInt(iova), 3);
-      expect(backend.dmaUnmap(fd, BigInt(iova), 4096n, 0)).toBe(4096n);
+      if (mode === 'iommufd') {
+        const ctx = dev.context as IommufdContext;
+        backend.ioasMap(ctx.fd, ctx.ioasId, mem.buffer, 0, 4096, BigInt(iova), IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE);
+        expect(backend.ioasUnmap(ctx.fd, ctx.ioasId, BigInt(iova), 4096n)).toBe(4096n);
+      } else {
+        const fd = dev.container.fd;
+        backend.dmaMap(fd, mem.buffer, 0, 4096, BigInt(iova), 3);
+        expect(backend.dmaUnmap(fd, BigInt(iova), 4096n, 0)).toBe(4096n);
+      }
       const src = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
       src.bytes.fill(0xc3);
       await dma(src.iova, DEV_BUF, XFER, false);
@@ -252,13 +277,60 @@ function eduTests(t: Target): void {
       expect(view.length).toBe(0);
       expect(() => a.bytes).toThrow(VfioError);
       expect(() => a.iovaAt(0)).toThrow(/closed/);
-      expect(dev.container.dmaBuffers).not.toContain(a);
+      expect(dev.context.dmaBuffers).not.toContain(a);
       const b = dev.allocDma(4096, { dmaBits: EDU_DMA_BITS });
-      expect(b.iova).toBe(iova);
+      // No IOMMU: the address is wherever the kernel put the new page.
+      if (mode !== 'noiommu') expect(b.iova).toBe(iova);
       b.free();
       a.free(); // idempotent
     });
   });
+
+  if (mode === 'noiommu')
+    describe('edu DMA without an IOMMU (physical addresses)', () => {
+      it('refuses without the opt-in, naming the risk', () => {
+        const { unsafeNoIommu: _, ...plain } = t.options;
+        expect(() => openDevice(t.eduAddress, plain)).toThrow(
+          expect.objectContaining({ code: 'ERR_VFIO_NOIOMMU_NOT_ALLOWED', hint: expect.stringMatching(/unsafeNoIommu: true/) }),
+        );
+      });
+      it('a multi-page buffer of 4 KiB pages is physically contiguous or refused, never silently scattered', () => {
+        let refused = 0;
+        for (let k = 0; k < 4; k++) {
+          try {
+            const b = dev.allocDma(64 * 1024, { hugepages: 'never' });
+            const phys = dev.context.backend.dmaPhysical(b.buffer);
+            for (let i = 1; i < phys.length; i++) expect(phys[i]).toBe(phys[0]! + BigInt(i * 4096));
+            expect(b.iova).toBe(Number(phys[0]));
+            b.free();
+          } catch (e) {
+            expect(e).toMatchObject({ code: 'ERR_VFIO_NOT_CONTIGUOUS', hint: expect.stringMatching(/hugepages/) });
+            refused++;
+          }
+        }
+        console.log(`no-IOMMU: ${refused} of 4 64 KiB buffers of 4 KiB pages were not contiguous and were refused`);
+      });
+      it('a 2 MiB hugepage buffer is one physical run: the device writes its last page', async () => {
+        dev.config.setBusMaster(true);
+        const src = dev.allocDma(4096);
+        const big = dev.allocDma(2 * 2 ** 20, { hugepages: 'require' });
+        try {
+          expect(big.pageSize).toBe(2 * 2 ** 20);
+          src.bytes.fill(0x3c);
+          await dma(src.iova, DEV_BUF, XFER, false);
+          const off = big.size - 4096;
+          await dma(DEV_BUF, big.iovaAt(off), XFER, true);
+          expect(big.bytes.subarray(off, off + XFER).every((x) => x === 0x3c)).toBe(true);
+          expect(big.bytes.subarray(0, off).every((x) => x === 0)).toBe(true);
+        } finally {
+          src.free();
+          big.free();
+        }
+      });
+      it('a fixed IOVA makes no sense without an IOMMU: refused', () => {
+        expect(() => dev.allocDma(4096, { iova: 0x100000 })).toThrow(expect.objectContaining({ code: 'ERR_VFIO_NOIOMMU_IOVA' }));
+      });
+    });
 
   describe('edu bad input', () => {
     it('register access past the BAR end or misaligned is a RangeError', () => {

@@ -1,4 +1,5 @@
 /** The fake kernel as a conformance target: the guest's topology, emulated. */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeKernel, EduModel, type DeviceModel } from '../../src/backend/fake/index.js';
 import { ConfigBuilder } from '../../src/backend/fake/config.js';
@@ -15,14 +16,19 @@ function virtioNet(): DeviceModel {
   };
 }
 
-export function fakeTarget(): { target: Target; kernel: FakeKernel } {
-  const kernel = new FakeKernel();
+export interface FakeTargetOptions {
+  /** Emulate Linux 6.12 with iommufd and the VFIO device cdev (default: 6.1, legacy API only). */
+  iommufd?: boolean;
+}
+
+export function fakeTarget(opts: FakeTargetOptions = {}): { target: Target; kernel: FakeKernel } {
+  const kernel = new FakeKernel({ iommufd: opts.iommufd ?? false });
   kernel.addDevice('0000:00:02.0', new EduModel(), { group: 2 });
   kernel.addDevice('0000:01:01.0', new EduModel(), { group: 5 });
   kernel.addDevice('0000:01:02.0', virtioNet(), { group: 5, driver: 'virtio-pci' });
   const target: Target = {
     name: 'fake',
-    kernel: [6, 1],
+    kernel: opts.iommufd ? [6, 12] : [6, 1],
     backend: kernel,
     options: kernel.options,
     eduAddress: '0000:00:02.0',
@@ -35,6 +41,13 @@ export function fakeTarget(): { target: Target; kernel: FakeKernel } {
     writeFaults: (iova) => kernel.faults.filter((f) => f.write && f.iova === iova).map((f) => `${f.device} ${f.reason}`),
     unbind: (address) => kernel.unbind(address),
     rebind: (address) => kernel.bindDriver(address, 'vfio-pci'),
+    ...(opts.iommufd && {
+      iommufdPath: join(kernel.root, 'dev/iommu'),
+      cdevPath: (address: string) => {
+        const [name] = readdirSync(join(kernel.root, 'sys/bus/pci/devices', address, 'vfio-dev'));
+        return join(kernel.root, 'dev/vfio/devices', name!);
+      },
+    }),
   };
   return { target, kernel };
 }

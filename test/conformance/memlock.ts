@@ -26,13 +26,13 @@ export function memlockSuite(t: Target): void {
         expect(e).toBeInstanceOf(VfioError);
         const v = e as VfioError;
         expect(v.code).toBe('ENOMEM');
-        expect(v.op).toBe('VFIO_IOMMU_MAP_DMA');
+        expect(v.op).toBe(t.mode === 'iommufd' ? 'IOMMU_IOAS_MAP' : 'VFIO_IOMMU_MAP_DMA');
         expect(v.hint).toMatch(/RLIMIT_MEMLOCK is \d/);
         expect(v.hint).toContain(`needs ${size / 2 ** 20} MiB`);
         expect(v.hint).toMatch(/ulimit -l/);
       }
       // Nothing leaked: the memory and its IOVA went back, and a small mapping still fits.
-      expect(dev.container.dmaBuffers).toHaveLength(0);
+      expect(dev.context.dmaBuffers).toHaveLength(0);
       const small = dev.allocDma(16 * 1024, { hugepages: 'never' });
       expect(small.iova).toBe(0x100000);
       small.free();

@@ -3,22 +3,26 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { nativeBackend } from '../../src/backend/native.js';
-import { bridgedEdu, soloEdu } from '../vm/guest.js';
+import { bridgedEdu, soloEdu, vmMode, vmOpenOptions } from '../vm/guest.js';
 import type { Target } from './target.js';
 
 export function nativeTarget(): Target {
+  const mode = vmMode();
   const solo = soloEdu();
-  const bridged = bridgedEdu();
+  // No-IOMMU mode gives every device a group of its own: there is no shared group.
+  const bridged = mode === 'noiommu' ? solo : bridgedEdu();
   return {
     name: 'native',
     kernel: release().split('.', 2).slice(0, 2).map(Number) as [number, number],
     backend: nativeBackend(),
-    options: {},
+    options: vmOpenOptions(),
+    mode,
+    eduDmaBits: mode === 'noiommu' ? 64 : 28,
     eduAddress: solo.address,
     eduGroup: solo.iommuGroup!,
     bridgedEduAddress: bridged.address,
     bridgedEduGroup: bridged.iommuGroup!,
-    groupPath: (g) => `/dev/vfio/${g}`,
+    groupPath: (g) => (mode === 'noiommu' ? `/dev/vfio/noiommu-${g}` : `/dev/vfio/${g}`),
     containerPath: '/dev/vfio/vfio',
     openFds: () => readdirSync('/proc/self/fd').length,
     writeFaults: (iova) =>

@@ -10,8 +10,12 @@ export interface Target {
   /** The kernel's version as [major, minor]; the fake emulates 6.1. */
   kernel: [number, number];
   backend: Backend;
-  /** Options that route openDevice/Container.open to this kernel. */
+  /** Options that route openDevice/Container.open to this kernel (and pin the interface). */
   options: OpenOptions;
+  /** The interface devices open through: the legacy container (default), iommufd, or no-IOMMU mode. */
+  mode?: 'container' | 'iommufd' | 'noiommu';
+  /** edu's DMA address width (28 by default; no-IOMMU guests give it 64, as addresses are physical). */
+  eduDmaBits?: number;
   /** An edu alone in its IOMMU group, bound to vfio-pci. */
   eduAddress: string;
   eduGroup: number;
@@ -29,4 +33,8 @@ export interface Target {
   unbind(address: string): Promise<void>;
   /** Binds it back to vfio-pci. */
   rebind(address: string): void;
+  /** /dev/iommu under this kernel, when it has iommufd and the VFIO device cdev (6.6+). */
+  iommufdPath?: string;
+  /** The device's cdev node (/dev/vfio/devices/vfioN), found through <device>/vfio-dev/. */
+  cdevPath?(address: string): string;
 }

@@ -160,7 +160,7 @@ describe('bind and unbind', () => {
     symlinkSync('/dev/vfio/2', join(tree!.root, 'proc/4242/fd/7'));
     symlinkSync('/dev/null', join(tree!.root, 'proc/4242/fd/8'));
     tree!.writeFile('proc/self/limits', '');
-    expect(vfioGroupUsers(2, { root: tree!.root })).toEqual([{ pid: 4242, command: 'mydriver' }]);
+    expect(vfioGroupUsers(2, { root: tree!.root })).toEqual([{ pid: 4242, node: '/dev/vfio/2', command: 'mydriver' }]);
     expect(vfioGroupUsers(4, { root: tree!.root })).toEqual([]);
     const r = unbindVfioPci([EDU.address], opts()).results[0]!;
     expect(r).toMatchObject({ ok: false, changed: false, after: 'vfio-pci' });

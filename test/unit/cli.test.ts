@@ -201,7 +201,7 @@ describe('vfio doctor', () => {
     expect(r.stdout).toMatch(/^ +fix: optional: Linux 6\.2/m);
     expect(r.stdout).toMatch(/^device 0000:00:02\.0$/m);
     expect(r.stdout).toMatch(/^pass  bound +bound to vfio-pci$/m);
-    expect(r.stdout).toMatch(/^doctor: 11 pass, 1 warn, 0 fail -- ready for VFIO$/m);
+    expect(r.stdout).toMatch(/^doctor: 12 pass, 1 warn, 0 fail -- ready for VFIO$/m);
   });
   it('no IOMMU at all (like this host): fails the iommu check with the fix, status 1, no crash', () => {
     noIommuTree();

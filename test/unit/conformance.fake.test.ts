@@ -5,6 +5,7 @@ import { eduSuite } from '../conformance/edu.js';
 import { errorSuite } from '../conformance/errors.js';
 import { releaseSuite } from '../conformance/release.js';
 import { memlockSuite } from '../conformance/memlock.js';
+import { iommufdConformance } from '../conformance/iommufd.js';
 import { fakeTarget as makeFake } from '../conformance/fake-target.js';
 
 const { target, kernel } = fakeTarget();
@@ -24,4 +25,13 @@ afterAll(() => limited.kernel.dispose());
 describe('conformance on the fake kernel, memlock-limited', () => {
   eduSuite(limited.target);
   memlockSuite(limited.target);
+});
+
+// Linux 6.12 with iommufd and the device cdev: the legacy paths must not change, and the new ones conform.
+const modern = makeFake({ iommufd: true });
+afterAll(() => modern.kernel.dispose());
+
+describe('conformance on the fake kernel, 6.12 with iommufd', () => {
+  errorSuite(modern.target);
+  iommufdConformance(modern.target);
 });

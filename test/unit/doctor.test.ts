@@ -45,7 +45,7 @@ describe('a healthy host', () => {
     const checks = doctor({ address: EDU.address });
     expect(checks.map((c) => c.id)).toEqual([
       'iommu', 'vfio', 'vfio-pci', 'iommufd', 'noiommu', 'interrupt-remapping', 'memlock', 'hugepages',
-      'device', 'bound', 'group', 'access',
+      'device', 'bound', 'group', 'access', 'interface',
     ]);
     for (const c of checks) expect(c.status, `${c.id}: ${c.summary}`).toBe('pass');
     expect(doctorFailed(checks)).toBe(false);
@@ -54,6 +54,16 @@ describe('a healthy host', () => {
     expect(check(checks, 'device').summary).toContain('1234:11e8');
     expect(check(checks, 'group').summary).toMatch(/group 2 is viable \(this device alone\)/);
     expect(check(checks, 'access').summary).toMatch(/\/dev\/vfio\/2 is readable and writable/);
+    // /dev/iommu exists but the device has no cdev: the container it is.
+    expect(check(checks, 'interface').summary).toBe('openDevice uses the legacy container (/dev/vfio/2)');
+  });
+  it('names iommufd as the interface when /dev/iommu and the device cdev are there', () => {
+    healthy();
+    tree!.writeFile('dev/iommu');
+    tree!.writeFile('dev/vfio/devices/vfio0');
+    tree!.writeFile(`sys/bus/pci/devices/${EDU.address}/vfio-dev/vfio0/dev`, '511:0');
+    const c = check(doctor({ address: EDU.address }), 'interface');
+    expect(c).toMatchObject({ status: 'pass', summary: 'openDevice uses iommufd: /dev/iommu and /dev/vfio/devices/vfio0 (the container /dev/vfio/2 also works)' });
   });
   it('device checks carry the address; several devices are checked in turn', () => {
     healthy([EDU, NIC]);

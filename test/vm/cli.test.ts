@@ -12,7 +12,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDevice, readPciDevice } from '../../src/index.js';
 import { findPciDevices } from '../../src/sysfs.js';
-import { E1000E, bridgedEdu, soloEdu } from './guest.js';
+import { E1000E, bridgedEdu, soloEdu, vmMode, vmOpenOptions } from './guest.js';
 
 const MAIN = join(process.cwd(), 'dist/cli/main.js');
 
@@ -205,18 +205,19 @@ describe('vfio bind / unbind', () => {
       expect(readPciDevice(address).driver).toBe('vfio-pci');
       expect(existsSync(`/dev/vfio/${iommuGroup}`)).toBe(true);
       expect(vfio(['bind', address]).stdout).toMatch(/already bound to vfio-pci/);
-      openDevice(address).close();
+      openDevice(address, vmOpenOptions()).close();
     } finally {
       restore(address, 'vfio-pci');
     }
   });
   it('unbind leaves a device alone while a process holds its group open', () => {
     const { address, iommuGroup } = soloEdu();
-    const dev = openDevice(address);
+    const dev = openDevice(address, vmOpenOptions());
     try {
       const r = vfio(['unbind', address]);
       expect(r.status).toBe(1);
-      expect(r.stdout).toMatch(new RegExp(`/dev/vfio/${iommuGroup} is open by pid ${process.pid} \\(`));
+      const node = vmMode() === 'iommufd' ? '/dev/vfio/devices/vfio\\d+' : `/dev/vfio/${iommuGroup}`;
+      expect(r.stdout).toMatch(new RegExp(`${node} is open by pid ${process.pid} \\(`));
       expect(readPciDevice(address).driver).toBe('vfio-pci');
     } finally {
       dev.close();
@@ -235,7 +236,7 @@ describe('vfio bind / unbind', () => {
       expect(g.status, g.stdout + g.stderr).toBe(0);
       expect(readPciDevice(net.address).driver).toBe('vfio-pci');
       expect(check(json<{ checks: Check[] }>(vfio(['doctor', '--json', edu.address])).checks, 'group').status).toBe('pass');
-      openDevice(edu.address).close();
+      openDevice(edu.address, vmOpenOptions()).close();
 
       const u = vfio(['unbind', net.address]);
       expect(u.status, u.stdout + u.stderr).toBe(0);

@@ -19,7 +19,10 @@ import { capture } from '../../examples/e1000e/capture.js';
 import { forward } from '../../examples/e1000e/fwd.js';
 import { PcapWriter, readPcap } from '../../examples/e1000e/pcap.js';
 import { ETHERTYPE_TEST, formatMac, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../examples/e1000e/frames.js';
-import { E1000E, soloEdu } from './guest.js';
+import { E1000E, soloEdu, vmMode, vmOpenOptions } from './guest.js';
+
+// The apps' flags for this run's kernel interface.
+const appOpenArgs = vmMode() === 'noiommu' ? ['--iommu', 'container', '--unsafe-noiommu'] : ['--iommu', vmMode()];
 
 const N = 4000;
 const SIZE = 128;
@@ -32,7 +35,7 @@ interface Opened {
 }
 
 function open(address: string, options: E1000eOptions = {}): Opened {
-  const dev = openDevice(address);
+  const dev = openDevice(address, vmOpenOptions());
   try {
     return { dev, port: E1000e.open(dev, { rxDescriptors: 256, txDescriptors: 256, promiscuous: true, ...options }) };
   } catch (e) {
@@ -280,7 +283,7 @@ describe('e1000e driver on the real kernel', () => {
   it('bad input: oversized frame, ring size, a device that is not an 82574', () => {
     const A = a!.port;
     expect(() => A.txBurst([new Uint8Array(A.bufferSize + 1)])).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
-    const dev = openDevice(soloEdu().address);
+    const dev = openDevice(soloEdu().address, vmOpenOptions());
     try {
       expect(() => E1000e.open(dev)).toThrow(expect.objectContaining({ code: 'ERR_NOT_82574' }));
     } finally {
@@ -319,9 +322,9 @@ describe('e1000e driver on the real kernel', () => {
     };
     // pktgen starts once capture's receiver is up: frames sent while capture is still resetting
     // and setting up its NIC can be lost (seen in CI with the host CPU loaded).
-    const capture = start(['examples/e1000e/capture.ts', '-w', file, '--count', '500', '--duration', '90', '--prefix', prefix, '--json', nics[1]!.address]);
+    const capture = start(['examples/e1000e/capture.ts', '-w', file, '--count', '500', '--duration', '90', '--prefix', prefix, '--json', ...appOpenArgs, nics[1]!.address]);
     await Promise.race([capture.ready, capture.done]);
-    const gen = await start(['examples/e1000e/pktgen.ts', '--count', '500', '--size', '100', '--dst', formatMac(macB!), '--run-id', String(runId), '--json', nics[0]!.address]).done;
+    const gen = await start(['examples/e1000e/pktgen.ts', '--count', '500', '--size', '100', '--dst', formatMac(macB!), '--run-id', String(runId), '--json', ...appOpenArgs, nics[0]!.address]).done;
     const cap = await capture.done;
     expect(gen.status, gen.stderr).toBe(0);
     expect(cap.status, cap.stderr).toBe(0);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { openDevice } from '../../src/index.js';
 import { PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX } from '../../src/uapi/pci-regs.js';
 import { findPciDevices } from '../../src/sysfs.js';
-import { E1000E } from './guest.js';
+import { E1000E, vmOpenOptions } from './guest.js';
 
 const STATUS = 0x08;
 const STATUS_LU = 1 << 1; // link up (82574 datasheet 10.2.2.2)
@@ -11,7 +11,7 @@ const STATUS_LU = 1 << 1; // link up (82574 datasheet 10.2.2.2)
 describe('e1000e', () => {
   it('reads link status, lists MSI-X and PCIe capabilities, and resets', () => {
     const nic = findPciDevices(E1000E)[0]!;
-    const dev = openDevice(nic.address);
+    const dev = openDevice(nic.address, vmOpenOptions());
     try {
       const bar0 = dev.bar(0);
       expect(bar0.read32(STATUS) & STATUS_LU).toBe(STATUS_LU);

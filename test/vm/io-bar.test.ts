@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDevice, findPciDevices } from '../../src/index.js';
 import { VFIO_REGION_INFO_FLAG_MMAP } from '../../src/uapi/vfio-region.js';
-import { E1000E } from './guest.js';
+import { E1000E, vmOpenOptions } from './guest.js';
 
 const IOADDR = 0x00;
 const IODATA = 0x04;
@@ -14,7 +14,7 @@ const STATUS = 0x08;
 describe('I/O-port BAR through pread/pwrite', () => {
   it('reads a register indirectly through IOADDR/IODATA, matching the MMIO view', () => {
     const nic = findPciDevices(E1000E)[0]!;
-    const dev = openDevice(nic.address);
+    const dev = openDevice(nic.address, vmOpenOptions());
     try {
       const io = dev.bar(2);
       expect(io.size).toBe(32);

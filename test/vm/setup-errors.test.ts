@@ -11,7 +11,10 @@ import { openDevice, readPciDevice, VfioError, Container } from '../../src/index
 import { nativeBackend } from '../../src/backend/native.js';
 import { VFIO_GROUP_GET_STATUS, VFIO_GET_API_VERSION, VFIO_DEVICE_PCI_HOT_RESET } from '../../src/uapi/ioctl.js';
 import { findPciDevices } from '../../src/sysfs.js';
-import { E1000E, bridgedEdu, soloEdu } from './guest.js';
+import { E1000E, bridgedEdu, soloEdu, vmMode, vmOpenOptions } from './guest.js';
+
+const mode = vmMode();
+const opts = vmOpenOptions();
 
 function vfioError(fn: () => unknown): VfioError {
   try {
@@ -27,7 +30,7 @@ const nic = () => findPciDevices(E1000E)[0]!;
 
 describe('setup mistakes', () => {
   it('unknown PCI address', () => {
-    const e = vfioError(() => openDevice('0000:00:1f.7'));
+    const e = vfioError(() => openDevice('0000:00:1f.7', opts));
     expect(e.code).toBe('ERR_VFIO_NO_DEVICE');
     expect(e.hint).toMatch(/lspci/);
   });
@@ -38,7 +41,7 @@ describe('setup mistakes', () => {
     writeFileSync(`${sys}/driver/unbind`, address);
     try {
       expect(readPciDevice(address).driver).toBeNull();
-      const e = vfioError(() => openDevice(address));
+      const e = vfioError(() => openDevice(address, opts));
       expect(e.code).toBe('ERR_VFIO_NOT_BOUND');
       expect(e.op).toBe('check driver');
       expect(e.hint).toContain(`${address}/driver_override`);
@@ -46,29 +49,55 @@ describe('setup mistakes', () => {
       writeFileSync('/sys/bus/pci/drivers/vfio-pci/bind', address);
     }
     expect(readPciDevice(address).driver).toBe('vfio-pci');
-    openDevice(address).close();
+    openDevice(address, opts).close();
   });
 
+  // No-IOMMU mode gives every device a group of its own: no group is shared.
+  if (mode !== 'noiommu')
   it('group not viable: a sibling is bound to a kernel driver', () => {
     const edu = bridgedEdu();
-    const e = vfioError(() => openDevice(edu.address));
+    const e = vfioError(() => openDevice(edu.address, opts));
     expect(e.code).toBe('ERR_VFIO_GROUP_NOT_VIABLE');
     expect(e.group).toBe(edu.iommuGroup);
     expect(e.hint).toMatch(/virtio-pci/);
   });
 
-  it('group already open', () => {
+  it('group (or, through iommufd, device) already open', () => {
     const { address, iommuGroup } = soloEdu();
-    const first = openDevice(address);
+    const first = openDevice(address, opts);
     try {
-      const e = vfioError(() => openDevice(address));
-      expect(e.code).toBe('EBUSY');
-      expect(e.op).toBe(`open /dev/vfio/${iommuGroup}`);
-      expect(e.hint).toMatch(/already open/);
+      const e = vfioError(() => openDevice(address, opts));
+      if (mode === 'iommufd') {
+        // The cdev opens a second time, but only one open may bind it.
+        expect(e).toMatchObject({ op: 'VFIO_DEVICE_BIND_IOMMUFD', hint: expect.stringMatching(/already bound/) });
+      } else {
+        expect(e.code).toBe('EBUSY');
+        expect(e.op).toBe(`open /dev/vfio/${mode === 'noiommu' ? 'noiommu-' : ''}${iommuGroup}`);
+        expect(e.hint).toMatch(/already open/);
+      }
     } finally {
       first.close();
     }
   });
+
+  if (process.env.VFIO_VM_KERNEL !== 'custom')
+    it('asking for iommufd on a kernel without it is a named error', () => {
+      const e = vfioError(() => openDevice(soloEdu().address, { iommu: 'iommufd' }));
+      expect(e).toMatchObject({ code: 'ERR_VFIO_NO_CDEV', hint: expect.stringMatching(/CONFIG_VFIO_DEVICE_CDEV/) });
+    });
+
+  if (process.env.VFIO_VM_KERNEL === 'custom' && mode !== 'noiommu')
+    it('the legacy group and the iommufd cdev exclude each other', () => {
+      const { address } = soloEdu();
+      const other: typeof opts = { iommu: mode === 'iommufd' ? 'container' : 'iommufd' };
+      const first = openDevice(address, opts);
+      try {
+        const e = vfioError(() => openDevice(address, other));
+        expect(e.code).toBe('EBUSY');
+      } finally {
+        first.close();
+      }
+    });
 
   it('no permission on /dev/vfio/N for an unprivileged user', () => {
     const { address, iommuGroup } = soloEdu();
@@ -76,14 +105,22 @@ describe('setup mistakes', () => {
     expect(existsSync(dist), 'dist/ is built before the guest runs (npm run build:ts)').toBe(true);
     const script = `
       import(${JSON.stringify(dist)}).then(({ openDevice }) => {
-        try { openDevice(${JSON.stringify(address)}); console.log(JSON.stringify({ ok: true })); }
+        try { openDevice(${JSON.stringify(address)}, ${JSON.stringify(opts)}); console.log(JSON.stringify({ ok: true })); }
         catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, op: e.op, hint: e.hint })); }
       });`;
     const r = spawnSync(process.execPath, ['-e', script], { uid: 1000, gid: 1000, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(out).toMatchObject({ name: 'VfioError', code: 'EACCES', op: `open /dev/vfio/${iommuGroup}` });
-    expect(out.hint).toMatch(/chown/);
+    if (mode === 'iommufd') {
+      expect(out).toMatchObject({ name: 'VfioError', code: 'EACCES', op: 'open /dev/iommu' });
+      expect(out.hint).toMatch(/grant it|root/);
+    } else if (mode === 'noiommu') {
+      expect(out).toMatchObject({ name: 'VfioError', code: expect.stringMatching(/EACCES|EPERM/), op: `open /dev/vfio/noiommu-${iommuGroup}` });
+      expect(out.hint).toMatch(/root|CAP_SYS_RAWIO/);
+    } else {
+      expect(out).toMatchObject({ name: 'VfioError', code: 'EACCES', op: `open /dev/vfio/${iommuGroup}` });
+      expect(out.hint).toMatch(/chown/);
+    }
   });
 });
 
@@ -92,7 +129,7 @@ describe('the shim on real VFIO fds', () => {
 
   it('checks struct sizes and argsz against the buffer on a group fd', () => {
     const { iommuGroup } = nic();
-    const fd = b.open(`/dev/vfio/${iommuGroup}`);
+    const fd = b.open(`/dev/vfio/${mode === 'noiommu' ? 'noiommu-' : ''}${iommuGroup}`);
     try {
       expect(() => b.ioctl(fd, VFIO_GROUP_GET_STATUS, new Uint8Array(4))).toThrow(/smaller than the 8/);
       const lying = new Uint8Array(8);

@@ -1,23 +1,30 @@
 /**
  * A fake Linux kernel behind the Backend interface: /dev/vfio with the legacy
  * container/group/device API, vfio-pci's region/config/IRQ semantics, the type1
- * IOMMU, eventfds, and a sysfs tree on disk for discovery. Device models plug in
+ * IOMMU, eventfds, and a sysfs tree on disk for discovery. Optionally Linux 6.12's
+ * iommufd with the device cdev (iommufd.ts, ioas.ts, cdev.ts), and no-IOMMU mode,
+ * where devices address "physical" memory (physmem.ts). Device models plug in
  * with addDevice(). Where it disagrees with the real kernel, the kernel is right:
  * the conformance suite (test/conformance) runs against both.
  *
  * Known differences, by design: BAR accesses are trapped (a model sees every
  * access), so mmap of a BAR is refused with ENODEV and Region falls back to
- * pread/pwrite; hot reset is not modelled (ENODEV, as for a device on a root bus).
+ * pread/pwrite; hot reset is not modelled (ENODEV, as for a device on a root bus);
+ * VFIO_GROUP_SET_CONTAINER with an iommufd (its VFIO compatibility) is not modelled.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from '../backend.js';
+import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages, IoasRanges } from '../backend.js';
 import { checkIoctlArg, findAllowed, isAllowedNumber, type CheckedArg, type FdKind } from '../allowlist.js';
 import { errnoError } from './errno.js';
 import { argBytes, argFd, argU64 } from './args.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
 import { FakeIommu, type DmaFault, type FakeMem, type IommuConfig, type MemlockAccount } from './iommu.js';
+import { FakeIommufd } from './iommufd.js';
+import { PhysicalMemory } from './physmem.js';
+import { attachPt, bindIommufd, detachPt, releaseCdev, type CdevHost } from './cdev.js';
+import type { CdevFile, KContainer, KDevice, KGroup } from './objects.js';
 import { IrqState, IRQ_SET_HEADER } from './irq.js';
 import { VirtualConfig } from './config.js';
 import { SysfsTree } from './sysfs.js';
@@ -39,6 +46,7 @@ import {
   VFIO_GROUP_SET_CONTAINER,
   VFIO_GROUP_UNSET_CONTAINER,
   VFIO_IOMMU_GET_INFO,
+  VFIO_NOIOMMU_IOMMU,
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
@@ -46,6 +54,13 @@ import {
   VFIO_UNMAP_ALL,
   VFIO_UPDATE_VADDR,
 } from '../../uapi/ioctl.js';
+import {
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+} from '../../uapi/iommufd.js';
 import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE } from '../../uapi/vfio-group.js';
 import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET } from '../../uapi/vfio-device.js';
 import {
@@ -70,6 +85,17 @@ export interface FakeKernelOptions {
   dmaEntryLimit?: number;
   /** Free 2 MiB hugepages for dmaAlloc; default 0. */
   hugepages?: number;
+  /**
+   * Linux 6.12 with CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV: /dev/iommu, and a
+   * /dev/vfio/devices/vfioN cdev for each device vfio-pci drives. Default false: 6.1's legacy API only.
+   */
+  iommufd?: boolean;
+  /** No IOMMU hardware, vfio.enable_unsafe_noiommu_mode=1: groups are /dev/vfio/noiommu-N. Default false. */
+  noIommu?: boolean;
+  /** The process has CAP_SYS_RAWIO (no-IOMMU groups need it); default true. */
+  capSysRawio?: boolean;
+  /** The process has CAP_SYS_ADMIN (/proc/self/pagemap shows frame numbers, for dmaPhysical); default true. */
+  capSysAdmin?: boolean;
 }
 
 export interface AddDeviceOptions {
@@ -82,33 +108,11 @@ export interface AddDeviceOptions {
 const REGION_SHIFT = 2 ** 40;
 const PAGE = 4096;
 
-interface KGroup {
-  id: number;
-  devices: KDevice[];
-  open: boolean;
-  container: KContainer | null;
-}
-
-interface KContainer {
-  groups: Set<KGroup>;
-  iommu: FakeIommu | null;
-  fdOpen: boolean;
-}
-
-interface KDevice {
-  address: string;
-  model: DeviceModel;
-  group: KGroup;
-  driver: string | null;
-  config: VirtualConfig;
-  irq: IrqState;
-  opens: number;
-}
-
 type FdEntry =
   | { kind: 'container'; c: KContainer }
   | { kind: 'group'; g: KGroup }
-  | { kind: 'device'; d: KDevice }
+  | { kind: 'device'; d: KDevice; cdev?: CdevFile }
+  | { kind: 'iommufd'; ctx: FakeIommufd }
   | { kind: 'eventfd'; e: FakeEventfd };
 
 export type RecordedFault = DmaFault & { device: string };
@@ -128,11 +132,23 @@ export class FakeKernel implements Backend {
   #memlock: MemlockAccount;
   #iommuConfig: IommuConfig;
   #hugepages: number;
+  #iommufd: boolean;
+  #noIommu: boolean;
+  #caps: { sysRawio: boolean; sysAdmin: boolean };
+  #phys = new PhysicalMemory();
 
   constructor(options: FakeKernelOptions = {}) {
     this.root = mkdtempSync(join(tmpdir(), 'vfio-fake-'));
     this.#sys = new SysfsTree(this.root);
-    this.#sys.addIommuUnit('dmar0');
+    this.#iommufd = options.iommufd ?? false;
+    this.#noIommu = options.noIommu ?? false;
+    this.#caps = { sysRawio: options.capSysRawio ?? true, sysAdmin: options.capSysAdmin ?? true };
+    if (this.#noIommu) this.#sys.setModuleParam('vfio', 'enable_unsafe_noiommu_mode', 'Y');
+    else this.#sys.addIommuUnit('dmar0');
+    if (this.#iommufd) {
+      this.#sys.setNode('dev/iommu', true);
+      mkdirSync(join(this.root, 'dev/vfio/devices'), { recursive: true });
+    }
     this.#sys.setDevNode('vfio', true);
     this.#memlock = { limit: options.memlockLimit ?? Infinity, locked: 0 };
     this.#hugepages = options.hugepages ?? 0;
@@ -156,6 +172,12 @@ export class FakeKernel implements Backend {
     return this.#fds.size;
   }
 
+  /** Grants or drops a capability of the process using this kernel. */
+  setCapability(cap: 'CAP_SYS_RAWIO' | 'CAP_SYS_ADMIN', on: boolean): void {
+    if (cap === 'CAP_SYS_RAWIO') this.#caps.sysRawio = on;
+    else this.#caps.sysAdmin = on;
+  }
+
   /** Sets RLIMIT_MEMLOCK for subsequent mappings (bytes; Infinity acts like CAP_IPC_LOCK). */
   setMemlockLimit(bytes: number): void {
     this.#memlock.limit = bytes;
@@ -174,8 +196,10 @@ export class FakeKernel implements Backend {
     const id = opts.group ?? Math.max(-1, ...this.#groups.keys()) + 1;
     let group = this.#groups.get(id);
     if (!group) {
-      group = { id, devices: [], open: false, container: null };
+      group = { id, devices: [], open: false, container: null, noiommu: this.#noIommu, cdevBound: 0 };
       this.#groups.set(id, group);
+      // vfio_noiommu_group_alloc names its groups so.
+      if (this.#noIommu) this.#sys.setGroupName(id, 'vfio-noiommu');
     }
     const config = new VirtualConfig(model.config, model.bars);
     const dv = new DataView(config.bytes.buffer);
@@ -184,7 +208,8 @@ export class FakeKernel implements Backend {
     const counts = { intx: config.bytes[PCI_INTERRUPT_PIN] ? 1 : 0, msi: msiCount, msix: msixCount, err: config.size > 256 };
     // The user's view of the MSI/MSI-X enable bits is virtualised: SET_IRQS does not show there.
     const irq = new IrqState(counts, () => {});
-    const d: KDevice = { address, model, group, driver: opts.driver === undefined ? 'vfio-pci' : opts.driver, config, irq, opens: 0 };
+    const driver = opts.driver === undefined ? 'vfio-pci' : opts.driver;
+    const d: KDevice = { address, model, group, driver, config, irq, opens: 0, index: null, cdev: null };
     group.devices.push(d);
     this.#devices.set(address, d);
     this.#sys.addDevice({
@@ -196,6 +221,7 @@ export class FakeKernel implements Backend {
       group: id,
     });
     this.#refreshDevNode(group);
+    this.#refreshVfioDevice(d);
     model.attach(this.#bus(d));
   }
 
@@ -207,6 +233,7 @@ export class FakeKernel implements Backend {
     d.driver = driver;
     this.#sys.setDriver(address, driver);
     this.#refreshDevNode(d.group);
+    this.#refreshVfioDevice(d);
   }
 
   /**
@@ -228,12 +255,43 @@ export class FakeKernel implements Backend {
   }
 
   #refreshDevNode(g: KGroup): void {
-    this.#sys.setDevNode(String(g.id), g.devices.some((d) => d.driver === 'vfio-pci'));
+    this.#sys.setDevNode(this.#groupNode(g), g.devices.some((d) => d.driver === 'vfio-pci'));
+  }
+
+  #groupNode(g: KGroup): string {
+    return g.noiommu ? `noiommu-${g.id}` : String(g.id);
+  }
+
+  // vfio_device's index comes from an IDA: the lowest free one while vfio-pci drives it.
+  #refreshVfioDevice(d: KDevice): void {
+    const want = d.driver === 'vfio-pci';
+    if (want === (d.index !== null)) return;
+    // The kernel creates no cdev for no-IOMMU devices (vfio_device_add).
+    const cdev = this.#iommufd && !d.group.noiommu;
+    if (want) {
+      const used = new Set([...this.#devices.values()].map((x) => x.index));
+      let n = 0;
+      while (used.has(n)) n++;
+      d.index = n;
+    }
+    const node = `dev/vfio/devices/vfio${d.index}`;
+    if (cdev) this.#sys.setNode(node, want);
+    if (!want) d.index = null;
+    this.#sys.setVfioDev(d.address, d.index);
   }
 
   #viable(g: KGroup): boolean {
-    return g.devices.every((d) => driverKeepsGroupViable(d.driver));
+    // A no-IOMMU group has no DMA owner to claim (iommu_group_dma_owner_claimed is false).
+    return g.noiommu || g.devices.every((d) => driverKeepsGroupViable(d.driver));
   }
+
+  #cdevHost: CdevHost = {
+    iommufdOf: (fd) => {
+      const e = this.#fds.get(fd);
+      return e === undefined ? undefined : e.kind === 'iommufd' ? e.ctx : 'other';
+    },
+    viable: (d) => this.#viable(d.group),
+  };
 
   #bus(d: KDevice): DeviceBus {
     const kernel = this;
@@ -243,9 +301,19 @@ export class FakeKernel implements Backend {
         return null;
       };
       if ((d.config.command & 0x4) === 0) return fault('bus master disabled');
-      const iommu = d.group.container?.iommu;
-      if (!iommu || d.opens === 0) return fault('no IOMMU domain');
-      const r = iommu.access(iova, length, write, data);
+      let r: { bytes?: Uint8Array; fault?: DmaFault };
+      if (d.group.noiommu) {
+        // Nothing translates: the address is a physical one.
+        r = kernel.#phys.access(iova, length, write, data);
+      } else if (d.cdev) {
+        const ioas = d.cdev.bound!.ctx.attachedIoas(d.cdev.bound!.devid);
+        if (!ioas) return fault('no IOMMU domain');
+        r = ioas.access(iova, length, write, data);
+      } else {
+        const iommu = d.group.container?.iommu;
+        if (!iommu || d.opens === 0) return fault('no IOMMU domain');
+        r = iommu.access(iova, length, write, data);
+      }
       if (r.fault) return fault(r.fault.reason);
       return r.bytes ?? new Uint8Array(0);
     };
@@ -286,11 +354,24 @@ export class FakeKernel implements Backend {
     if (path.includes('\0')) throw new TypeError('open: path contains a NUL byte');
     if (flags !== undefined && (typeof flags !== 'number' || flags & ~(3 | 0o4000)))
       throw new RangeError('open: only O_RDONLY/O_WRONLY/O_RDWR/O_NONBLOCK are accepted');
-    const prefix = join(this.root, 'dev/vfio') + '/';
-    const rel = path.startsWith(prefix) ? path.slice(prefix.length) : null;
-    if (rel === 'vfio') return this.#newFd({ kind: 'container', c: { groups: new Set(), iommu: null, fdOpen: true } });
-    const g = rel !== null && /^\d+$/.test(rel) ? this.#groups.get(Number(rel)) : undefined;
-    if (!g || !g.devices.some((d) => d.driver === 'vfio-pci')) throw errnoError('ENOENT', 'open', path);
+    const prefix = join(this.root, 'dev') + '/';
+    const rel = path.startsWith(prefix) ? path.slice(prefix.length) : '';
+    if (rel === 'iommu' && this.#iommufd) return this.#newFd({ kind: 'iommufd', ctx: new FakeIommufd(this.#iommuConfig, this.#memlock) });
+    if (rel === 'vfio/vfio')
+      return this.#newFd({ kind: 'container', c: { groups: new Set(), iommu: null, noiommuDriver: false, noiommu: false, fdOpen: true } });
+    const cdev = /^vfio\/devices\/vfio(\d+)$/.exec(rel);
+    if (cdev) {
+      const d = [...this.#devices.values()].find((x) => x.index === Number(cdev[1]));
+      if (!d || !this.#iommufd || d.group.noiommu) throw errnoError('ENOENT', 'open', path);
+      // Opening is always allowed; the fd is of no use until VFIO_DEVICE_BIND_IOMMUFD.
+      return this.#newFd({ kind: 'device', d, cdev: { d, bound: null } });
+    }
+    const node = /^vfio\/(noiommu-)?(\d+)$/.exec(rel);
+    const g = node ? this.#groups.get(Number(node[2])) : undefined;
+    if (!g || g.noiommu !== (node![1] !== undefined) || !g.devices.some((d) => d.driver === 'vfio-pci')) throw errnoError('ENOENT', 'open', path);
+    // vfio_group_fops_open
+    if (g.noiommu && !this.#caps.sysRawio) throw errnoError('EPERM', 'open', `${path} (no-IOMMU groups need CAP_SYS_RAWIO)`);
+    if (g.cdevBound > 0) throw errnoError('EBUSY', 'open', `${path} (a device of the group is in use through its cdev)`);
     if (g.open) throw errnoError('EBUSY', 'open', path);
     g.open = true;
     return this.#newFd({ kind: 'group', g });
@@ -310,7 +391,14 @@ export class FakeKernel implements Backend {
         // Releasing the group file detaches it from its container unless devices still hold it.
         if (e.g.container && !e.g.devices.some((d) => d.opens > 0)) this.#detach(e.g);
         break;
+      case 'iommufd':
+        e.ctx.closeFd();
+        break;
       case 'device':
+        if (e.cdev) {
+          if (releaseCdev(e.cdev) && e.d.opens === 0) e.d.irq.reset();
+          break;
+        }
         e.d.opens--;
         if (e.d.opens === 0) {
           e.d.irq.reset();
@@ -331,6 +419,8 @@ export class FakeKernel implements Backend {
       c.iommu.releaseAll();
       c.iommu = null;
     }
+    // The last group out takes the driver with it, whichever it was.
+    if (c.groups.size === 0) c.noiommuDriver = false;
     this.#maybeReleaseContainer(c);
   }
 
@@ -355,7 +445,22 @@ export class FakeKernel implements Backend {
     const a = checkIoctlArg(req, arg);
     if (e.kind === 'container') return this.#containerIoctl(e.c, request, a);
     if (e.kind === 'group') return this.#groupIoctl(e.g, request, a);
-    return this.#deviceIoctl((e as { d: KDevice }).d, request, a);
+    if (e.kind === 'iommufd') {
+      const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
+      return e.ctx.ioctl(request, bytes, argsz);
+    }
+    const { d, cdev } = e as { d: KDevice; cdev?: CdevFile };
+    return cdev ? this.#cdevIoctl(cdev, request, a) : this.#deviceIoctl(d, request, a);
+  }
+
+  // vfio_device_fops_unl_ioctl for a device opened through its cdev.
+  #cdevIoctl(f: CdevFile, request: number, a: CheckedArg): number {
+    const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
+    if (request === VFIO_DEVICE_BIND_IOMMUFD) return bindIommufd(f, bytes, argsz, this.#cdevHost);
+    if (!f.bound) throw errnoError('EINVAL', 'ioctl', 'the device cdev is not bound to an iommufd yet (VFIO_DEVICE_BIND_IOMMUFD)');
+    if (request === VFIO_DEVICE_ATTACH_IOMMUFD_PT) return attachPt(f, bytes, argsz);
+    if (request === VFIO_DEVICE_DETACH_IOMMUFD_PT) return detachPt(f, bytes, argsz);
+    return this.#deviceIoctl(f.d, request, a);
   }
 
   #containerIoctl(c: KContainer, request: number, a: CheckedArg): number {
@@ -365,19 +470,34 @@ export class FakeKernel implements Backend {
         return VFIO_API_VERSION;
       case VFIO_CHECK_EXTENSION: {
         const ext = Number((a as { value: bigint }).value);
-        if (ext === VFIO_TYPE1_IOMMU || ext === VFIO_TYPE1v2_IOMMU || ext === VFIO_TYPE1_NESTING_IOMMU || ext === VFIO_UNMAP_ALL) return 1;
+        // vfio_container_ioctl_check_extension: the chosen driver answers alone; before
+        // that every driver the container's groups allow (vfio_iommu_driver_allowed).
+        const noiommu = ext === VFIO_NOIOMMU_IOMMU && this.#noIommu ? 1 : 0;
+        if (c.noiommuDriver) return noiommu;
+        const type1 = ext === VFIO_TYPE1_IOMMU || ext === VFIO_TYPE1v2_IOMMU || ext === VFIO_TYPE1_NESTING_IOMMU || ext === VFIO_UNMAP_ALL;
         // Answered by the IOMMU driver once one is set (no mediated devices here).
-        if (ext === VFIO_UPDATE_VADDR) return c.iommu ? 1 : 0;
-        return 0;
+        if (c.iommu) return type1 || ext === VFIO_UPDATE_VADDR ? 1 : 0;
+        const joined = c.groups.size > 0;
+        if (type1 && !(joined && c.noiommu)) return 1;
+        return joined && !c.noiommu ? 0 : noiommu;
       }
       case VFIO_SET_IOMMU: {
-        if (c.groups.size === 0 || c.iommu) throw einval('VFIO_SET_IOMMU');
+        if (c.groups.size === 0 || c.iommu || c.noiommuDriver) throw einval('VFIO_SET_IOMMU');
         const type = Number((a as { value: bigint }).value);
+        // vfio_ioctl_set_iommu tries only the drivers the groups allow; none that answers → ENODEV.
+        if (c.noiommu) {
+          if (type !== VFIO_NOIOMMU_IOMMU) throw errnoError('ENODEV', 'ioctl', 'VFIO_SET_IOMMU (a no-IOMMU container takes only VFIO_NOIOMMU_IOMMU)');
+          if (!this.#caps.sysRawio) throw errnoError('EPERM', 'ioctl', 'VFIO_SET_IOMMU (no-IOMMU needs CAP_SYS_RAWIO)');
+          c.noiommuDriver = true;
+          return 0;
+        }
         if (type !== VFIO_TYPE1_IOMMU && type !== VFIO_TYPE1v2_IOMMU) throw errnoError('ENODEV', 'ioctl', 'VFIO_SET_IOMMU');
         c.iommu = new FakeIommu(this.#iommuConfig, type === VFIO_TYPE1v2_IOMMU, this.#memlock);
         return 0;
       }
       case VFIO_IOMMU_GET_INFO: {
+        // The no-IOMMU driver's ioctl knows only CHECK_EXTENSION.
+        if (c.noiommuDriver) throw errnoError('ENOTTY', 'ioctl', 'VFIO_IOMMU_GET_INFO (no-IOMMU container)');
         if (!c.iommu) throw einval('VFIO_IOMMU_GET_INFO');
         const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
         if (argsz < 16) throw einval('VFIO_IOMMU_GET_INFO');
@@ -402,11 +522,17 @@ export class FakeKernel implements Backend {
         if (g.container) throw einval('VFIO_GROUP_SET_CONTAINER');
         const ce = this.#fds.get(cfd);
         if (!ce) throw errnoError('EBADF', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
-        if (ce.kind !== 'container') throw einval('VFIO_GROUP_SET_CONTAINER');
+        if (ce.kind === 'iommufd') throw errnoError('EOPNOTSUPP', 'ioctl', 'VFIO_GROUP_SET_CONTAINER with an iommufd (its VFIO compatibility) is not modelled');
+        // Since 6.2 an fd that is neither a container nor an iommufd is EBADFD.
+        if (ce.kind !== 'container') throw this.#iommufd ? errnoError('EBADFD', 'ioctl', 'VFIO_GROUP_SET_CONTAINER') : einval('VFIO_GROUP_SET_CONTAINER');
+        // vfio_container_attach_group
+        if (g.noiommu && !this.#caps.sysRawio) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_SET_CONTAINER (no-IOMMU needs CAP_SYS_RAWIO)');
+        if (ce.c.groups.size > 0 && ce.c.noiommu !== g.noiommu) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_SET_CONTAINER (IOMMU and no-IOMMU groups do not mix)');
         // A group with a device bound to a kernel driver is refused.
         if (!this.#viable(g)) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_SET_CONTAINER');
         g.container = ce.c;
         ce.c.groups.add(g);
+        ce.c.noiommu = g.noiommu;
         return 0;
       }
       case VFIO_GROUP_UNSET_CONTAINER: {
@@ -416,7 +542,8 @@ export class FakeKernel implements Backend {
         return 0;
       }
       case VFIO_GROUP_GET_DEVICE_FD: {
-        if (!g.container || !g.container.iommu) throw einval('VFIO_GROUP_GET_DEVICE_FD');
+        if (!g.container || !(g.container.iommu || g.container.noiommuDriver)) throw einval('VFIO_GROUP_GET_DEVICE_FD');
+        if (g.noiommu && !this.#caps.sysRawio) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD (no-IOMMU needs CAP_SYS_RAWIO)');
         const name = (a as { value: string }).value;
         const d = g.devices.find((x) => x.address === name && x.driver === 'vfio-pci');
         if (!d) throw errnoError('ENODEV', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
@@ -479,6 +606,13 @@ export class FakeKernel implements Backend {
       case VFIO_DEVICE_PCI_HOT_RESET:
         if (argsz() < 12) throw einval('VFIO_DEVICE_PCI_HOT_RESET');
         throw errnoError('ENODEV', 'ioctl', 'hot reset is not modelled (no slot or bus reset)');
+      // The cdev's own requests: on a device fd from a group, BIND is refused by
+      // vfio_df_ioctl_bind_iommufd and ATTACH/DETACH reach vfio-pci, which knows them not.
+      case VFIO_DEVICE_BIND_IOMMUFD:
+        throw einval('VFIO_DEVICE_BIND_IOMMUFD (a device fd from a group cannot bind)');
+      case VFIO_DEVICE_ATTACH_IOMMUFD_PT:
+      case VFIO_DEVICE_DETACH_IOMMUFD_PT:
+        throw errnoError('ENOTTY', 'ioctl', 'only a device opened through its cdev attaches to an IOAS');
     }
     throw einval('device ioctl');
   }
@@ -540,6 +674,7 @@ export class FakeKernel implements Backend {
     const e = this.#entry(fd, syscall);
     if (e.kind === 'eventfd') throw errnoError('ESPIPE', syscall);
     if (e.kind !== 'device') throw errnoError('EINVAL', syscall);
+    if (e.cdev && !e.cdev.bound) throw errnoError('EINVAL', syscall, 'the device cdev is not bound to an iommufd yet');
     const d = e.d;
     const index = Math.floor(off / REGION_SHIFT);
     const pos = off % REGION_SHIFT;
@@ -607,6 +742,7 @@ export class FakeKernel implements Backend {
     if (p === 0n || p & ~3n) throw new RangeError('mmap: prot must be PROT_READ, PROT_WRITE or both');
     const e = this.#entry(fd, 'mmap');
     if (e.kind !== 'device') throw errnoError('ENODEV', 'mmap');
+    if (e.cdev && !e.cdev.bound) throw errnoError('EINVAL', 'mmap', 'the device cdev is not bound to an iommufd yet');
     throw errnoError('ENODEV', 'mmap', 'the fake kernel traps BAR accesses; they go through pread/pwrite');
   }
 
@@ -642,7 +778,10 @@ export class FakeKernel implements Backend {
       throw errnoError('ENOMEM', 'mmap', 'DMA memory');
     }
     const hugepages = pageSize === PAGE ? 0 : buffer.byteLength / pageSize;
-    this.#mems.set(buffer, { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages });
+    const phys = this.#phys.place(pageSize, buffer.byteLength / pageSize);
+    const mem: FakeMem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages, phys, mlocked: 0 };
+    this.#mems.set(buffer, mem);
+    this.#phys.add(mem);
     return { buffer, pageSize };
   }
 
@@ -658,6 +797,8 @@ export class FakeKernel implements Backend {
     if (m.maps > 0) throw errnoError('EBUSY', 'dmaFree', `${m.maps} IOMMU mapping(s) still name this memory; unmap them first`);
     this.#mems.delete(buffer);
     this.#hugepages += m.hugepages;
+    this.#phys.remove(m);
+    this.#memlock.locked -= m.mlocked;
     structuredClone(buffer, { transfer: [buffer] }); // detaches: every view becomes empty
   }
 
@@ -672,6 +813,7 @@ export class FakeKernel implements Backend {
     if (off > len || sz > len - off) throw new RangeError(`dmaMap: offset ${off} + size ${sz} is outside the ${len}-byte buffer`);
     if (fl & ~3n) throw new RangeError('dmaMap: flags may only hold READ (1) and WRITE (2)');
     const c = this.#container(fd, 'VFIO_IOMMU_MAP_DMA');
+    if (c.noiommuDriver) throw errnoError('ENOTTY', 'ioctl', 'VFIO_IOMMU_MAP_DMA (no-IOMMU container: there is nothing to map)');
     if (!c.iommu) throw errnoError('EINVAL', 'ioctl', 'VFIO_IOMMU_MAP_DMA');
     c.iommu.map(m, Number(off), sz, io, Number(fl));
   }
@@ -683,8 +825,63 @@ export class FakeKernel implements Backend {
     const fl = flags === undefined ? 0n : argU64(flags, 'dmaUnmap', 'flags');
     if (fl & ~2n) throw new RangeError('dmaUnmap: flags may only hold UNMAP_ALL (2)');
     const c = this.#container(fd, 'VFIO_IOMMU_UNMAP_DMA');
+    if (c.noiommuDriver) throw errnoError('ENOTTY', 'ioctl', 'VFIO_IOMMU_UNMAP_DMA (no-IOMMU container)');
     if (!c.iommu) throw errnoError('EINVAL', 'ioctl', 'VFIO_IOMMU_UNMAP_DMA');
     return c.iommu.unmap(io, sz, Number(fl));
+  }
+
+  // ---- iommufd IOAS mappings and no-IOMMU physical addresses -------------
+
+  ioasMap(iommufd: number, ioas: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
+    // native/dmamap.cc IoasMap, check for check.
+    argFd(iommufd, 'ioasMap');
+    const id = argIoas(ioas, 'ioasMap');
+    const off = argU64(offset, 'ioasMap', 'offset');
+    const sz = argU64(size, 'ioasMap', 'size');
+    const io = argU64(iova, 'ioasMap', 'iova');
+    const fl = argU64(flags, 'ioasMap', 'flags');
+    const m = this.#mem(buffer, 'ioasMap');
+    const len = BigInt(m.bytes.length);
+    if (off > len || sz > len - off) throw new RangeError(`ioasMap: offset ${off} + size ${sz} is outside the ${len}-byte buffer`);
+    if (fl & ~BigInt(IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) throw new RangeError('ioasMap: flags may only hold WRITEABLE (2) and READABLE (4)');
+    this.#iommufdCtx(iommufd, 'IOMMU_IOAS_MAP').ioas(id, 'IOMMU_IOAS_MAP').map(m, Number(off), sz, io, Number(fl));
+  }
+
+  ioasUnmap(iommufd: number, ioas: number, iova: bigint, length: bigint): bigint {
+    argFd(iommufd, 'ioasUnmap');
+    const id = argIoas(ioas, 'ioasUnmap');
+    const io = argU64(iova, 'ioasUnmap', 'iova');
+    const len = argU64(length, 'ioasUnmap', 'length');
+    return this.#iommufdCtx(iommufd, 'IOMMU_IOAS_UNMAP').ioas(id, 'IOMMU_IOAS_UNMAP').unmap(io, len);
+  }
+
+  ioasIovaRanges(iommufd: number, ioas: number): IoasRanges {
+    argFd(iommufd, 'ioasIovaRanges');
+    const id = argIoas(ioas, 'ioasIovaRanges');
+    const s = this.#iommufdCtx(iommufd, 'IOMMU_IOAS_IOVA_RANGES').ioas(id, 'IOMMU_IOAS_IOVA_RANGES');
+    return { ranges: s.ranges, alignment: s.alignment };
+  }
+
+  dmaPhysical(buffer: ArrayBuffer): BigUint64Array {
+    const m = this.#mem(buffer, 'dmaPhysical');
+    // mlock() first, as the shim does: it counts against RLIMIT_MEMLOCK like pinning.
+    if (m.mlocked === 0) {
+      if (this.#memlock.limit === 0) throw errnoError('EPERM', 'mlock', 'DMA memory for no-IOMMU mode');
+      if (this.#memlock.locked + m.bytes.length > this.#memlock.limit) throw errnoError('ENOMEM', 'mlock', 'DMA memory for no-IOMMU mode');
+      this.#memlock.locked += m.bytes.length;
+      m.mlocked = m.bytes.length;
+    }
+    if (!this.#caps.sysAdmin) throw errnoError('EPERM', 'dmaPhysical', '/proc/self/pagemap hides frame numbers without CAP_SYS_ADMIN');
+    return this.#phys.addresses(m);
+  }
+
+  #iommufdCtx(fd: number, what: string): FakeIommufd {
+    const e = this.#entry(fd, 'ioctl');
+    if (e.kind !== 'iommufd') {
+      const kind = e.kind === 'eventfd' ? 'other' : e.kind;
+      throw errnoError('ENOTTY', 'ioctl', `${what}: fd ${fd} is a ${kindName(kind)}, not a iommufd`);
+    }
+    return e.ctx;
   }
 
   #container(fd: number, what: string): KContainer {
@@ -729,7 +926,14 @@ export class FakeKernel implements Backend {
 }
 
 function kindName(k: FdKind | 'other'): string {
-  return k === 'other' ? 'non-VFIO file' : `VFIO ${k}`;
+  return k === 'other' ? 'non-VFIO file' : k === 'iommufd' ? 'iommufd' : `VFIO ${k}`;
+}
+
+/** native/dmamap.cc ArgIoas: an IOAS id is in [1, 2^32). */
+function argIoas(v: unknown, fn: string): number {
+  const id = argU64(v, fn, 'ioas');
+  if (id === 0n || id > 0xffffffffn) throw new RangeError(`${fn}: ioas must be an IOAS id in [1, 2^32)`);
+  return Number(id);
 }
 
 /** VFIO_IOMMU_GET_INFO: page sizes, and the IOVA-range and DMA-avail caps when argsz allows. */

@@ -2,8 +2,8 @@
  * The on-disk sysfs/dev tree the fake kernel keeps in a temp dir, so the same
  * discovery code (src/sysfs.ts, with its `root` option) works against it.
  */
-import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, unlinkSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const hex = (n: number, digits: number) => `0x${n.toString(16).padStart(digits, '0')}\n`;
 
@@ -61,9 +61,45 @@ export class SysfsTree {
 
   /** /dev nodes are plain files here: existence is what discovery checks; open() is the kernel's. */
   setDevNode(name: string, present: boolean): void {
-    const p = join(this.root, 'dev/vfio', name);
+    this.setNode(join('dev/vfio', name), present);
+  }
+
+  /** A node anywhere under the root's dev/ (dev/iommu, dev/vfio/devices/vfio0). */
+  setNode(path: string, present: boolean): void {
+    const p = join(this.root, path);
+    mkdirSync(dirname(p), { recursive: true });
     if (present && !existsSync(p)) writeFileSync(p, '');
     if (!present && existsSync(p)) unlinkSync(p);
+  }
+
+  /**
+   * The vfio_device's own struct device (class vfio-dev, since Linux 6.1), a child
+   * of the PCI device named for its index: <device>/vfio-dev/vfioN. It exists for
+   * every device vfio-pci drives, whether or not the kernel has the cdev.
+   */
+  setVfioDev(address: string, index: number | null): void {
+    const dir = join(this.#real(address), 'vfio-dev');
+    rmSync(dir, { recursive: true, force: true });
+    const cls = join(this.root, 'sys/class/vfio-dev');
+    mkdirSync(cls, { recursive: true });
+    for (const name of readdirSync(cls)) if (readlinkSync(join(cls, name)).endsWith(`/${address}/vfio-dev/${name}`)) unlinkSync(join(cls, name));
+    if (index === null) return;
+    mkdirSync(join(dir, `vfio${index}`), { recursive: true });
+    symlinkSync(`../../devices/pci0000:00/${address}/vfio-dev/vfio${index}`, join(cls, `vfio${index}`));
+  }
+
+  /** /sys/kernel/iommu_groups/N/name: 'vfio-noiommu' for the groups vfio makes in no-IOMMU mode. */
+  setGroupName(group: number, name: string): void {
+    const dir = join(this.root, 'sys/kernel/iommu_groups', String(group));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'name'), `${name}\n`);
+  }
+
+  /** /sys/module/<module>/parameters/<name>. */
+  setModuleParam(module: string, name: string, value: string): void {
+    const dir = join(this.root, 'sys/module', module, 'parameters');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, name), `${value}\n`);
   }
 
   remove(): void {

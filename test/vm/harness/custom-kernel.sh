@@ -3,6 +3,8 @@
 # `make tinyconfig` + kernel.fragment, everything built in -- and prints the directory that
 # holds it, laid out like kernel.sh's (minus the modules):
 #   DIR/vmlinuz   DIR/config   DIR/version   DIR/source   DIR/build.log.xz
+#   DIR/uapi/     the same version's uAPI headers (linux-libc-dev), for the host-side check
+#                 of src/uapi against them (test/unit/uapi-header.test.ts, VFIO_UAPI_INCLUDE)
 # It exists because no Debian kernel enables IOMMUFD, VFIO_DEVICE_CDEV or VFIO_NOIOMMU.
 #
 # The source package comes from trixie through a PRIVATE apt configuration under the cache
@@ -121,6 +123,22 @@ if [ -z "$version" ]; then
   [ -n "$version" ] || vm_die "$src_pkg not found in $suite at $mirror"
 fi
 
+# The uAPI headers of the kernel in $1 (linux-libc-dev is built from the same source
+# package, at the same version): a 3 MB download, unpacked once next to the kernel.
+ensure_uapi_headers() {
+  local kdir="$1" t
+  [ -f "$kdir/uapi/linux/iommufd.h" ] && return 0
+  t="$(mktemp -d "$base/.headers.XXXXXX")"
+  if (cd "$t" && apt-get "${apt_opts[@]}" download -q "linux-libc-dev=$version" >&2); then
+    dpkg-deb -x "$t"/linux-libc-dev_*.deb "$t/root"
+    rm -rf "$kdir/uapi"
+    mv "$t/root/usr/include" "$kdir/uapi"
+  else
+    vm_log "custom kernel: linux-libc-dev $version could not be downloaded; no uAPI headers"
+  fi
+  rm -rf "$t"
+}
+
 # Sets key and dir for $version; prints dir and exits when that kernel is already built.
 find_cached() {
   key="$({
@@ -130,6 +148,7 @@ find_cached() {
   } | sha256sum | cut -c1-16)"
   dir="$base/$key"
   if [ -f "$dir/complete" ]; then
+    ensure_uapi_headers "$dir"
     echo "$dir"
     exit 0
   fi
@@ -222,4 +241,5 @@ mv "$tmp/out" "$dir"
 rm -f "$base/failed-build.log"
 vm_log "custom kernel $(cat "$dir/version") built in $(vm_elapsed "$start") s:" \
   "$(du -h "$dir/vmlinuz" | cut -f1) at $dir"
+ensure_uapi_headers "$dir"
 echo "$dir"

@@ -38,13 +38,15 @@ find "$artifacts" -mindepth 1 -delete
 
 # VFIO_VM_IOMMU=none: no vIOMMU; vfio binds devices in its unsafe no-IOMMU mode (custom
 # kernel). vfio_vm.kernel/vfio_vm.iommu tell guest-init.sh how the guest was set up.
-kind="${VFIO_VM_KERNEL:-stock}" iommu="${VFIO_VM_IOMMU:-intel}"
+kind="${VFIO_VM_KERNEL:-stock}" iommu="${VFIO_VM_IOMMU:-intel}" api="${VFIO_VM_API:-container}"
+# Without an IOMMU the edu sees guest-physical addresses, which its default 28-bit DMA mask
+# cannot reach in a 2 GiB guest: give it a 64-bit mask there.
 case "$iommu" in
-  intel) iommu_dev=(-device "intel-iommu,intremap=on") iommu_arg=intel_iommu=on ;;
-  none) iommu_dev=() iommu_arg=vfio.enable_unsafe_noiommu_mode=1 ;;
+  intel) iommu_dev=(-device "intel-iommu,intremap=on") iommu_arg=intel_iommu=on edu=edu ;;
+  none) iommu_dev=() iommu_arg=vfio.enable_unsafe_noiommu_mode=1 edu=edu,dma_mask=0xffffffffffffffff ;;
   *) vm_die "VFIO_VM_IOMMU must be intel or none, not '$iommu'" ;;
 esac
-append="console=ttyS0 quiet panic=-1 $iommu_arg vfio_vm.cmd=$word vfio_vm.kernel=$kind vfio_vm.iommu=$iommu ${VFIO_VM_APPEND:-}"
+append="console=ttyS0 quiet panic=-1 $iommu_arg vfio_vm.cmd=$word vfio_vm.kernel=$kind vfio_vm.iommu=$iommu vfio_vm.api=$api ${VFIO_VM_APPEND:-}"
 
 # shellcheck disable=SC2054 # commas separate QEMU sub-options, not array elements
 args=(
@@ -61,7 +63,7 @@ args=(
   -virtfs "local,path=$share,mount_tag=host0,security_model=none,readonly=on"
   # Devices for VFIO, each in its own IOMMU group on the root bus. The NICs share hub 1,
   # so frames one sends reach the others; there is no host network at all.
-  -device edu
+  -device "$edu"
   -netdev hubport,id=n0,hubid=1 -device e1000e,netdev=n0
   -netdev hubport,id=n1,hubid=1
   -device virtio-net-pci,netdev=n1,iommu_platform=on,disable-legacy=on
@@ -72,7 +74,7 @@ args=(
   # (acpi-pci-hotplug-with-bridge-support=off) the bridge alone would make the group
   # non-viable, and the virtio-net would no longer be the reason.
   -device pcie-pci-bridge,id=br1,bus=pcie.0
-  -device edu,bus=br1,addr=1
+  -device "$edu,bus=br1,addr=1"
   -netdev hubport,id=n2,hubid=1 -device virtio-net-pci,netdev=n2,bus=br1,addr=2
   # A second e1000e on the same hub, for the NIC driver's tests (examples/e1000e): one port
   # sends, the other receives. Last, so the devices above keep their addresses.

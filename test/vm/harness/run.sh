@@ -5,6 +5,8 @@
 # usage: bash test/vm/harness/run.sh <command-word>        (from anywhere)
 # env:   VFIO_VM_KERNEL   stock (default: Debian 12's kernel.sh) or custom (custom-kernel.sh:
 #                         trixie 6.12 + kernel.fragment, iommufd/cdev/no-IOMMU, built once)
+#        VFIO_VM_API      container (default) or iommufd: the kernel interface the guest tests
+#                         open devices through (iommufd: custom kernel with VFIO_VM_IOMMU=intel)
 #        VFIO_VM_IOMMU    intel (default: emulated VT-d) or none (no IOMMU, vfio no-IOMMU
 #                         mode; custom kernel only)
 #        VFIO_VM_CACHE    kernel + initramfs cache (default ~/.cache/vfio-vm)
@@ -29,7 +31,11 @@ if [ $# -ne 1 ] || ! vm_valid_word "$word"; then
   vm_die "usage: run.sh <command-word>; commands:$known"
 fi
 [ -f "$commands/$word.sh" ] || vm_die "no such command: $commands/$word.sh"
-export VFIO_VM_KERNEL="${VFIO_VM_KERNEL:-stock}" VFIO_VM_IOMMU="${VFIO_VM_IOMMU:-intel}"
+export VFIO_VM_KERNEL="${VFIO_VM_KERNEL:-stock}" VFIO_VM_IOMMU="${VFIO_VM_IOMMU:-intel}" VFIO_VM_API="${VFIO_VM_API:-container}"
+case "$VFIO_VM_API" in container | iommufd) ;; *) vm_die "VFIO_VM_API must be container or iommufd, not '$VFIO_VM_API'" ;; esac
+if [ "$VFIO_VM_API" = iommufd ] && [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" != custom:intel ]; then
+  vm_die "VFIO_VM_API=iommufd needs VFIO_VM_KERNEL=custom and an IOMMU (Debian's kernels have no iommufd; no-IOMMU devices have no cdev)"
+fi
 case "$VFIO_VM_KERNEL" in stock | custom) ;; *) vm_die "VFIO_VM_KERNEL must be stock or custom, not '$VFIO_VM_KERNEL'" ;; esac
 case "$VFIO_VM_IOMMU" in intel | none) ;; *) vm_die "VFIO_VM_IOMMU must be intel or none, not '$VFIO_VM_IOMMU'" ;; esac
 # Debian's kernels lack CONFIG_VFIO_NOIOMMU: without an IOMMU nothing would bind to vfio-pci.
@@ -55,7 +61,7 @@ if [ "$VFIO_VM_KERNEL" = stock ]; then kdir="$("$here/kernel.sh")"; fi
 initrd="$("$here/initramfs.sh" "$kdir")"
 flock -u 9
 exec 9>&-
-vm_log "kernel $(cat "$kdir/version") ($VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU), prepared in $(vm_elapsed "$start") s"
+vm_log "kernel $(cat "$kdir/version") ($VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU, API $VFIO_VM_API), prepared in $(vm_elapsed "$start") s"
 
 out="${VFIO_VM_OUT:-$repo/.vm-out}"
 log="$out/$word-$(date +%Y%m%d-%H%M%S)-$$.log"

@@ -45,7 +45,7 @@ export class EduModel implements DeviceModel {
   #timers = new Set<NodeJS.Timeout | NodeJS.Immediate>();
 
   constructor(options: EduOptions = {}) {
-    this.#mask = 2 ** (options.dmaBits ?? 28) - 1;
+    this.#mask = 2 ** Math.min(options.dmaBits ?? 28, 53) - 1;
     this.#delay = options.dmaDelayMs ?? 10;
   }
 
@@ -138,17 +138,22 @@ export class EduModel implements DeviceModel {
     const { src, dst, cnt, cmd } = this.#dma;
     if (cmd & DMA_TO_RAM) {
       if (!this.#inBuffer(src, cnt)) this.errors.push(`DMA source 0x${src.toString(16)}+${cnt} is outside the device buffer`);
-      else if (!this.#bus.dmaWrite(dst & this.#mask, this.#buffer.slice(src - BUF_START, src - BUF_START + cnt)))
-        this.errors.push(`DMA write to IOVA 0x${(dst & this.#mask).toString(16)} faulted`);
+      else if (!this.#bus.dmaWrite(this.#dmaAddr(dst), this.#buffer.slice(src - BUF_START, src - BUF_START + cnt)))
+        this.errors.push(`DMA write to IOVA 0x${this.#dmaAddr(dst).toString(16)} faulted`);
     } else if (!this.#inBuffer(dst, cnt)) {
       this.errors.push(`DMA destination 0x${dst.toString(16)}+${cnt} is outside the device buffer`);
     } else {
-      const data = this.#bus.dmaRead(src & this.#mask, cnt);
+      const data = this.#bus.dmaRead(this.#dmaAddr(src), cnt);
       if (data) this.#buffer.set(data, dst - BUF_START);
-      else this.errors.push(`DMA read from IOVA 0x${(src & this.#mask).toString(16)} faulted`);
+      else this.errors.push(`DMA read from IOVA 0x${this.#dmaAddr(src).toString(16)} faulted`);
     }
     this.#dma.cmd &= ~DMA_RUN;
     if (cmd & DMA_IRQ) this.#raise(IRQ_DMA);
+  }
+
+  // `&` would cut the mask to 32 bits; addresses are safe integers, so a modulo does.
+  #dmaAddr(addr: number): number {
+    return addr % (this.#mask + 1);
   }
 
   #raise(bits: number): void {

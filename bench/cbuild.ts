@@ -1,0 +1,13 @@
+/** Builds a C baseline from bench/c/ with the host's compiler, as every benchmark does in the same run. */
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const benchDir = dirname(fileURLToPath(import.meta.url));
+
+/** cc -O2 bench/c/<name>.c -o <out>; `static` for programs that run in the guest, whose initramfs
+ * carries only the shared libraries node itself links. */
+export function buildC(name: string, out: string, opts: { static?: boolean } = {}): string {
+  execFileSync('cc', ['-O2', ...(opts.static ? ['-static'] : []), '-o', out, join(benchDir, 'c', `${name}.c`)]);
+  return out;
+}

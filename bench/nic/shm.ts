@@ -1,0 +1,67 @@
+/**
+ * The memory the simulator and the driver share: one file in /dev/shm (tmpfs, so no disk
+ * behind it), mapped MAP_SHARED by both through the same native mmap the Region class uses
+ * for real BARs. BAR0 is a Region over the file's first 128 KiB, so the driver's register
+ * accesses take exactly the path they take on a VFIO device (Atomics on a mapping).
+ */
+import { closeSync, existsSync, ftruncateSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nativeBackend } from '../../src/backend/native.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { Region } from '../../src/region.js';
+import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../../src/uapi/vfio-region.js';
+import { BAR_SIZE, CTL_OFFSET, FILE_SIZE } from './layout.js';
+
+const PROT_RW = 3; // PROT_READ | PROT_WRITE
+
+export interface SharedNic {
+  readonly path: string;
+  readonly backend: Backend;
+  readonly fd: number;
+  readonly bar: Region;
+  /** The control page as 32-bit words (see layout.ts), for Atomics. */
+  readonly ctl: Uint32Array;
+  close(): void;
+}
+
+let serial = 0;
+
+export function createSharedNic(): SharedNic {
+  const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const path = join(dir, `vfio-bench-nic-${process.pid}-${serial++}`);
+  // A fresh, zeroed (sparse) file per run: the simulator starts from power-on state.
+  const created = openSync(path, 'wx', 0o600);
+  try {
+    ftruncateSync(created, FILE_SIZE);
+  } finally {
+    closeSync(created);
+  }
+  const backend = nativeBackend();
+  const fd = backend.open(path);
+  const bar = new Region(backend, fd, 'sim', 'BAR0', {
+    argsz: 32,
+    flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
+    index: 0,
+    size: BigInt(BAR_SIZE),
+    offset: 0n,
+    caps: { msixMappable: false },
+  }, true);
+  const ctlBuffer = backend.mmap(fd, CTL_OFFSET, 4096, PROT_RW);
+  let closed = false;
+  return {
+    path,
+    backend,
+    fd,
+    bar,
+    ctl: new Uint32Array(ctlBuffer),
+    close() {
+      if (closed) return;
+      closed = true;
+      bar.close();
+      backend.munmap(ctlBuffer);
+      backend.close(fd);
+      rmSync(path, { force: true });
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The TypeScript side's measurement: the unchanged e1000e driver forwarding what it
+ * receives (rxBurst, then txBurst of the same frames, as examples/e1000e/fwd.ts does), on the
+ * main thread, for a warm-up and then a measured window. bench/c/nic-driver.c runs the same
+ * loop in C; the two report the same fields. The caller stops the simulator (CTL_STOP).
+ */
+import type { E1000e, Frame } from '../../examples/e1000e/driver.js';
+import { CTL_MEASURE } from './layout.js';
+import { mainThreadCpuNs } from './tools.js';
+
+/** One measured window of a driver, TS or C (nic-driver.c prints the same fields). */
+export interface DriverReport {
+  /** Frames forwarded (taken by txBurst) in the window. */
+  packets: number;
+  /** Frames received but not sent: the transmit ring was full. */
+  drops: number;
+  bursts: number;
+  emptyPolls: number;
+  wallNs: number;
+  /** The driver thread's CPU time in the window. */
+  cpuNs: number;
+  /** Time spent waiting on an empty receive ring (for the simulator), within the window. */
+  idleNs: number;
+}
+
+export function forwardTs(port: E1000e, ctl: Uint32Array, batch: number, warmupMs: number, measureMs: number): DriverReport {
+  const dummy: Frame = { data: new Uint8Array(0), length: 0 };
+  const frames: Frame[] = Array.from({ length: batch }, () => dummy); // packed, not holey
+  let packets = 0;
+  let drops = 0;
+  let bursts = 0;
+  let empty = 0;
+  let idle = 0;
+  const start = performance.now();
+  const giveUp = start + warmupMs + measureMs + 10_000;
+  let phase = 0;
+  let wall0 = 0;
+  let cpu0 = 0;
+  const at = { packets: 0, drops: 0, bursts: 0, empty: 0, idle: 0 };
+  for (let it = 1; ; it++) {
+    const n = port.rxBurst(frames, batch);
+    if (n > 0) {
+      const sent = port.txBurst(frames, n);
+      packets += sent;
+      drops += n - sent;
+      bursts++;
+    } else {
+      // The ring is empty: wait for the simulator, booked as idle, not as work per frame.
+      empty++;
+      const t0 = performance.now();
+      for (let spins = 0; !port.rxReady(); )
+        if (++spins === 1 << 20) {
+          spins = 0;
+          if (performance.now() > giveUp) throw new Error('bench nic: the simulator sent no frames for 10 s');
+        }
+      idle += performance.now() - t0;
+    }
+    if ((it & 63) === 0) {
+      const now = performance.now();
+      if (phase === 0 && now - start >= warmupMs) {
+        phase = 1;
+        Atomics.store(ctl, CTL_MEASURE, 1);
+        wall0 = performance.now();
+        cpu0 = mainThreadCpuNs();
+        Object.assign(at, { packets, drops, bursts, empty, idle });
+      } else if (phase === 1 && now - wall0 >= measureMs) {
+        const cpu1 = mainThreadCpuNs();
+        const wall1 = performance.now();
+        Atomics.store(ctl, CTL_MEASURE, 2);
+        return {
+          packets: packets - at.packets,
+          drops: drops - at.drops,
+          bursts: bursts - at.bursts,
+          emptyPolls: empty - at.empty,
+          wallNs: (wall1 - wall0) * 1e6,
+          cpuNs: cpu1 - cpu0,
+          idleNs: (idle - at.idle) * 1e6,
+        };
+      }
+    }
+  }
+}

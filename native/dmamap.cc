@@ -1,0 +1,259 @@
+// IOMMU mappings of DMA memory: the requests whose structs carry a process address,
+// so JS may not build them. VFIO_IOMMU_MAP_DMA (a type1 container) and IOMMU_IOAS_MAP
+// (an iommufd IOAS) take a buffer from dmaAlloc and an offset; the address is computed
+// here. Each mapping is recorded against its memory (see memory.h), so the memory
+// cannot be freed while the IOMMU may still reach it. IOMMU_IOAS_IOVA_RANGES is here
+// too: its output array is a user pointer.
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "memory.h"
+#include "shim.h"
+
+#ifndef VFIO_DMA_UNMAP_FLAG_ALL
+#define VFIO_DMA_UNMAP_FLAG_ALL (1 << 1)
+#endif
+
+namespace vfio {
+
+// iommufd's uAPI (linux/iommufd.h, 6.2+) is not in every libc's headers: the layouts
+// the shim needs are defined here, with their sizes checked.
+namespace iommufd {
+constexpr unsigned long kIoasIovaRanges = _IO(';', 0x84);
+constexpr unsigned long kIoasMap = _IO(';', 0x85);
+constexpr unsigned long kIoasUnmap = _IO(';', 0x86);
+constexpr uint32_t kMapFixedIova = 1 << 0;
+constexpr uint32_t kMapWriteable = 1 << 1;
+constexpr uint32_t kMapReadable = 1 << 2;
+
+struct IovaRange {
+  uint64_t start;
+  uint64_t last;
+};
+struct IoasIovaRanges {
+  uint32_t size;
+  uint32_t ioas_id;
+  uint32_t num_iovas;
+  uint32_t reserved;
+  uint64_t allowed_iovas;
+  uint64_t out_iova_alignment;
+};
+struct IoasMap {
+  uint32_t size;
+  uint32_t flags;
+  uint32_t ioas_id;
+  uint32_t reserved;
+  uint64_t user_va;
+  uint64_t length;
+  uint64_t iova;
+};
+struct IoasUnmap {
+  uint32_t size;
+  uint32_t ioas_id;
+  uint64_t iova;
+  uint64_t length;
+};
+static_assert(sizeof(IoasIovaRanges) == 32 && sizeof(IoasMap) == 40 && sizeof(IoasUnmap) == 24, "iommufd layouts");
+}  // namespace iommufd
+
+void ForgetRecords(Napi::Env env, int fd, uint32_t ioas, bool all, uint64_t iova, uint64_t size) {
+  auto& recs = RegistryOf(env)->records;
+  // Inclusive bounds: iova + size may not fit in 64 bits (unmap-all asks for 2^64 - 1 bytes).
+  const uint64_t last = size == 0 ? 0 : (size - 1 > UINT64_MAX - iova ? UINT64_MAX : iova + (size - 1));
+  for (size_t k = 0; k < recs.size();) {
+    DmaRecord& r = recs[k];
+    // A record only partly covered stays: the conservative side.
+    bool gone = r.fd == fd && r.ioas == ioas && (all || (size > 0 && r.iova >= iova && r.iova + (r.size - 1) <= last));
+    if (gone) {
+      Mem* m = r.mem;
+      if (--m->iommu_maps == 0 && m->finalized) {  // its buffer was collected while mapped
+        Release(m);
+        delete m;
+      }
+      recs[k] = recs.back();
+      recs.pop_back();
+    } else {
+      k++;
+    }
+  }
+}
+
+namespace {
+
+uint32_t ArgIoas(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  uint64_t id = ArgU64(info, i, fn, "ioas");
+  if (id == 0 || id > 0xffffffffu) ThrowRange(info.Env(), std::string(fn) + ": ioas must be an IOAS id in [1, 2^32)");
+  return static_cast<uint32_t>(id);
+}
+
+// The part [offset, offset+size) of DMA memory argument `i`, checked.
+uint8_t* DmaSpan(const Napi::CallbackInfo& info, size_t i, const char* fn, uint64_t offset, uint64_t size, Mem** out) {
+  Napi::Env env = info.Env();
+  Mem* m = Lookup(info, i, fn);
+  if (!m->dma) ThrowType(env, std::string(fn) + ": only memory from dmaAlloc can be mapped for DMA");
+  if (offset > m->length || size > m->length - offset)
+    ThrowRange(env, std::string(fn) + ": offset " + std::to_string(offset) + " + size " + std::to_string(size) +
+                        " is outside the " + std::to_string(m->length) + "-byte buffer");
+  *out = m;
+  return m->addr + offset;
+}
+
+void Record(Napi::Env env, int fd, uint32_t ioas, uint64_t iova, uint64_t size, Mem* m) {
+  m->registry->records.push_back(DmaRecord{fd, ioas, iova, size, m});
+  m->iommu_maps++;
+}
+
+// dmaMap(containerFd, buffer, offset, size, iova, flags): VFIO_IOMMU_MAP_DMA with vaddr filled here.
+Napi::Value DmaMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "dmaMap");
+  uint64_t offset = ArgU64(info, 2, "dmaMap", "offset");
+  uint64_t size = ArgU64(info, 3, "dmaMap", "size");
+  uint64_t iova = ArgU64(info, 4, "dmaMap", "iova");
+  uint64_t flags = ArgU64(info, 5, "dmaMap", "flags");
+  Mem* m;
+  uint8_t* va = DmaSpan(info, 1, "dmaMap", offset, size, &m);
+  // Only the protection bits: VADDR updates would re-point a mapping at other memory.
+  if (flags & ~static_cast<uint64_t>(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
+    ThrowRange(env, "dmaMap: flags may only hold READ (1) and WRITE (2)");
+  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_MAP_DMA");
+  vfio_iommu_type1_dma_map map{};
+  map.argsz = sizeof map;
+  map.flags = static_cast<uint32_t>(flags);
+  map.vaddr = reinterpret_cast<uintptr_t>(va);
+  map.iova = iova;
+  map.size = size;
+  int rc;
+  do rc = ::ioctl(fd, VFIO_IOMMU_MAP_DMA, &map); while (rc < 0 && errno == EINTR);
+  if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_MAP_DMA");
+  Record(env, fd, 0, iova, size, m);
+  return env.Undefined();
+}
+
+// dmaUnmap(containerFd, iova, size, flags) -> bytes unmapped (BigInt). flags may hold UNMAP_ALL only.
+Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "dmaUnmap");
+  uint64_t iova = ArgU64(info, 1, "dmaUnmap", "iova");
+  uint64_t size = ArgU64(info, 2, "dmaUnmap", "size");
+  uint64_t flags = info.Length() > 3 ? ArgU64(info, 3, "dmaUnmap", "flags") : 0;
+  // Dirty-bitmap and VADDR unmaps carry user pointers or leave stale vaddrs: not offered.
+  if (flags & ~static_cast<uint64_t>(VFIO_DMA_UNMAP_FLAG_ALL))
+    ThrowRange(env, "dmaUnmap: flags may only hold UNMAP_ALL (2)");
+  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_UNMAP_DMA");
+  vfio_iommu_type1_dma_unmap unmap{};
+  unmap.argsz = sizeof unmap;
+  unmap.flags = static_cast<uint32_t>(flags);
+  unmap.iova = iova;
+  unmap.size = size;
+  int rc;
+  do rc = ::ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap); while (rc < 0 && errno == EINTR);
+  if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_UNMAP_DMA");
+  ForgetRecords(env, fd, 0, (flags & VFIO_DMA_UNMAP_FLAG_ALL) != 0, unmap.iova, unmap.size);
+  return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.size));
+}
+
+// ioasMap(iommufd, ioas, buffer, offset, size, iova, flags): IOMMU_IOAS_MAP at a fixed IOVA
+// (the object model allocates IOVAs itself), user_va filled here. flags: READABLE | WRITEABLE.
+Napi::Value IoasMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "ioasMap");
+  uint32_t ioas = ArgIoas(info, 1, "ioasMap");
+  uint64_t offset = ArgU64(info, 3, "ioasMap", "offset");
+  uint64_t size = ArgU64(info, 4, "ioasMap", "size");
+  uint64_t iova = ArgU64(info, 5, "ioasMap", "iova");
+  uint64_t flags = ArgU64(info, 6, "ioasMap", "flags");
+  Mem* m;
+  uint8_t* va = DmaSpan(info, 2, "ioasMap", offset, size, &m);
+  if (flags & ~static_cast<uint64_t>(iommufd::kMapReadable | iommufd::kMapWriteable))
+    ThrowRange(env, "ioasMap: flags may only hold WRITEABLE (2) and READABLE (4)");
+  RequireFdKind(env, fd, FdKind::kIommufd, "IOMMU_IOAS_MAP");
+  iommufd::IoasMap map{};
+  map.size = sizeof map;
+  map.flags = static_cast<uint32_t>(flags) | iommufd::kMapFixedIova;
+  map.ioas_id = ioas;
+  map.user_va = reinterpret_cast<uintptr_t>(va);
+  map.length = size;
+  map.iova = iova;
+  int rc;
+  do rc = ::ioctl(fd, iommufd::kIoasMap, &map); while (rc < 0 && errno == EINTR);
+  if (rc < 0) ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_MAP");
+  Record(env, fd, ioas, iova, size, m);
+  return env.Undefined();
+}
+
+// ioasUnmap(iommufd, ioas, iova, length) -> bytes unmapped. iova 0 + length 2^64-1 unmaps all.
+Napi::Value IoasUnmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "ioasUnmap");
+  uint32_t ioas = ArgIoas(info, 1, "ioasUnmap");
+  uint64_t iova = ArgU64(info, 2, "ioasUnmap", "iova");
+  uint64_t length = ArgU64(info, 3, "ioasUnmap", "length");
+  RequireFdKind(env, fd, FdKind::kIommufd, "IOMMU_IOAS_UNMAP");
+  iommufd::IoasUnmap unmap{};
+  unmap.size = sizeof unmap;
+  unmap.ioas_id = ioas;
+  unmap.iova = iova;
+  unmap.length = length;
+  int rc;
+  do rc = ::ioctl(fd, iommufd::kIoasUnmap, &unmap); while (rc < 0 && errno == EINTR);
+  if (rc < 0) ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_UNMAP");
+  // Success means every mapping inside the asked range is gone (iommufd refuses to split one).
+  const bool all = iova == 0 && length == UINT64_MAX;
+  ForgetRecords(env, fd, ioas, all, iova, length);
+  return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.length));
+}
+
+// ioasIovaRanges(iommufd, ioas) -> { ranges: BigUint64Array [start, last, ...], alignment: BigInt }
+Napi::Value IoasIovaRanges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "ioasIovaRanges");
+  uint32_t ioas = ArgIoas(info, 1, "ioasIovaRanges");
+  RequireFdKind(env, fd, FdKind::kIommufd, "IOMMU_IOAS_IOVA_RANGES");
+  std::vector<iommufd::IovaRange> ranges(8);
+  iommufd::IoasIovaRanges q{};
+  for (int attempt = 0;; attempt++) {
+    q = {};
+    q.size = sizeof q;
+    q.ioas_id = ioas;
+    q.num_iovas = static_cast<uint32_t>(ranges.size());
+    q.allowed_iovas = reinterpret_cast<uintptr_t>(ranges.data());
+    int rc;
+    do rc = ::ioctl(fd, iommufd::kIoasIovaRanges, &q); while (rc < 0 && errno == EINTR);
+    if (rc == 0) break;
+    // EMSGSIZE: the array was too small and num_iovas now says how large it must be.
+    if (errno != EMSGSIZE || attempt > 3 || q.num_iovas > 1u << 16)
+      ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_IOVA_RANGES");
+    ranges.resize(q.num_iovas);
+  }
+  const size_t n = std::min<size_t>(q.num_iovas, ranges.size());
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * 2 * sizeof(uint64_t));
+  auto* out = static_cast<uint64_t*>(ab.Data());
+  for (size_t k = 0; k < n; k++) {
+    out[2 * k] = ranges[k].start;
+    out[2 * k + 1] = ranges[k].last;
+  }
+  napi_value arr;
+  if (napi_create_typedarray(env, napi_biguint64_array, n * 2, ab, 0, &arr) != napi_ok)
+    ThrowType(env, "ioasIovaRanges: could not create the result");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("ranges", Napi::Value(env, arr));
+  result.Set("alignment", Napi::BigInt::New(env, static_cast<uint64_t>(q.out_iova_alignment)));
+  return result;
+}
+
+}  // namespace
+
+void InitDmaMap(Napi::Env env, Napi::Object exports) {
+  exports.Set("dmaMap", Napi::Function::New(env, DmaMap, "dmaMap"));
+  exports.Set("dmaUnmap", Napi::Function::New(env, DmaUnmap, "dmaUnmap"));
+  exports.Set("ioasMap", Napi::Function::New(env, IoasMap, "ioasMap"));
+  exports.Set("ioasUnmap", Napi::Function::New(env, IoasUnmap, "ioasUnmap"));
+  exports.Set("ioasIovaRanges", Napi::Function::New(env, IoasIovaRanges, "ioasIovaRanges"));
+}
+
+}  // namespace vfio

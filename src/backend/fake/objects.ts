@@ -1,0 +1,50 @@
+/** The fake kernel's VFIO objects, shared by the files that emulate their ioctls. */
+import type { FakeIommu } from './iommu.js';
+import type { FakeIommufd } from './iommufd.js';
+import type { IrqState } from './irq.js';
+import type { VirtualConfig } from './config.js';
+import type { DeviceModel } from './model.js';
+
+export interface KGroup {
+  id: number;
+  devices: KDevice[];
+  /** The group file is open (vfio_group opened_file). */
+  open: boolean;
+  container: KContainer | null;
+  /** A no-IOMMU group (/dev/vfio/noiommu-N). */
+  noiommu: boolean;
+  /** Devices of the group bound through their cdev (cdev_device_open_cnt): the group node refuses to open. */
+  cdevBound: number;
+}
+
+export interface KContainer {
+  groups: Set<KGroup>;
+  /** The type1 driver, once VFIO_SET_IOMMU chose it. */
+  iommu: FakeIommu | null;
+  /** VFIO_SET_IOMMU chose the no-IOMMU driver. */
+  noiommuDriver: boolean;
+  /** Its groups are no-IOMMU groups (container->noiommu); real and no-IOMMU groups do not mix. */
+  noiommu: boolean;
+  fdOpen: boolean;
+}
+
+export interface KDevice {
+  address: string;
+  model: DeviceModel;
+  group: KGroup;
+  driver: string | null;
+  config: VirtualConfig;
+  irq: IrqState;
+  /** vfio_device open_count: group-path device fds, plus a bound cdev. */
+  opens: number;
+  /** The vfio device index while vfio-pci drives it (vfio-dev/vfioN, /dev/vfio/devices/vfioN). */
+  index: number | null;
+  /** The cdev file bound to an iommufd, if any. */
+  cdev: CdevFile | null;
+}
+
+/** A file opened on /dev/vfio/devices/vfioN: unusable until VFIO_DEVICE_BIND_IOMMUFD. */
+export interface CdevFile {
+  readonly d: KDevice;
+  bound: { ctx: FakeIommufd; devid: number } | null;
+}

@@ -1,0 +1,244 @@
+/**
+ * What a container and an iommufd IOAS have in common: an address space devices DMA
+ * into, which owns the DMA buffers mapped in it and the IOVA allocator. The subclasses
+ * say how one mapping is made and removed; the checks, the IOVA choice and the error
+ * hints are here once. Without an IOMMU (no-IOMMU mode) there is nothing to map: the
+ * device sees physical memory, so the buffer's physical address is its DMA address.
+ */
+import type { Backend, HugePages } from './backend/backend.js';
+import { VfioError, syscall } from './errors.js';
+import { IovaAllocator } from './iova.js';
+import { DmaBuffer, type DmaBufferOwner } from './dma.js';
+import { formatBytes } from './limits.js';
+
+export interface DmaOptions {
+  /** 'prefer' (default) uses a 2 MiB hugepage when the system has one free. */
+  hugepages?: HugePages;
+  /** A fixed IOVA instead of an allocated one (not in no-IOMMU mode: addresses are physical there). */
+  iova?: number;
+  /** The device's DMA address width: IOVAs stay below 2^dmaBits (e.g. 28 for QEMU's edu). */
+  dmaBits?: number;
+  /** What the device may do with the buffer (default 'rw'). */
+  access?: 'rw' | 'read' | 'write';
+}
+
+export type DmaAccess = NonNullable<DmaOptions['access']>;
+
+/** Which kernel interface a device's DMA goes through. */
+export type IommuApi = 'container' | 'iommufd' | 'noiommu';
+
+export abstract class DmaSpace implements DmaBufferOwner {
+  readonly backend: Backend;
+  #dma = new Set<DmaBuffer>();
+  #iova: IovaAllocator | null = null;
+
+  protected constructor(backend: Backend) {
+    this.backend = backend;
+  }
+
+  abstract readonly api: IommuApi | null;
+  /** Does an IOMMU translate (and confine) the device's DMA? False only in no-IOMMU mode. */
+  abstract readonly dmaTranslated: boolean;
+  /** Names the space in errors ('the container', 'IOAS 2'). */
+  protected abstract readonly label: string;
+  /** The smallest IOMMU page size: the granule of mappings. */
+  abstract readonly iommuPageSize: number;
+
+  protected abstract checkOpen(op: string): void;
+  /** The request that maps, for error messages ('VFIO_IOMMU_MAP_DMA'). */
+  protected abstract readonly mapOp: string;
+  protected abstract readonly unmapOp: string;
+  protected abstract map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void;
+  /** Returns the bytes the kernel unmapped. */
+  protected abstract unmap(iova: bigint, length: bigint): bigint;
+  /** One request that drops every mapping, or false when the kernel has none. */
+  protected abstract unmapAll(): boolean;
+
+  /**
+   * Called when the IOMMU's usable ranges are known, and again when they change (an
+   * iommufd IOAS narrows as devices attach); buffers already mapped keep their IOVAs.
+   */
+  protected setIovaRanges(ranges: readonly { start: bigint; end: bigint }[]): void {
+    const next = new IovaAllocator(ranges);
+    for (const b of this.#dma) if (this.dmaTranslated) next.reserve(b.iova, b.size);
+    this.#iova = next;
+  }
+
+  protected get iovaAllocator(): IovaAllocator | null {
+    return this.#iova;
+  }
+
+  get dmaBuffers(): readonly DmaBuffer[] {
+    return [...this.#dma];
+  }
+
+  /**
+   * Allocates pinned memory and maps it for DMA at an IOVA inside the IOMMU's ranges (or
+   * at `options.iova`); in no-IOMMU mode, at its physical address. Free it with
+   * `buffer.free()` or by closing.
+   */
+  allocDma(size: number, options: DmaOptions = {}): DmaBuffer {
+    const op = `${this.constructor.name}.allocDma`;
+    this.checkOpen(op);
+    if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`allocDma: size must be a positive integer, got ${size}`);
+    const access = options.access ?? 'rw';
+    if (access !== 'rw' && access !== 'read' && access !== 'write') throw new RangeError(`allocDma: access must be 'rw', 'read' or 'write'`);
+    if (options.dmaBits !== undefined && !(Number.isInteger(options.dmaBits) && options.dmaBits >= 12 && options.dmaBits <= 64))
+      throw new RangeError(`allocDma: dmaBits must be an integer in [12, 64], got ${options.dmaBits}`);
+    if (options.iova !== undefined && (!Number.isSafeInteger(options.iova) || options.iova < 0))
+      throw new RangeError(`allocDma: iova must be a non-negative safe integer, got ${options.iova}`);
+    if (this.api === null) {
+      throw new VfioError({
+        code: 'ERR_VFIO_NO_GROUP',
+        op,
+        message: `${this.label} has no IOMMU yet`,
+        hint: 'attach a group or open a device first (attachGroup, openDevice)',
+      });
+    }
+    const limit = options.dmaBits === undefined || options.dmaBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** options.dmaBits;
+    const mem = syscall('mmap DMA memory', {}, () => this.backend.dmaAlloc(size, options.hugepages ?? 'prefer'));
+    const buf = this.dmaTranslated ? this.#mapAtIova(mem.buffer, mem.pageSize, limit, access, options.iova) : this.#physical(mem.buffer, mem.pageSize, limit, options);
+    this.#dma.add(buf);
+    return buf;
+  }
+
+  #mapAtIova(memory: ArrayBuffer, pageSize: number, limit: number, access: DmaAccess, fixed: number | undefined): DmaBuffer {
+    const length = memory.byteLength;
+    const iovas = this.#iova!;
+    const align = Math.max(pageSize, this.iommuPageSize);
+    const iova = fixed !== undefined ? (iovas.reserve(fixed, length) ? fixed : undefined) : iovas.alloc(length, align, limit);
+    if (iova === undefined) {
+      this.backend.dmaFree(memory);
+      throw new VfioError({
+        code: 'ERR_VFIO_NO_IOVA',
+        op: `${this.constructor.name}.allocDma`,
+        message:
+          fixed !== undefined
+            ? `IOVA range 0x${fixed.toString(16)}+${length} is in use or outside the IOMMU's ranges`
+            : `no free IOVA range of ${formatBytes(length)} below 0x${limit.toString(16)}`,
+        hint: `usable IOVA ranges: ${this.describeRanges()}`,
+      });
+    }
+    try {
+      syscall(this.mapOp, { hint: (code) => this.mapHint(code, length) }, () => this.map(memory, length, BigInt(iova), access));
+    } catch (e) {
+      iovas.release(iova, length);
+      this.backend.dmaFree(memory);
+      throw e;
+    }
+    return new DmaBuffer(this, memory, iova, length, pageSize);
+  }
+
+  // No IOMMU: the device is given physical addresses, so the buffer must be one physically
+  // contiguous run (a scatter of 4 KiB pages would have the device write over other memory).
+  #physical(memory: ArrayBuffer, pageSize: number, limit: number, options: DmaOptions): DmaBuffer {
+    const op = `${this.constructor.name}.allocDma`;
+    const fail = (init: { code: string; message: string; hint?: string }): never => {
+      this.backend.dmaFree(memory);
+      throw new VfioError({ op, ...init });
+    };
+    if (options.iova !== undefined)
+      fail({ code: 'ERR_VFIO_NOIOMMU_IOVA', message: 'a fixed IOVA was asked for, but without an IOMMU DMA addresses are physical addresses' });
+    let phys: BigUint64Array;
+    try {
+      phys = syscall('read physical addresses (/proc/self/pagemap)', { hint: pagemapHint }, () => this.backend.dmaPhysical(memory));
+    } catch (e) {
+      this.backend.dmaFree(memory);
+      throw e;
+    }
+    const page = BigInt(this.backend.pageSize);
+    const base = phys[0]!;
+    for (let k = 1; k < phys.length; k++) {
+      if (phys[k] !== base + BigInt(k) * page)
+        fail({
+          code: 'ERR_VFIO_NOT_CONTIGUOUS',
+          message: `the ${formatBytes(memory.byteLength)} buffer is not physically contiguous (page ${k} of ${phys.length} is elsewhere), and without an IOMMU the device needs one physical run`,
+          hint:
+            pageSize < 2 ** 21
+              ? "reserve 2 MiB hugepages (echo 64 > /proc/sys/vm/nr_hugepages) and allocate with hugepages: 'require', or keep each buffer within one 4 KiB page"
+              : 'keep each buffer within one 2 MiB hugepage',
+        });
+    }
+    const end = base + BigInt(memory.byteLength);
+    if (end > BigInt(Math.min(limit, Number.MAX_SAFE_INTEGER)))
+      fail({
+        code: 'ERR_VFIO_DMA_UNREACHABLE',
+        message: `the buffer's physical address 0x${base.toString(16)} is beyond the device's reach (below 0x${limit.toString(16)})`,
+        hint: 'without an IOMMU nothing remaps addresses: the device needs a wider DMA mask, or the memory must come from low physical memory',
+      });
+    return new DmaBuffer(this, memory, Number(base), memory.byteLength, pageSize);
+  }
+
+  /** @internal DmaBuffer.free: IOMMU unmap first, then the memory. */
+  releaseDma(buf: DmaBuffer): void {
+    if (!this.#dma.has(buf)) return;
+    if (this.dmaTranslated) {
+      const unmapped = syscall(this.unmapOp, {}, () => this.unmap(BigInt(buf.iova), BigInt(buf.size)));
+      if (unmapped !== BigInt(buf.size)) {
+        throw new VfioError({
+          code: 'ERR_VFIO_UNMAP_SHORT',
+          op: this.unmapOp,
+          message: `the kernel unmapped ${unmapped} of ${buf.size} bytes at IOVA 0x${buf.iova.toString(16)}; the memory stays allocated`,
+        });
+      }
+      this.#iova?.release(buf.iova, buf.size);
+    }
+    this.#dma.delete(buf);
+    syscall('free DMA memory', {}, () => this.backend.dmaFree(buf.buffer));
+    buf.markFreed();
+  }
+
+  /** One unmap-all request where the kernel offers it (not one per buffer), then frees the memory. */
+  protected releaseAllDma(): void {
+    if (this.#dma.size === 0) return;
+    if (!this.dmaTranslated || !syscall(`${this.unmapOp} (all)`, {}, () => this.unmapAll())) {
+      for (const b of [...this.#dma]) b.free();
+      return;
+    }
+    for (const b of [...this.#dma]) {
+      this.#dma.delete(b);
+      this.#iova?.release(b.iova, b.size);
+      syscall('free DMA memory', {}, () => this.backend.dmaFree(b.buffer));
+      b.markFreed();
+    }
+  }
+
+  protected describeRanges(): string {
+    const r = this.#iova?.ranges ?? [];
+    return r.length ? r.map((x) => `0x${x.start.toString(16)}-0x${x.end.toString(16)}`).join(', ') : 'none left';
+  }
+
+  /** Extra words for ENOSPC (e.g. the container's dma_avail). */
+  protected mapLimitNote(): string {
+    return '';
+  }
+
+  protected mapHint(code: string, size: number): string | undefined {
+    switch (code) {
+      case 'ENOMEM': {
+        const limit = this.backend.memlockLimit();
+        const mapped = [...this.#dma].reduce((n, b) => n + b.size, 0);
+        return (
+          `RLIMIT_MEMLOCK is ${limit === undefined ? 'unknown' : formatBytes(limit)}; this mapping needs ${formatBytes(size)} ` +
+          `more on top of ${formatBytes(mapped)} already mapped in ${this.label}. Raise it: \`ulimit -l\` (limits.conf memlock, ` +
+          'or LimitMEMLOCK= in a systemd unit); root with CAP_IPC_LOCK is not limited'
+        );
+      }
+      case 'ENOSPC':
+        return `${this.label}'s DMA mapping count is exhausted${this.mapLimitNote()}; use fewer, larger buffers`;
+      case 'EEXIST':
+        return 'the IOVA range overlaps an existing mapping';
+      case 'EINVAL':
+        return `IOVA and size must be multiples of the IOMMU page size (${formatBytes(this.iommuPageSize)}) inside ${this.describeRanges()}`;
+      default:
+        return undefined;
+    }
+  }
+}
+
+function pagemapHint(code: string): string | undefined {
+  if (code === 'EPERM' || code === 'EACCES')
+    return 'physical addresses (no-IOMMU mode) come from /proc/self/pagemap, which shows them only to root (CAP_SYS_ADMIN)';
+  if (code === 'ENOMEM' || code === 'EAGAIN') return 'locking the pages failed: raise RLIMIT_MEMLOCK (ulimit -l) or run as root';
+  return undefined;
+}

@@ -1,0 +1,250 @@
+/**
+ * The iommufd interface (Linux 6.6+ for VFIO): devices are opened through their own
+ * node (/dev/vfio/devices/vfioN, the "cdev"), bound to an iommufd (/dev/iommu) and
+ * attached to an IO address space (IOAS) in it. One IommufdContext is one iommufd with
+ * one IOAS; every device opened through it shares the IOAS, so a buffer mapped once is
+ * visible to all of them (a driver spanning several devices needs exactly that).
+ */
+import { accessSync, constants, readdirSync } from 'node:fs';
+import type { Backend } from './backend/backend.js';
+import { defaultBackend } from './backend/native.js';
+import { VfioError, closedError, syscall } from './errors.js';
+import { DmaSpace, type DmaAccess, type IommuApi } from './dma-space.js';
+import { Device } from './device.js';
+import { bindHint, describeMembers, groupViability, normalizePciAddress, readPciDevice, sysPath, VFIO_PCI_DRIVER, type SysfsOptions } from './sysfs.js';
+import {
+  IOMMU_DESTROY,
+  IOMMU_IOAS_ALLOC,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_IOAS_UNMAP_ALL_LENGTH,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  iommuDestroy,
+  iommuIoasAlloc,
+  vfioDeviceAttachIommufdPt,
+  vfioDeviceBindIommufd,
+} from './uapi/iommufd.js';
+
+export interface IommufdOptions extends SysfsOptions {
+  backend?: Backend;
+}
+
+const ACCESS = {
+  rw: IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+  read: IOMMU_IOAS_MAP_READABLE,
+  write: IOMMU_IOAS_MAP_WRITEABLE,
+};
+
+/** The device's cdev name ('vfio3') from sysfs, or null when it has none. */
+export function vfioCdevName(address: string, opts?: SysfsOptions): string | null {
+  try {
+    return readdirSync(sysPath(opts, 'sys/bus/pci/devices', normalizePciAddress(address), 'vfio-dev')).find((n) => /^vfio\d+$/.test(n)) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function usable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when this user can open /dev/iommu and, if given, the device's cdev. */
+export function iommufdUsable(opts?: SysfsOptions, address?: string): boolean {
+  if (!usable(sysPath(opts, 'dev/iommu'))) return false;
+  if (address === undefined) return true;
+  const cdev = vfioCdevName(address, opts);
+  return cdev !== null && usable(sysPath(opts, 'dev/vfio/devices', cdev));
+}
+
+export class IommufdContext extends DmaSpace {
+  readonly options: SysfsOptions;
+  /** The IOAS's id in the iommufd. */
+  readonly ioasId: number;
+  #fd: number;
+  #devices = new Set<Device>();
+  #alignment = 0;
+  protected readonly label: string;
+  protected readonly mapOp = 'IOMMU_IOAS_MAP';
+  protected readonly unmapOp = 'IOMMU_IOAS_UNMAP';
+  readonly dmaTranslated = true;
+
+  private constructor(backend: Backend, fd: number, ioas: number, options: SysfsOptions) {
+    super(backend);
+    this.#fd = fd;
+    this.ioasId = ioas;
+    this.options = options;
+    this.label = `IOAS ${ioas}`;
+  }
+
+  /** Opens /dev/iommu and allocates an IOAS. */
+  static open(options: IommufdOptions = {}): IommufdContext {
+    const backend = options.backend ?? defaultBackend();
+    const path = sysPath(options, 'dev/iommu');
+    const fd = syscall(`open ${path}`, { hint: (c) => iommuOpenHint(c, path) }, () => backend.open(path));
+    try {
+      const bytes = iommuIoasAlloc.encode({ size: iommuIoasAlloc.size });
+      syscall('IOMMU_IOAS_ALLOC', {}, () => backend.ioctl(fd, IOMMU_IOAS_ALLOC, bytes));
+      const ioas = iommuIoasAlloc.decode(bytes).out_ioas_id;
+      return new IommufdContext(backend, fd, ioas, { ...(options.root !== undefined && { root: options.root }) });
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+  }
+
+  get fd(): number {
+    this.#check('IommufdContext.fd');
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** 'iommufd' once a device is attached (the IOAS's ranges are only final then); null before. */
+  get api(): IommuApi | null {
+    return this.#devices.size > 0 || this.#alignment > 0 ? 'iommufd' : null;
+  }
+
+  get iommuPageSize(): number {
+    return Math.max(this.#alignment, this.backend.pageSize);
+  }
+
+  get devices(): readonly Device[] {
+    return [...this.#devices];
+  }
+
+  /**
+   * Opens a device through its cdev, binds it to this iommufd and attaches it to the
+   * IOAS. Its group must not be open through the legacy interface meanwhile (EBUSY).
+   */
+  openDevice(address: string): Device {
+    this.#check('IommufdContext.openDevice');
+    const pci = readPciDevice(address, this.options);
+    const addr = pci.address;
+    const cdev = vfioCdevName(addr, this.options);
+    if (cdev === null) {
+      throw new VfioError({
+        code: 'ERR_VFIO_NO_CDEV',
+        op: 'find VFIO cdev',
+        device: addr,
+        message: `the device has no VFIO cdev (no ${sysPath(this.options, 'sys/bus/pci/devices', addr, 'vfio-dev')})`,
+        hint:
+          pci.driver !== VFIO_PCI_DRIVER
+            ? bindHint(addr)
+            : 'the kernel lacks CONFIG_VFIO_DEVICE_CDEV (Linux 6.6+), or the device is in a no-IOMMU group; use { iommu: "container" }',
+      });
+    }
+    // The kernel only says EBUSY when binding a device whose group is not viable: name the culprits first.
+    if (pci.iommuGroup !== null) {
+      const v = groupViability(pci.iommuGroup, this.options);
+      if (!v.viable)
+        throw new VfioError({
+          code: 'ERR_VFIO_GROUP_NOT_VIABLE',
+          op: 'check IOMMU group',
+          device: addr,
+          group: pci.iommuGroup,
+          message: `group ${pci.iommuGroup} is not viable: not all of its devices are bound to vfio-pci (or unbound)`,
+          hint: `unbind or bind to vfio-pci: ${describeMembers(v.blockers)}; the group holds ${describeMembers(v.members)}`,
+        });
+    }
+    const path = sysPath(this.options, 'dev/vfio/devices', cdev);
+    const backend = this.backend;
+    const ctx = { device: addr };
+    const fd = syscall(`open ${path}`, { ...ctx, hint: (c) => cdevOpenHint(c, path) }, () => backend.open(path));
+    let dev: Device;
+    try {
+      const bind = vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: this.#fd });
+      syscall('VFIO_DEVICE_BIND_IOMMUFD', { ...ctx, hint: bindIommufdHint }, () => backend.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, bind));
+      const attach = vfioDeviceAttachIommufdPt.encode({ argsz: vfioDeviceAttachIommufdPt.size, pt_id: this.ioasId });
+      syscall('VFIO_DEVICE_ATTACH_IOMMUFD_PT', ctx, () => backend.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach));
+      this.#refreshRanges();
+      dev = new Device(this, null, addr, fd);
+    } catch (e) {
+      backend.close(fd);
+      throw e;
+    }
+    this.#devices.add(dev);
+    return dev;
+  }
+
+  // Each attached device narrows the IOAS to what its IOMMU can reach.
+  #refreshRanges(): void {
+    const r = syscall('IOMMU_IOAS_IOVA_RANGES', {}, () => this.backend.ioasIovaRanges(this.#fd, this.ioasId));
+    this.#alignment = Number(r.alignment);
+    this.setIovaRanges(r.ranges.map((x) => ({ start: x.start, end: x.last })));
+  }
+
+  protected checkOpen(op: string): void {
+    this.#check(op);
+  }
+
+  protected map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void {
+    this.backend.ioasMap(this.#fd, this.ioasId, buffer, 0, length, iova, ACCESS[access]);
+  }
+
+  protected unmap(iova: bigint, length: bigint): bigint {
+    return this.backend.ioasUnmap(this.#fd, this.ioasId, iova, length);
+  }
+
+  protected unmapAll(): boolean {
+    this.backend.ioasUnmap(this.#fd, this.ioasId, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH);
+    return true;
+  }
+
+  /** @internal Device.close */
+  forgetDevice(d: Device): void {
+    this.#devices.delete(d);
+  }
+
+  /** Closes its devices, unmaps and frees every DMA buffer, destroys the IOAS and closes the iommufd. Idempotent. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const errors: unknown[] = [];
+    const attempt = (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    for (const d of [...this.#devices]) attempt(() => d.close());
+    attempt(() => this.releaseAllDma());
+    attempt(() => {
+      const bytes = iommuDestroy.encode({ size: iommuDestroy.size, id: this.ioasId });
+      syscall('IOMMU_DESTROY', {}, () => this.backend.ioctl(this.#fd, IOMMU_DESTROY, bytes));
+    });
+    this.backend.close(this.#fd);
+    this.#fd = -1;
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, 'IommufdContext.close: several steps failed');
+  }
+
+  #check(op: string): void {
+    if (this.#fd < 0) throw closedError('the iommufd context', op);
+  }
+}
+
+function iommuOpenHint(code: string, path: string): string | undefined {
+  if (code === 'ENOENT') return 'iommufd is not available: Linux 6.2+ with CONFIG_IOMMUFD (modprobe iommufd), or use { iommu: "container" }';
+  if (code === 'EACCES' || code === 'EPERM') return `${path} is not accessible to this user: run as root, or grant it (a udev rule), or use { iommu: "container" }`;
+  return undefined;
+}
+
+function cdevOpenHint(code: string, path: string): string | undefined {
+  if (code === 'EACCES' || code === 'EPERM') return `this user may not open ${path}: run as root, or grant it (chown, or a udev rule)`;
+  return undefined;
+}
+
+function bindIommufdHint(code: string): string | undefined {
+  if (code === 'EBUSY') return "the device's IOMMU group is open through the legacy interface (a Container, here or in another process)";
+  if (code === 'EINVAL') return 'the device is already bound (opened twice through its cdev?)';
+  if (code === 'EPERM') return 'no interrupt remapping: boot with iommufd.allow_unsafe_interrupts=1 if you accept the risk';
+  return undefined;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `npm run test:vm`: the guest suite (test/vm/commands/test.sh) in each kernel configuration,
+# one QEMU guest each, then the host-side checks that need what the guests produced. A failed
+# configuration does not stop the others; the exit status is non-zero if any failed.
+#   1. Debian 12's stock 6.1, the legacy container API
+#   2. the custom 6.12 (iommufd, cdev, no-IOMMU built in), the container API
+#   3. the custom 6.12 through iommufd and the device cdev
+#   4. the custom 6.12 without an IOMMU: vfio's no-IOMMU mode
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+status=0
+failed=""
+
+config() {
+  local name="$1"
+  shift
+  echo
+  echo "=== test:vm: $name"
+  if env "$@" bash test/vm/harness/run.sh test; then
+    echo "test:vm: $name: passed"
+  else
+    echo "test:vm: $name: FAILED"
+    failed+=" [$name]"
+    status=1
+  fi
+}
+
+config "stock 6.1, container" VFIO_VM_KERNEL=stock VFIO_VM_API=container
+config "custom 6.12, container" VFIO_VM_KERNEL=custom VFIO_VM_API=container
+config "custom 6.12, iommufd" VFIO_VM_KERNEL=custom VFIO_VM_API=iommufd
+config "custom 6.12, no IOMMU" VFIO_VM_KERNEL=custom VFIO_VM_IOMMU=none
+
+vitest() { node node_modules/vitest/vitest.mjs run --config vitest.config.ts "$@"; }
+
+echo
+echo "=== test:vm: host checks: the last guest's pcap through tshark; src/uapi against 6.12's headers"
+VFIO_E1000E_ARTIFACTS=.vm-out/artifacts vitest test/unit/e1000e-tshark.test.ts || status=1
+# custom-kernel.sh prints the cached kernel's directory, which holds its uAPI headers.
+kdir="$(bash test/vm/harness/custom-kernel.sh)" && [ -d "$kdir/uapi/linux" ] ||
+  { echo "test:vm: no 6.12 uAPI headers (custom-kernel.sh)"; exit 1; }
+VFIO_UAPI_INCLUDE="$kdir/uapi" vitest test/unit/uapi-header.test.ts || status=1
+
+[ -z "$failed" ] || echo "test:vm: failed configurations:$failed"
+exit "$status"
