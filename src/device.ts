@@ -1,7 +1,7 @@
 /**
  * A VFIO device: its regions (BARs, config space), interrupts and reset.
  */
-import { VfioError, closedError, syscall } from './errors.js';
+import { VfioError, closeSteps, closedError, syscall } from './errors.js';
 import type { Group } from './group.js';
 import type { Container } from './container.js';
 import type { IommufdContext } from './iommufd.js';
@@ -351,25 +351,23 @@ export class Device extends EventEmitter<DeviceEvents> {
    */
   close(): void {
     if (this.#fd < 0) return;
-    const errors: unknown[] = [];
-    const attempt = (fn: () => void) => {
-      try {
-        fn();
-      } catch (e) {
-        errors.push(e);
-      }
-    };
-    if (this.#irqs) attempt(() => this.#irqs?.disable());
-    for (const n of this.#notifiers.splice(0)) attempt(() => n.disable());
-    for (const r of this.#regions.values()) attempt(() => r.close());
+    const fd = this.#fd;
+    const regions = [...this.#regions.values()];
     this.#regions.clear();
-    attempt(() => this.context.backend.close(this.#fd));
-    this.#fd = -1;
-    if (this.group) this.group.forgetDevice(this);
-    else (this.context as IommufdContext).forgetDevice(this);
-    if (this.#ownsContext) attempt(() => this.context.close());
-    if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, `Device.close (${this.address}): several steps failed`);
+    closeSteps(`Device.close (${this.address})`, [
+      () => this.#irqs?.disable(),
+      ...this.#notifiers.splice(0).map((n) => () => n.disable()),
+      ...regions.map((r) => () => r.close()),
+      () => {
+        this.#fd = -1;
+        if (this.group) this.group.forgetDevice(this);
+        else (this.context as IommufdContext).forgetDevice(this);
+        this.context.backend.close(fd);
+      },
+      () => {
+        if (this.#ownsContext) this.context.close();
+      },
+    ]);
   }
 }
 

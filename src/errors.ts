@@ -98,3 +98,20 @@ export function closedError(what: string, op: string, device?: string): VfioErro
     hint: 'open it again; objects cannot be used after close()',
   });
 }
+
+/**
+ * Runs every step of a close() even when one fails, then rethrows: the one error, or an
+ * AggregateError naming `what` when several steps failed.
+ */
+export function closeSteps(what: string, steps: readonly (() => void)[]): void {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      step();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, `${what}: several steps failed`);
+}

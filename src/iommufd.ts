@@ -5,10 +5,10 @@
  * one IOAS; every device opened through it shares the IOAS, so a buffer mapped once is
  * visible to all of them (a driver spanning several devices needs exactly that).
  */
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import type { Backend } from './backend/backend.js';
 import { defaultBackend } from './backend/native.js';
-import { VfioError, closedError, syscall } from './errors.js';
+import { VfioError, closeSteps, closedError, syscall } from './errors.js';
 import { DmaSpace, type DmaAccess, type IommuApi } from './dma-space.js';
 import { Device } from './device.js';
 import { bindHint, describeMembers, groupViability, normalizePciAddress, readPciDevice, sysPath, VFIO_PCI_DRIVER, type SysfsOptions } from './sysfs.js';
@@ -36,10 +36,15 @@ const ACCESS = {
   write: IOMMU_IOAS_MAP_WRITEABLE,
 };
 
-/** The device's cdev name ('vfio3') from sysfs, or null when it has none. */
+/**
+ * The device's cdev name ('vfio3'), or null when it has none. Since 6.1 sysfs lists every
+ * vfio device under <device>/vfio-dev/vfioN, but only kernels with VFIO_DEVICE_CDEV (6.6+)
+ * give it a node in /dev/vfio/devices.
+ */
 export function vfioCdevName(address: string, opts?: SysfsOptions): string | null {
   try {
-    return readdirSync(sysPath(opts, 'sys/bus/pci/devices', normalizePciAddress(address), 'vfio-dev')).find((n) => /^vfio\d+$/.test(n)) ?? null;
+    const names = readdirSync(sysPath(opts, 'sys/bus/pci/devices', normalizePciAddress(address), 'vfio-dev'));
+    return names.find((n) => /^vfio\d+$/.test(n) && existsSync(sysPath(opts, 'dev/vfio/devices', n))) ?? null;
   } catch {
     return null;
   }
@@ -134,7 +139,7 @@ export class IommufdContext extends DmaSpace {
         code: 'ERR_VFIO_NO_CDEV',
         op: 'find VFIO cdev',
         device: addr,
-        message: `the device has no VFIO cdev (no ${sysPath(this.options, 'sys/bus/pci/devices', addr, 'vfio-dev')})`,
+        message: 'the device has no VFIO cdev (no /dev/vfio/devices node for it)',
         hint:
           pci.driver !== VFIO_PCI_DRIVER
             ? bindHint(addr)
@@ -206,24 +211,19 @@ export class IommufdContext extends DmaSpace {
   /** Closes its devices, unmaps and frees every DMA buffer, destroys the IOAS and closes the iommufd. Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
-    const errors: unknown[] = [];
-    const attempt = (fn: () => void) => {
-      try {
-        fn();
-      } catch (e) {
-        errors.push(e);
-      }
-    };
-    for (const d of [...this.#devices]) attempt(() => d.close());
-    attempt(() => this.releaseAllDma());
-    attempt(() => {
-      const bytes = iommuDestroy.encode({ size: iommuDestroy.size, id: this.ioasId });
-      syscall('IOMMU_DESTROY', {}, () => this.backend.ioctl(this.#fd, IOMMU_DESTROY, bytes));
-    });
-    this.backend.close(this.#fd);
-    this.#fd = -1;
-    if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, 'IommufdContext.close: several steps failed');
+    const fd = this.#fd;
+    closeSteps('IommufdContext.close', [
+      ...[...this.#devices].map((d) => () => d.close()),
+      () => this.releaseAllDma(),
+      () => {
+        const bytes = iommuDestroy.encode({ size: iommuDestroy.size, id: this.ioasId });
+        syscall('IOMMU_DESTROY', {}, () => this.backend.ioctl(fd, IOMMU_DESTROY, bytes));
+      },
+      () => {
+        this.#fd = -1;
+        this.backend.close(fd);
+      },
+    ]);
   }
 
   #check(op: string): void {
@@ -245,6 +245,10 @@ function cdevOpenHint(code: string, path: string): string | undefined {
 function bindIommufdHint(code: string): string | undefined {
   if (code === 'EBUSY') return "the device's IOMMU group is open through the legacy interface (a Container, here or in another process)";
   if (code === 'EINVAL') return 'the device is already bound (opened twice through its cdev?)';
-  if (code === 'EPERM') return 'no interrupt remapping: boot with iommufd.allow_unsafe_interrupts=1 if you accept the risk';
+  if (code === 'EPERM')
+    return (
+      "another device of its IOMMU group is bound to a different iommufd (a group has one owner: open them in one IommufdContext); " +
+      'or the IOMMU offers no interrupt remapping (iommufd.allow_unsafe_interrupts=1 if you accept the risk)'
+    );
   return undefined;
 }

@@ -87,7 +87,7 @@ export function openDevice(address: string, options: OpenOptions = {}): Device {
       code: 'ERR_VFIO_NO_CDEV',
       op: 'openDevice',
       device: addr,
-      message: `the device has no VFIO cdev (${sysPath(options, 'sys/bus/pci/devices', addr, 'vfio-dev')} is missing)`,
+      message: 'the device has no VFIO cdev (no /dev/vfio/devices node for it)',
       hint: 'the kernel lacks CONFIG_VFIO_DEVICE_CDEV (Linux 6.6+) or iommufd; use { iommu: "container" } or "auto"',
     });
   const context: DmaContext = viaIommufd ? IommufdContext.open(options) : Container.open(options);

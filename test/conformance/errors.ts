@@ -4,7 +4,6 @@
  * real kernel is right and the fake is fixed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/index.js';
 import * as io from '../../src/uapi/ioctl.js';
 import {
   VFIO_IRQ_INFO_AUTOMASKED,
@@ -26,45 +25,9 @@ import { decodeRegionInfo, encodeRegionInfoQuery, VFIO_REGION_INFO_FLAG_READ, VF
 import { decodeIommuInfo, encodeIommuInfoQuery } from '../../src/uapi/vfio-iommu.js';
 import { encodeHotResetInfoQuery } from '../../src/uapi/vfio-pci.js';
 import type { Target } from './target.js';
+import { Held, errno } from './held.js';
 
 const MiB = 2 ** 20;
-
-/** Expects `fn` to fail with the errno named `code`, as a system error (not a TypeError). */
-function errno(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect((e as { code?: string }).code, String(e)).toBe(code);
-    expect(typeof (e as { errno?: unknown }).errno).toBe('number');
-    return;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
-
-/** Raw fds for one test, closed in reverse order afterwards. */
-class Fds {
-  #b: Backend;
-  #open: number[] = [];
-  constructor(b: Backend) {
-    this.#b = b;
-  }
-  add(fd: number): number {
-    this.#open.push(fd);
-    return fd;
-  }
-  close(fd: number): void {
-    this.#open = this.#open.filter((x) => x !== fd);
-    this.#b.close(fd);
-  }
-  closeAll(): void {
-    for (const fd of this.#open.reverse()) {
-      try {
-        this.#b.close(fd);
-      } catch {}
-    }
-    this.#open = [];
-  }
-}
 
 function irqSet(flags: number, index: number, start: number, count: number, data: Uint8Array = new Uint8Array(0), argsz?: number): Uint8Array {
   const bytes = new Uint8Array(20 + data.length);
@@ -80,18 +43,18 @@ export function errorSuite(t: Target): void {
 
 function errorTests(t: Target): void {
   const b = t.backend;
-  const fds = new Fds(b);
-  afterEach(() => fds.closeAll());
+  const fds = new Held(b);
+  afterEach(() => fds.releaseAll());
 
-  const container = () => fds.add(b.open(t.containerPath));
-  const group = (g = t.eduGroup) => fds.add(b.open(t.groupPath(g)));
+  const container = () => fds.fd(b.open(t.containerPath));
+  const group = (g = t.eduGroup) => fds.fd(b.open(t.groupPath(g)));
   /** Container with the edu group attached and Type1v2 set; returns [container, group, device]. */
   const ready = (): [number, number, number] => {
     const c = container();
     const g = group();
     b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c);
     b.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_TYPE1v2_IOMMU);
-    const d = fds.add(b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress));
+    const d = fds.fd(b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress));
     return [c, g, d];
   };
   const groupStatus = (g: number) => {
@@ -183,7 +146,7 @@ function errorTests(t: Target): void {
     });
     it('refuses a file that is not a container, and an fd that is not open', () => {
       const g = group();
-      const efd = fds.add(b.eventfd());
+      const efd = fds.fd(b.eventfd());
       // Since 6.2 the group also accepts an iommufd here, and answers anything else with EBADFD.
       const [major, minor] = t.kernel;
       errno(() => b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, efd), major > 6 || (major === 6 && minor >= 2) ? 'EBADFD' : 'EINVAL');
@@ -254,7 +217,7 @@ function errorTests(t: Target): void {
     });
     it('validates SET_IRQS flags, ranges and data as the kernel does', () => {
       const [c, , d] = ready();
-      const efd = fds.add(b.eventfd());
+      const efd = fds.fd(b.eventfd());
       const set = (bytes: Uint8Array) => b.ioctl(d, io.VFIO_DEVICE_SET_IRQS, bytes);
       const T = VFIO_IRQ_SET_ACTION_TRIGGER;
       errno(() => set(irqSet(1 << 8 | VFIO_IRQ_SET_DATA_NONE | T, 1, 0, 0)), 'EINVAL'); // unknown flag
@@ -271,7 +234,7 @@ function errorTests(t: Target): void {
     });
     it('enables MSI, loops a DATA_NONE trigger back to the eventfd, and refuses INTx meanwhile', async () => {
       const [, , d] = ready();
-      const efd = fds.add(b.eventfd());
+      const efd = fds.fd(b.eventfd());
       const set = (bytes: Uint8Array) => b.ioctl(d, io.VFIO_DEVICE_SET_IRQS, bytes);
       const T = VFIO_IRQ_SET_ACTION_TRIGGER;
       set(irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 1, 0, 1, fdData(efd)));
@@ -297,7 +260,7 @@ function errorTests(t: Target): void {
     });
     it('INTx: a DATA_NONE trigger fires once; masked until UNMASK', () => {
       const [, , d] = ready();
-      const efd = fds.add(b.eventfd());
+      const efd = fds.fd(b.eventfd());
       const set = (bytes: Uint8Array) => b.ioctl(d, io.VFIO_DEVICE_SET_IRQS, bytes);
       const T = VFIO_IRQ_SET_ACTION_TRIGGER;
       set(irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 0, 0, 1, fdData(efd)));

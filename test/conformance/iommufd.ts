@@ -5,7 +5,6 @@
  * named beside it. Where the kernels disagree, the real one is right.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/index.js';
 import * as io from '../../src/uapi/ioctl.js';
 import {
   IOMMU_DESTROY,
@@ -26,60 +25,11 @@ import { encodeDeviceInfoQuery } from '../../src/uapi/vfio-device.js';
 import { decodeRegionInfo, encodeRegionInfoQuery } from '../../src/uapi/vfio-region.js';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '../../src/uapi/vfio-pci.js';
 import type { Target } from './target.js';
+import { Held, errno } from './held.js';
 
 const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 const U64_MAX = (1n << 64n) - 1n;
 const MSI = 0xfee00000n;
-
-/** Expects `fn` to fail with the errno named `code`, as a system error (not a TypeError). */
-function errno(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect((e as { code?: string }).code, String(e)).toBe(code);
-    expect(typeof (e as { errno?: unknown }).errno).toBe('number');
-    return;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
-
-/** fds and DMA memory of one test, released in reverse order afterwards. */
-class Held {
-  #b: Backend;
-  #fds: number[] = [];
-  #mems: ArrayBuffer[] = [];
-  constructor(b: Backend) {
-    this.#b = b;
-  }
-  fd(fd: number): number {
-    this.#fds.push(fd);
-    return fd;
-  }
-  close(fd: number): void {
-    this.#fds = this.#fds.filter((x) => x !== fd);
-    this.#b.close(fd);
-  }
-  mem(length: number): ArrayBuffer {
-    const { buffer } = this.#b.dmaAlloc(length, 'never');
-    this.#mems.push(buffer);
-    return buffer;
-  }
-  releaseAll(): void {
-    for (const fd of this.#fds.reverse()) {
-      try {
-        this.#b.close(fd);
-      } catch {}
-    }
-    // Closing the iommufd and devices dropped the mappings; now the memory may go.
-    for (const m of this.#mems) {
-      try {
-        this.#b.dmaFree(m);
-      } catch {}
-    }
-    this.#fds = [];
-    this.#mems = [];
-  }
-}
 
 export function iommufdConformance(t: Target): void {
   describe('iommufd and the device cdev', () => iommufdTests(t));

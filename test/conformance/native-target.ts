@@ -3,6 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { nativeBackend } from '../../src/backend/native.js';
+import { vfioCdevName } from '../../src/iommufd.js';
 import { bridgedEdu, soloEdu, vmMode, vmOpenOptions } from '../vm/guest.js';
 import type { Target } from './target.js';
 
@@ -22,6 +23,14 @@ export function nativeTarget(): Target {
     eduGroup: solo.iommuGroup!,
     bridgedEduAddress: bridged.address,
     bridgedEduGroup: bridged.iommuGroup!,
+    ...(mode === 'iommufd' && {
+      iommufdPath: '/dev/iommu',
+      cdevPath: (address: string) => {
+        const name = vfioCdevName(address);
+        if (name === null) throw new Error(`guest: ${address} has no VFIO cdev`);
+        return `/dev/vfio/devices/${name}`;
+      },
+    }),
     groupPath: (g) => (mode === 'noiommu' ? `/dev/vfio/noiommu-${g}` : `/dev/vfio/${g}`),
     containerPath: '/dev/vfio/vfio',
     openFds: () => readdirSync('/proc/self/fd').length,

@@ -4,11 +4,14 @@ import { nativeTarget } from '../conformance/native-target.js';
 import { eduSuite } from '../conformance/edu.js';
 import { errorSuite } from '../conformance/errors.js';
 import { releaseSuite } from '../conformance/release.js';
+import { iommufdConformance } from '../conformance/iommufd.js';
 
 describe('conformance on the real kernel', () => {
   const target = nativeTarget();
   eduSuite(target);
   // The legacy container/group ioctls, raw: the interface the container runs test.
   if (target.mode === 'container') errorSuite(target);
+  // iommufd and the cdev, raw: the interface the iommufd run tests.
+  if (target.mode === 'iommufd') iommufdConformance(target);
   releaseSuite(target);
 });

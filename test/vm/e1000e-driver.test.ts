@@ -120,7 +120,11 @@ describe('e1000e driver on the real kernel', () => {
     expect(got.captured).toBe(N);
     expect(sent.stats.hw.goodPacketsTransmitted).toBeGreaterThanOrEqual(N);
     expect(got.stats.hw.goodPacketsReceived).toBeGreaterThanOrEqual(N);
-    expect(got.stats.rxWakeups - before.rxWakeups).toBeGreaterThan(0); // it slept on the interrupt at least once
+    // It slept on the interrupt at least once, and the interrupt came. (On a loaded host the
+    // wait's own timeout can win the race with the interrupt's event: a timeout, not a wakeup.
+    // The next test measures interrupt-mode sleeping on its own.)
+    expect(got.stats.rxInterrupts - before.rxInterrupts).toBeGreaterThan(0);
+    expect(got.stats.rxWakeups - before.rxWakeups + (got.stats.rxTimeouts - before.rxTimeouts)).toBeGreaterThan(0);
 
     const pcap = readPcap(readFileSync(file));
     expect(pcap.linktype).toBe(1);
