@@ -12,11 +12,11 @@ import { chartSvg, type ChartGroup } from './chart.js';
 import { dmaBench, dmaRatios, formatDma } from './dma.js';
 import { formatLatency, interruptBench } from './interrupts.js';
 import { formatRate, irqRateBench } from './irq-rate.js';
+import { formatNic, nicBench } from './nic.js';
 import { formatRegisters, registerBench } from './registers.js';
 import { section, type BenchOptions, type Section } from './section.js';
 
-// Each benchmark is one entry; its key names it in latest.json and in the chart. A new one
-// (e.g. the NIC hot path: { key: 'nic', run: nicBench, format: formatNic }) goes here too.
+// Each benchmark is one entry; its key names it in latest.json and in the chart.
 const sections: Section<unknown>[] = [
   section({
     key: 'registers',
@@ -43,6 +43,12 @@ const sections: Section<unknown>[] = [
     ],
   }),
   section({ key: 'dma', run: dmaBench, format: formatDma, ratios: dmaRatios }),
+  section({
+    key: 'nic',
+    run: ({ smoke }) => nicBench({ smoke }),
+    format: formatNic,
+    ratios: (r) => r.rows.map((x) => ({ figure: `forward, batch ${x.batch} (cycles/pkt)`, ratio: x.ratio, ...(x.batch === 32 && { target: 2 }) })),
+  }),
 ];
 
 const opts: BenchOptions = {

@@ -50,6 +50,11 @@ export interface Frame {
 
 export type FrameLike = Uint8Array | Frame;
 
+/** A received frame as rxBurst hands it out: its buffer also seen as 32-bit words, for short copies. */
+interface RxFrame extends Frame {
+  readonly words: Uint32Array;
+}
+
 export class E1000eError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -137,7 +142,7 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
   #rxD8: Uint8Array;
   #rxD16: Uint16Array;
   #rxBufs: Uint8Array[] = [];
-  #rxFrames: Frame[] = [];
+  #rxFrames: RxFrame[] = [];
   #rxNext = 0;
   #rxHeld = 0;
   #rxDiscard = false;
@@ -145,6 +150,7 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
   #txD8: Uint8Array;
   #txD16: Uint16Array;
   #txBufs: Uint8Array[] = [];
+  #txWords: Uint32Array[] = [];
   #txTail = 0;
   #txClean = 0;
   #waiter: { promise: Promise<boolean>; finish: (woken: boolean) => void } | null = null;
@@ -254,12 +260,13 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
       for (let i = 0; i < rxSize; i++) {
         const { bytes: buf, iova } = slot(i);
         this.#rxBufs.push(buf);
-        this.#rxFrames.push({ data: buf, length: 0 });
+        this.#rxFrames.push({ data: buf, length: 0, words: new Uint32Array(buf.buffer, buf.byteOffset, bufferSize >> 2) });
         setAddress(rxD32, i, iova);
       }
       for (let i = 0; i < txSize; i++) {
         const { bytes: buf, iova } = slot(rxSize + i);
         this.#txBufs.push(buf);
+        this.#txWords.push(new Uint32Array(buf.buffer, buf.byteOffset, bufferSize >> 2));
         setAddress(txD32, i, iova);
         // Every frame is one descriptor: end of packet, insert the FCS, report status (§7.2).
         this.#txD8[i * R.DESC_SIZE + R.TXD_CMD] = R.TXD_CMD_EOP | R.TXD_CMD_IFCS | R.TXD_CMD_RS;
@@ -705,7 +712,12 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
         buf.set(f);
       } else {
         len = f.length;
-        copyPrefix(buf, f.data, len);
+        // A short frame received by a port of this driver (forwarding) is copied as words; the
+        // rest in one native copy. Neither allocates.
+        const words = (f as Partial<RxFrame>).words;
+        if (words !== undefined && len <= SHORT_COPY && words.buffer === f.data.buffer && words.byteOffset === f.data.byteOffset)
+          copyWords(this.#txWords[tail]!, words, (len + 3) >> 2);
+        else copyPrefix(buf, f.data, len);
       }
       const at = tail * R.DESC_SIZE;
       d16[(at + R.TXD_LENGTH) >> 1] = len;
@@ -838,6 +850,17 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
 function setAddress(d32: Uint32Array, index: number, iova: number): void {
   d32[index * 4] = iova % 2 ** 32;
   d32[index * 4 + 1] = Math.floor(iova / 2 ** 32);
+}
+
+/**
+ * Frames up to this many bytes are copied as 32-bit words in JS: for a 64-byte frame that
+ * beats one native copy of the whole 2 KiB buffer by about 2x (and copying only `length`
+ * bytes natively would allocate a subarray per frame).
+ */
+const SHORT_COPY = 256;
+
+function copyWords(dst: Uint32Array, src: Uint32Array, words: number): void {
+  for (let i = 0; i < words; i++) dst[i] = src[i]!;
 }
 
 /** Copies src[0..length) into dst without allocating. */
