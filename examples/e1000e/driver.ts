@@ -50,9 +50,14 @@ export interface Frame {
 
 export type FrameLike = Uint8Array | Frame;
 
-/** A received frame as rxBurst hands it out: its buffer also seen as 32-bit words, for short copies. */
+/**
+ * A received frame as rxBurst hands it out: its buffer also seen as 32-bit words, for short
+ * copies. `own` is the buffer's original view: a caller may point `data` elsewhere, and an
+ * identity check is far cheaper on the hot path than comparing `.buffer`s.
+ */
 interface RxFrame extends Frame {
   readonly words: Uint32Array;
+  readonly own: Uint8Array;
 }
 
 export class E1000eError extends Error {
@@ -260,7 +265,7 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
       for (let i = 0; i < rxSize; i++) {
         const { bytes: buf, iova } = slot(i);
         this.#rxBufs.push(buf);
-        this.#rxFrames.push({ data: buf, length: 0, words: new Uint32Array(buf.buffer, buf.byteOffset, bufferSize >> 2) });
+        this.#rxFrames.push({ data: buf, length: 0, words: new Uint32Array(buf.buffer, buf.byteOffset, bufferSize >> 2), own: buf });
         setAddress(rxD32, i, iova);
       }
       for (let i = 0; i < txSize; i++) {
@@ -714,9 +719,8 @@ export class E1000e extends EventEmitter<{ link: [up: boolean] }> {
         len = f.length;
         // A short frame received by a port of this driver (forwarding) is copied as words; the
         // rest in one native copy. Neither allocates.
-        const words = (f as Partial<RxFrame>).words;
-        if (words !== undefined && len <= SHORT_COPY && words.buffer === f.data.buffer && words.byteOffset === f.data.byteOffset)
-          copyWords(this.#txWords[tail]!, words, (len + 3) >> 2);
+        const r = f as Partial<RxFrame>;
+        if (len <= SHORT_COPY && r.own !== undefined && r.own === f.data) copyWords(this.#txWords[tail]!, r.words!, (len + 3) >> 2);
         else copyPrefix(buf, f.data, len);
       }
       const at = tail * R.DESC_SIZE;
