@@ -153,6 +153,12 @@ describe('vfio doctor', () => {
     for (const id of ['vfio', 'vfio-pci', 'noiommu', 'interrupt-remapping', 'memlock', 'device', 'bound', 'group', 'access']) {
       expect(check(out.checks, id).status, `${id}: ${check(out.checks, id).summary}`).toBe('pass');
     }
+    // Root on the custom kernel can open /dev/iommu and the cdev: openDevice's 'auto' takes iommufd there.
+    expect(check(out.checks, 'interface')).toMatchObject({
+      status: 'pass',
+      summary: process.env.VFIO_VM_KERNEL === 'custom' ? expect.stringMatching(/^openDevice uses iommufd: \/dev\/iommu and \/dev\/vfio\/devices\/vfio\d+/) : expect.stringMatching(/^openDevice uses the legacy container \(\/dev\/vfio\/\d+\); this kernel has no iommufd$/),
+    });
+    expect(check(out.checks, 'iommufd').status).toBe(process.env.VFIO_VM_KERNEL === 'custom' ? 'pass' : 'warn');
   });
   it('reports the bridged edu\'s group not viable, naming virtio-pci', () => {
     const r = vfio(['doctor', '--json', bridgedEdu().address]);
