@@ -19,23 +19,32 @@ function virtioNet(): DeviceModel {
 export interface FakeTargetOptions {
   /** Emulate Linux 6.12 with iommufd and the VFIO device cdev (default: 6.1, legacy API only). */
   iommufd?: boolean;
+  /** Open devices through iommufd (needs `iommufd`); default: the container. */
+  mode?: 'container' | 'iommufd' | 'noiommu';
 }
 
 export function fakeTarget(opts: FakeTargetOptions = {}): { target: Target; kernel: FakeKernel } {
-  const kernel = new FakeKernel({ iommufd: opts.iommufd ?? false });
-  kernel.addDevice('0000:00:02.0', new EduModel(), { group: 2 });
-  kernel.addDevice('0000:01:01.0', new EduModel(), { group: 5 });
+  const mode = opts.mode ?? 'container';
+  // No-IOMMU: 6.12 with vfio's no-IOMMU mode and hugepages for physically contiguous buffers.
+  const noIommu = mode === 'noiommu';
+  const kernel = new FakeKernel({ iommufd: opts.iommufd ?? false, ...(noIommu && { noIommu: true, hugepages: 16 }) });
+  // As in the no-IOMMU guest (qemu.sh): edu with a 64-bit DMA mask, since addresses are physical.
+  const edu = () => new EduModel(noIommu ? { dmaBits: 64 } : {});
+  kernel.addDevice('0000:00:02.0', edu(), { group: 2 });
+  kernel.addDevice('0000:01:01.0', edu(), { group: 5 });
   kernel.addDevice('0000:01:02.0', virtioNet(), { group: 5, driver: 'virtio-pci' });
   const target: Target = {
     name: 'fake',
-    kernel: opts.iommufd ? [6, 12] : [6, 1],
+    kernel: opts.iommufd || noIommu ? [6, 12] : [6, 1],
     backend: kernel,
-    options: kernel.options,
+    options: { ...kernel.options, ...(noIommu ? { iommu: 'container', unsafeNoIommu: true } : { iommu: mode }) },
+    mode,
+    eduDmaBits: noIommu ? 64 : 28,
     eduAddress: '0000:00:02.0',
     eduGroup: 2,
     bridgedEduAddress: '0000:01:01.0',
     bridgedEduGroup: 5,
-    groupPath: (g) => join(kernel.root, 'dev/vfio', String(g)),
+    groupPath: (g) => join(kernel.root, 'dev/vfio', noIommu ? `noiommu-${g}` : String(g)),
     containerPath: join(kernel.root, 'dev/vfio/vfio'),
     openFds: () => kernel.openFds,
     writeFaults: (iova) => kernel.faults.filter((f) => f.write && f.iova === iova).map((f) => `${f.device} ${f.reason}`),

@@ -35,3 +35,21 @@ describe('conformance on the fake kernel, 6.12 with iommufd', () => {
   errorSuite(modern.target);
   iommufdConformance(modern.target);
 });
+
+// The object model through iommufd and the cdev, and in no-IOMMU mode, as the guest's
+// iommufd and no-IOMMU runs take it.
+const viaIommufd = makeFake({ iommufd: true, mode: 'iommufd' });
+afterAll(() => viaIommufd.kernel.dispose());
+
+describe('conformance on the fake kernel, devices through iommufd', () => {
+  eduSuite(viaIommufd.target);
+  releaseSuite(viaIommufd.target);
+});
+
+const noIommu = makeFake({ mode: 'noiommu' });
+afterAll(() => noIommu.kernel.dispose());
+
+describe('conformance on the fake kernel, no-IOMMU mode', () => {
+  eduSuite(noIommu.target);
+  releaseSuite(noIommu.target);
+});
