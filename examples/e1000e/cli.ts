@@ -17,7 +17,7 @@ export interface OpenedPort {
 }
 
 /**
- * Opens the device (openDevice: group, container, IOMMU) and initialises the port.
+ * Opens the device (openDevice: iommufd or the container, as `open` says) and initialises the port.
  * `vfio` is imported here, lazily, so the apps' run functions can also be used with a
  * Device opened elsewhere (the tests pass ports on the fake kernel).
  */
