@@ -23,7 +23,8 @@ async function main(): Promise<void> {
   const address = pickAddress();
   const edu = Edu.open(address);
   try {
-    console.log(`edu ${address}: version ${edu.version}, IOMMU ${edu.device.container.iommuType}`);
+    const d = edu.device;
+    console.log(`edu ${address}: version ${edu.version}, through ${d.iommuApi}${d.dmaTranslated ? '' : ' (DMA NOT TRANSLATED)'}`);
     console.log(`liveness: ${edu.isAlive() ? 'ok' : 'FAILED'}`);
     console.log(`10! = ${await edu.factorial(10)} (completion by MSI)`);
     console.log(`raised interrupt arrived, eventfd count ${await edu.raise(0x42)}`);
