@@ -187,7 +187,7 @@ function main(): void {
     const add = (into: Samples[], from: Samples[]) => from.forEach((s, i) => into[i]!.push(...s));
     const runJs = () => {
       // Closed before C opens the group: a group has one owner at a time.
-      const dev = openDevice(edu.address);
+      const dev = openDevice(edu.address, { iommu: 'container' }); // the C side issues the container's ioctls
       try {
         add(js, mode === 'map' ? jsMap(dev, sizes, pages) : jsAlloc(dev, sizes, pages));
       } finally {
