@@ -12,7 +12,11 @@ import { DmaBuffer, type DmaBufferOwner } from './dma.js';
 import { formatBytes } from './limits.js';
 
 export interface DmaOptions {
-  /** 'prefer' (default) uses a 2 MiB hugepage when the system has one free. */
+  /**
+   * 'prefer' (default) uses a 2 MiB hugepage when the system has one free. In no-IOMMU mode
+   * the default is 'require', and 'never' is refused: only hugepages stay at their physical
+   * address.
+   */
   hugepages?: HugePages;
   /** A fixed IOVA instead of an allocated one (not in no-IOMMU mode: addresses are physical there). */
   iova?: number;
@@ -96,7 +100,10 @@ export abstract class DmaSpace implements DmaBufferOwner {
       });
     }
     const limit = options.dmaBits === undefined || options.dmaBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** options.dmaBits;
-    const mem = syscall('mmap DMA memory', {}, () => this.backend.dmaAlloc(size, options.hugepages ?? 'prefer'));
+    // Without an IOMMU only hugepages will do (see #physical): ask for them outright.
+    const huge = options.hugepages ?? (this.dmaTranslated ? 'prefer' : 'require');
+    if (!this.dmaTranslated && huge === 'never') throw noIommuHugepagesError(op);
+    const mem = syscall('mmap DMA memory', { hint: (c) => (this.dmaTranslated ? undefined : hugepagesHint(c)) }, () => this.backend.dmaAlloc(size, huge));
     const buf = this.dmaTranslated ? this.#mapAtIova(mem.buffer, mem.pageSize, limit, access, options.iova) : this.#physical(mem.buffer, mem.pageSize, limit, options);
     this.#dma.add(buf);
     return buf;
@@ -130,9 +137,15 @@ export abstract class DmaSpace implements DmaBufferOwner {
   }
 
   // No IOMMU: the device is given physical addresses, so the buffer must be one physically
-  // contiguous run (a scatter of 4 KiB pages would have the device write over other memory).
+  // contiguous run (a scatter of 4 KiB pages would have the device write over other memory),
+  // and it must stay where it is: the kernel may migrate ordinary pages, locked ones included
+  // (compaction, vm.compact_unevictable_allowed), while hugetlb pages stay put.
   #physical(memory: ArrayBuffer, pageSize: number, limit: number, options: DmaOptions): DmaBuffer {
     const op = `${this.constructor.name}.allocDma`;
+    if (pageSize < HUGEPAGE) {
+      this.backend.dmaFree(memory);
+      throw noIommuHugepagesError(op);
+    }
     const fail = (init: { code: string; message: string; hint?: string }): never => {
       this.backend.dmaFree(memory);
       throw new VfioError({ op, ...init });
@@ -153,10 +166,7 @@ export abstract class DmaSpace implements DmaBufferOwner {
         fail({
           code: 'ERR_VFIO_NOT_CONTIGUOUS',
           message: `the ${formatBytes(memory.byteLength)} buffer is not physically contiguous (page ${k} of ${phys.length} is elsewhere), and without an IOMMU the device needs one physical run`,
-          hint:
-            pageSize < 2 ** 21
-              ? "reserve 2 MiB hugepages (echo 64 > /proc/sys/vm/nr_hugepages) and allocate with hugepages: 'require', or keep each buffer within one 4 KiB page"
-              : 'keep each buffer within one 2 MiB hugepage',
+          hint: 'keep each buffer within one 2 MiB hugepage',
         });
     }
     const end = base + BigInt(memory.byteLength);
@@ -234,6 +244,24 @@ export abstract class DmaSpace implements DmaBufferOwner {
         return undefined;
     }
   }
+}
+
+const HUGEPAGE = 2 * 1024 * 1024;
+
+function noIommuHugepagesError(op: string): VfioError {
+  return new VfioError({
+    code: 'ERR_VFIO_NOIOMMU_HUGEPAGES',
+    op,
+    message:
+      'without an IOMMU, DMA memory must be hugepages: the kernel may move ordinary pages (compaction migrates ' +
+      'even locked ones), and the device would go on writing to the old physical address',
+    hint: "reserve 2 MiB hugepages (echo 64 > /proc/sys/vm/nr_hugepages) and leave hugepages at its default ('require' in no-IOMMU mode)",
+  });
+}
+
+function hugepagesHint(code: string): string | undefined {
+  if (code === 'ENOMEM') return 'no free 2 MiB hugepage: reserve more (echo 64 > /proc/sys/vm/nr_hugepages); no-IOMMU mode needs them';
+  return undefined;
 }
 
 function pagemapHint(code: string): string | undefined {
