@@ -10,6 +10,7 @@ export function errno(fn: () => unknown, code: string): void {
   try {
     fn();
   } catch (e) {
+    expect(e, `expected ${code}`).toBeInstanceOf(Error);
     expect((e as { code?: string }).code, String(e)).toBe(code);
     expect(typeof (e as { errno?: unknown }).errno).toBe('number');
     return;

@@ -7,6 +7,8 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
+import { errno } from '../conformance/held.js';
+import { Dmaer } from './fixtures/dmaer.js';
 import * as io from '../../src/uapi/ioctl.js';
 import {
   IOMMU_DESTROY,
@@ -24,36 +26,12 @@ import {
   vfioDeviceDetachIommufdPt,
 } from '../../src/uapi/iommufd.js';
 import { encodeHotResetInfoQuery } from '../../src/uapi/vfio-pci.js';
-import type { DeviceModel } from '../../src/backend/fake/model.js';
 
 const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 const EDU = '0000:00:02.0';
 const EDU2 = '0000:00:03.0';
 
-function errno(fn: () => unknown, code: string): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${code}`).toBeInstanceOf(Error);
-  expect((err as { code?: string }).code, String(err)).toBe(code);
-}
 
-/** A model that only DMAs when told to, so tests can aim it at any IOVA. */
-class Dmaer implements DeviceModel {
-  readonly config = new EduModel().config;
-  readonly bars = [{ size: 4096 }];
-  bus!: Parameters<DeviceModel['attach']>[0];
-  attach(bus: Parameters<DeviceModel['attach']>[0]): void {
-    this.bus = bus;
-  }
-  read(): number {
-    return 0;
-  }
-  write(): void {}
-}
 
 let k: FakeKernel;
 let dmaer: Dmaer;

@@ -6,37 +6,15 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
-import type { DeviceBus, DeviceModel } from '../../src/backend/fake/model.js';
+import { errno } from '../conformance/held.js';
+import { Dmaer } from './fixtures/dmaer.js';
 import * as io from '../../src/uapi/ioctl.js';
 import { encodeIommuInfoQuery } from '../../src/uapi/vfio-iommu.js';
 import { iommuUnits, noIommuModeOn, vfioGroupNode } from '../../src/sysfs.js';
 
 const EDU = '0000:00:02.0';
 
-function errno(fn: () => unknown, code: string): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected ${code}`).toBeInstanceOf(Error);
-  expect((err as { code?: string }).code, String(err)).toBe(code);
-}
 
-/** A model that DMAs only when a test tells it to. */
-class Dmaer implements DeviceModel {
-  readonly config = new EduModel().config;
-  readonly bars = [{ size: 4096 }];
-  bus!: DeviceBus;
-  attach(bus: DeviceBus): void {
-    this.bus = bus;
-  }
-  read(): number {
-    return 0;
-  }
-  write(): void {}
-}
 
 let k: FakeKernel;
 afterEach(() => k.dispose());
