@@ -127,8 +127,7 @@ Napi::Value DmaMap(const Napi::CallbackInfo& info) {
   map.vaddr = reinterpret_cast<uintptr_t>(va);
   map.iova = iova;
   map.size = size;
-  int rc;
-  do rc = ::ioctl(fd, VFIO_IOMMU_MAP_DMA, &map); while (rc < 0 && errno == EINTR);
+  int rc = IoctlRetry(fd, VFIO_IOMMU_MAP_DMA, &map);
   if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_MAP_DMA");
   Record(env, fd, 0, iova, size, m);
   return env.Undefined();
@@ -150,8 +149,7 @@ Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
   unmap.flags = static_cast<uint32_t>(flags);
   unmap.iova = iova;
   unmap.size = size;
-  int rc;
-  do rc = ::ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap); while (rc < 0 && errno == EINTR);
+  int rc = IoctlRetry(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
   if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_UNMAP_DMA");
   ForgetRecords(env, fd, 0, (flags & VFIO_DMA_UNMAP_FLAG_ALL) != 0, unmap.iova, unmap.size);
   return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.size));
@@ -179,8 +177,7 @@ Napi::Value IoasMap(const Napi::CallbackInfo& info) {
   map.user_va = reinterpret_cast<uintptr_t>(va);
   map.length = size;
   map.iova = iova;
-  int rc;
-  do rc = ::ioctl(fd, iommufd::kIoasMap, &map); while (rc < 0 && errno == EINTR);
+  int rc = IoctlRetry(fd, iommufd::kIoasMap, &map);
   if (rc < 0) ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_MAP");
   Record(env, fd, ioas, iova, size, m);
   return env.Undefined();
@@ -199,8 +196,7 @@ Napi::Value IoasUnmap(const Napi::CallbackInfo& info) {
   unmap.ioas_id = ioas;
   unmap.iova = iova;
   unmap.length = length;
-  int rc;
-  do rc = ::ioctl(fd, iommufd::kIoasUnmap, &unmap); while (rc < 0 && errno == EINTR);
+  int rc = IoctlRetry(fd, iommufd::kIoasUnmap, &unmap);
   if (rc < 0) ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_UNMAP");
   // Success means every mapping inside the asked range is gone (iommufd refuses to split one).
   const bool all = iova == 0 && length == UINT64_MAX;
@@ -222,26 +218,21 @@ Napi::Value IoasIovaRanges(const Napi::CallbackInfo& info) {
     q.ioas_id = ioas;
     q.num_iovas = static_cast<uint32_t>(ranges.size());
     q.allowed_iovas = reinterpret_cast<uintptr_t>(ranges.data());
-    int rc;
-    do rc = ::ioctl(fd, iommufd::kIoasIovaRanges, &q); while (rc < 0 && errno == EINTR);
-    if (rc == 0) break;
+    if (IoctlRetry(fd, iommufd::kIoasIovaRanges, &q) == 0) break;
     // EMSGSIZE: the array was too small and num_iovas now says how large it must be.
     if (errno != EMSGSIZE || attempt > 3 || q.num_iovas > 1u << 16)
       ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_IOVA_RANGES");
     ranges.resize(q.num_iovas);
   }
   const size_t n = std::min<size_t>(q.num_iovas, ranges.size());
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * 2 * sizeof(uint64_t));
-  auto* out = static_cast<uint64_t*>(ab.Data());
+  uint64_t* out;
+  Napi::Value arr = NewBigUint64Array(env, n * 2, &out, "ioasIovaRanges");
   for (size_t k = 0; k < n; k++) {
     out[2 * k] = ranges[k].start;
     out[2 * k + 1] = ranges[k].last;
   }
-  napi_value arr;
-  if (napi_create_typedarray(env, napi_biguint64_array, n * 2, ab, 0, &arr) != napi_ok)
-    ThrowType(env, "ioasIovaRanges: could not create the result");
   Napi::Object result = Napi::Object::New(env);
-  result.Set("ranges", Napi::Value(env, arr));
+  result.Set("ranges", arr);
   result.Set("alignment", Napi::BigInt::New(env, static_cast<uint64_t>(q.out_iova_alignment)));
   return result;
 }

@@ -105,23 +105,23 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   std::string where = req->name;
   switch (req->arg) {
     case Arg::kNone:
-      do rc = ::ioctl(fd, number); while (rc < 0 && errno == EINTR);
+      rc = IoctlRetry(fd, number);
       break;
     case Arg::kValue: {
       uint64_t v = ArgU64(info, 2, req->name, "argument");
-      do rc = ::ioctl(fd, number, static_cast<unsigned long>(v)); while (rc < 0 && errno == EINTR);
+      rc = IoctlRetry(fd, number, static_cast<unsigned long>(v));
       break;
     }
     case Arg::kIntPtr: {
       int v = ArgFd(info, 2, req->name);
-      do rc = ::ioctl(fd, number, &v); while (rc < 0 && errno == EINTR);
+      rc = IoctlRetry(fd, number, &v);
       break;
     }
     case Arg::kString: {
       if (info.Length() < 3 || !info[2].IsString()) ThrowType(env, where + ": argument must be a string");
       std::string s = info[2].As<Napi::String>().Utf8Value();
       if (s.find('\0') != std::string::npos) ThrowType(env, where + ": argument contains a NUL byte");
-      do rc = ::ioctl(fd, number, s.c_str()); while (rc < 0 && errno == EINTR);
+      rc = IoctlRetry(fd, number, s.c_str());
       break;
     }
     case Arg::kArgsz: {
@@ -136,7 +136,7 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
         ThrowRange(env, where + ": argsz " + std::to_string(argsz) + " exceeds the buffer's " +
                             std::to_string(b.length) + " bytes");
       if (flags & ~req->flags_allowed) ThrowRange(env, where + ": flags not accepted through this call");
-      do rc = ::ioctl(fd, number, b.data); while (rc < 0 && errno == EINTR);
+      rc = IoctlRetry(fd, number, b.data);
       break;
     }
   }

@@ -191,13 +191,8 @@ Napi::Value DmaPhysical(const Napi::CallbackInfo& info) {
     got += static_cast<size_t>(n);
   }
   ::close(fd);
-  napi_value out;
-  void* data;
-  napi_value ab;
-  if (napi_create_arraybuffer(env, pages * sizeof(uint64_t), &data, &ab) != napi_ok ||
-      napi_create_typedarray(env, napi_biguint64_array, pages, ab, 0, &out) != napi_ok)
-    ThrowType(env, "dmaPhysical: could not allocate the result");
-  auto* phys = static_cast<uint64_t*>(data);
+  uint64_t* phys;
+  Napi::Value out = NewBigUint64Array(env, pages, &phys, "dmaPhysical");
   constexpr uint64_t kPresent = 1ull << 63;
   constexpr uint64_t kPfnMask = (1ull << 55) - 1;
   for (size_t k = 0; k < pages; k++) {
@@ -206,7 +201,7 @@ Napi::Value DmaPhysical(const Napi::CallbackInfo& info) {
     if (pfn == 0) ThrowErrno(env, EPERM, "dmaPhysical", "/proc/self/pagemap hides frame numbers without CAP_SYS_ADMIN");
     phys[k] = pfn * page;
   }
-  return Napi::Value(env, out);
+  return out;
 }
 
 }  // namespace

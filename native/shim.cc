@@ -35,6 +35,16 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
 }
 
 void ThrowType(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+
+Napi::Value NewBigUint64Array(Napi::Env env, size_t n, uint64_t** data, const char* fn) {
+  void* storage;
+  napi_value ab, out;
+  if (napi_create_arraybuffer(env, n * sizeof(uint64_t), &storage, &ab) != napi_ok ||
+      napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &out) != napi_ok)
+    ThrowType(env, std::string(fn) + ": could not allocate the result");
+  *data = static_cast<uint64_t*>(storage);
+  return Napi::Value(env, out);
+}
 void ThrowRange(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
 
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* fn) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/ioctl.h>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -26,6 +27,17 @@ struct Bytes {
   size_t length;
 };
 Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name);
+
+// ioctl(2), restarted when a signal interrupts it; -1 with errno set on failure.
+template <typename... Arg>
+int IoctlRetry(int fd, unsigned long request, Arg... arg) {
+  int rc;
+  do rc = ::ioctl(fd, request, arg...); while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
+// A new BigUint64Array of n elements for JS; *data points at its storage. `fn` names the call in errors.
+Napi::Value NewBigUint64Array(Napi::Env env, size_t n, uint64_t** data, const char* fn);
 
 // The kernel object behind an fd, from fstat/readlink (see fdkind.cc).
 enum class FdKind { kOther, kContainer, kGroup, kDevice, kIommufd };
