@@ -5,14 +5,7 @@
 import { VfioError, closedError, syscall } from './errors.js';
 import type { Container } from './container.js';
 import { Device } from './device.js';
-import {
-  driverKeepsGroupViable,
-  bindHint,
-  describeMembers,
-  groupMembers,
-  normalizePciAddress,
-  sysPath,
-} from './sysfs.js';
+import { bindHint, groupMembers, groupNotViableError, groupViability, normalizePciAddress, sysPath } from './sysfs.js';
 import { VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_UNSET_CONTAINER } from './uapi/ioctl.js';
 import { isNoIommuGroup, noIommuOptInError } from './noiommu.js';
 import { decodeGroupStatus, encodeGroupStatusQuery, type GroupStatus } from './uapi/vfio-group.js';
@@ -45,19 +38,8 @@ export class Group {
     const g = new Group(container, number, fd, noIommu);
     try {
       const status = g.status();
-      if (!status.viable) {
-        const members = groupMembers(number, container.options);
-        const blockers = members.filter((m) => !driverKeepsGroupViable(m.driver));
-        throw new VfioError({
-          code: 'ERR_VFIO_GROUP_NOT_VIABLE',
-          op: 'VFIO_GROUP_GET_STATUS',
-          group: number,
-          message: `group ${number} is not viable: not all of its devices are bound to vfio-pci (or unbound)`,
-          hint: blockers.length
-            ? `unbind or bind to vfio-pci: ${describeMembers(blockers)}; the group holds ${describeMembers(members)}`
-            : `the group holds ${describeMembers(members)}`,
-        });
-      }
+      // The kernel's flag decides; sysfs names the members in the way.
+      if (!status.viable) throw groupNotViableError(groupViability(number, container.options), 'VFIO_GROUP_GET_STATUS');
       syscall('VFIO_GROUP_SET_CONTAINER', { group: number }, () => backend.ioctl(fd, VFIO_GROUP_SET_CONTAINER, container.fd));
       try {
         container.setupIommu(number, noIommu);

@@ -11,7 +11,18 @@ import { defaultBackend } from './backend/native.js';
 import { VfioError, closeSteps, closedError, syscall } from './errors.js';
 import { DmaSpace, type DmaAccess, type IommuApi } from './dma-space.js';
 import { Device } from './device.js';
-import { bindHint, describeMembers, groupViability, normalizePciAddress, readPciDevice, sysPath, VFIO_PCI_DRIVER, type SysfsOptions } from './sysfs.js';
+import {
+  bindHint,
+  groupNotViableError,
+  groupViability,
+  normalizePciAddress,
+  readPciDevice,
+  sysPath,
+  VFIO_PCI_DRIVER,
+  type PciDeviceInfo,
+  type SysfsOptions,
+} from './sysfs.js';
+import { isNoIommuGroup } from './noiommu.js';
 import {
   IOMMU_DESTROY,
   IOMMU_IOAS_ALLOC,
@@ -48,6 +59,24 @@ export function vfioCdevName(address: string, opts?: SysfsOptions): string | nul
   } catch {
     return null;
   }
+}
+
+/** The device's cdev name, or ERR_VFIO_NO_CDEV saying why it has none. */
+export function requireCdev(pci: PciDeviceInfo, opts: SysfsOptions, op: string): string {
+  const cdev = vfioCdevName(pci.address, opts);
+  if (cdev !== null) return cdev;
+  throw new VfioError({
+    code: 'ERR_VFIO_NO_CDEV',
+    op,
+    device: pci.address,
+    message: 'the device has no VFIO cdev (no /dev/vfio/devices node for it)',
+    hint:
+      pci.driver !== VFIO_PCI_DRIVER
+        ? bindHint(pci.address)
+        : pci.iommuGroup !== null && isNoIommuGroup(pci.iommuGroup, opts)
+          ? 'no-IOMMU devices have no cdev: use { iommu: "container" } (or "auto") with unsafeNoIommu'
+          : 'the kernel lacks CONFIG_VFIO_DEVICE_CDEV (Linux 6.6+) or iommufd; use { iommu: "container" } or "auto"',
+  });
 }
 
 function usable(path: string): boolean {
@@ -133,31 +162,11 @@ export class IommufdContext extends DmaSpace {
     this.#check('IommufdContext.openDevice');
     const pci = readPciDevice(address, this.options);
     const addr = pci.address;
-    const cdev = vfioCdevName(addr, this.options);
-    if (cdev === null) {
-      throw new VfioError({
-        code: 'ERR_VFIO_NO_CDEV',
-        op: 'find VFIO cdev',
-        device: addr,
-        message: 'the device has no VFIO cdev (no /dev/vfio/devices node for it)',
-        hint:
-          pci.driver !== VFIO_PCI_DRIVER
-            ? bindHint(addr)
-            : 'the kernel lacks CONFIG_VFIO_DEVICE_CDEV (Linux 6.6+), or the device is in a no-IOMMU group; use { iommu: "container" }',
-      });
-    }
-    // The kernel only says EBUSY when binding a device whose group is not viable: name the culprits first.
+    const cdev = requireCdev(pci, this.options, 'find VFIO cdev');
+    // Binding a device whose group is not viable only gets EPERM from the kernel: name the culprits first.
     if (pci.iommuGroup !== null) {
       const v = groupViability(pci.iommuGroup, this.options);
-      if (!v.viable)
-        throw new VfioError({
-          code: 'ERR_VFIO_GROUP_NOT_VIABLE',
-          op: 'check IOMMU group',
-          device: addr,
-          group: pci.iommuGroup,
-          message: `group ${pci.iommuGroup} is not viable: not all of its devices are bound to vfio-pci (or unbound)`,
-          hint: `unbind or bind to vfio-pci: ${describeMembers(v.blockers)}; the group holds ${describeMembers(v.members)}`,
-        });
+      if (!v.viable) throw groupNotViableError(v, 'check IOMMU group', addr);
     }
     const path = sysPath(this.options, 'dev/vfio/devices', cdev);
     const backend = this.backend;

@@ -7,9 +7,9 @@
 import { Container, type ContainerOptions } from './container.js';
 import type { Device, DmaContext } from './device.js';
 import { VfioError } from './errors.js';
-import { IommufdContext, iommufdUsable, vfioCdevName } from './iommufd.js';
+import { IommufdContext, iommufdUsable, requireCdev } from './iommufd.js';
 import { isNoIommuGroup, noIommuOptInError } from './noiommu.js';
-import { VFIO_PCI_DRIVER, bindHint, iommuUnits, noIommuModeOn, readPciDevice, sysPath } from './sysfs.js';
+import { VFIO_PCI_DRIVER, bindHint, iommuUnits, noIommuModeOn, readPciDevice } from './sysfs.js';
 
 export interface OpenOptions extends ContainerOptions {
   /**
@@ -73,23 +73,9 @@ export function openDevice(address: string, options: OpenOptions = {}): Device {
   const group = pci.iommuGroup!; // bound to vfio-pci, so it has one (the cases without were reported above)
   const noIommu = isNoIommuGroup(group, options);
   if (noIommu && !options.unsafeNoIommu) throw noIommuOptInError('openDevice', { device: addr, group });
-  if (iommu === 'iommufd' && noIommu)
-    throw new VfioError({
-      code: 'ERR_VFIO_NO_CDEV',
-      op: 'openDevice',
-      device: addr,
-      message: 'no-IOMMU devices have no cdev: iommufd cannot open them',
-      hint: 'use { iommu: "container" } (or "auto") with unsafeNoIommu',
-    });
+  // Asked for iommufd: say why there is no cdev before opening /dev/iommu.
+  if (iommu === 'iommufd') requireCdev(pci, options, 'openDevice');
   const viaIommufd = iommu === 'iommufd' || (iommu === 'auto' && !noIommu && iommufdUsable(options, addr));
-  if (iommu === 'iommufd' && vfioCdevName(addr, options) === null)
-    throw new VfioError({
-      code: 'ERR_VFIO_NO_CDEV',
-      op: 'openDevice',
-      device: addr,
-      message: 'the device has no VFIO cdev (no /dev/vfio/devices node for it)',
-      hint: 'the kernel lacks CONFIG_VFIO_DEVICE_CDEV (Linux 6.6+) or iommufd; use { iommu: "container" } or "auto"',
-    });
   const context: DmaContext = viaIommufd ? IommufdContext.open(options) : Container.open(options);
   try {
     const device = context.openDevice(addr);

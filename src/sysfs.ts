@@ -175,6 +175,20 @@ export function groupViability(group: number, opts?: SysfsOptions): GroupViabili
   return { group, viable: blockers.length === 0, members, blockers };
 }
 
+/** The error for a group that cannot be used yet, naming the members in the way. */
+export function groupNotViableError(v: GroupViability, op: string, device?: string): VfioError {
+  return new VfioError({
+    code: 'ERR_VFIO_GROUP_NOT_VIABLE',
+    op,
+    group: v.group,
+    ...(device !== undefined && { device }),
+    message: `group ${v.group} is not viable: not all of its devices are bound to vfio-pci (or unbound)`,
+    hint: v.blockers.length
+      ? `unbind or bind to vfio-pci: ${describeMembers(v.blockers)}; the group holds ${describeMembers(v.members)}`
+      : `the group holds ${describeMembers(v.members)}`,
+  });
+}
+
 /**
  * The group's node as the kernel names it ('/dev/vfio/5', or '/dev/vfio/noiommu-5'
  * in no-IOMMU mode), or null when it does not exist (no device of the group is
