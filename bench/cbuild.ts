@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 
 /** cc -O2 bench/c/<name>.c -o <out>; `static` for programs that run in the guest, whose initramfs
- * carries only the shared libraries node itself links. */
-export function buildC(name: string, out: string, opts: { static?: boolean } = {}): string {
-  execFileSync('cc', ['-O2', ...(opts.static ? ['-static'] : []), '-o', out, join(benchDir, 'c', `${name}.c`)]);
+ * carries only the shared libraries node itself links; `pthread` for programs with threads. */
+export function buildC(name: string, out: string, opts: { static?: boolean; pthread?: boolean } = {}): string {
+  const flags = [...(opts.static ? ['-static'] : []), ...(opts.pthread ? ['-pthread'] : [])];
+  execFileSync('cc', ['-O2', ...flags, '-o', out, join(benchDir, 'c', `${name}.c`)]);
   return out;
 }

@@ -6,10 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const csrc = join(dirname(fileURLToPath(import.meta.url)), '../c');
+import { join } from 'node:path';
+import { buildC } from '../cbuild.js';
 
 export interface NicTools {
   readonly sim: string;
@@ -28,8 +26,8 @@ export function buildNicTools(cpus: { sim: number; driver: number }): NicTools {
   try {
     const sim = join(work, 'nic-sim');
     const driver = join(work, 'nic-driver');
-    execFileSync('cc', ['-O2', '-pthread', '-o', sim, join(csrc, 'nic-sim.c')]);
-    execFileSync('cc', ['-O2', '-o', driver, join(csrc, 'nic-driver.c')]);
+    buildC('nic-sim', sim, { pthread: true });
+    buildC('nic-driver', driver);
     const tscHz = Number(execFileSync(sim, ['calibrate'], { encoding: 'utf8' }).trim());
     if (!(tscHz > 1e8)) throw new Error(`nic-sim calibrate: implausible TSC frequency ${tscHz}`);
     return {
