@@ -141,9 +141,12 @@ export class IommufdContext extends DmaSpace {
     return this.#fd < 0;
   }
 
-  /** 'iommufd' once a device is attached (the IOAS's ranges are only final then); null before. */
+  /**
+   * 'iommufd' once a device has been attached (the IOAS's ranges are only final then, and
+   * they are read, with the alignment, at every attach); null before.
+   */
   get api(): IommuApi | null {
-    return this.#devices.size > 0 || this.#alignment > 0 ? 'iommufd' : null;
+    return this.#alignment > 0 ? 'iommufd' : null;
   }
 
   get iommuPageSize(): number {
