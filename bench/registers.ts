@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativeBackend } from '../src/backend/native.js';
-import { Region } from '../src/region.js';
+import { Region } from '../src/model/region.js';
 import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../src/uapi/vfio-region.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -10,58 +10,37 @@
  *   await irq.vector.wait(1000);
  *   dev.close();
  */
-export { openDevice, openContext, type OpenOptions } from './open.js';
-export { Container, type ContainerOptions, type DmaOptions, type IommuType } from './container.js';
-export { Group } from './group.js';
-export { Device, type DmaContext } from './device.js';
-export { IommufdContext, iommufdUsable, vfioCdevName, type IommufdOptions } from './iommufd.js';
-export { DmaSpace, type IommuApi } from './dma-space.js';
-export { isNoIommuGroup } from './noiommu.js';
-export { Region } from './region.js';
-export { ConfigSpace } from './config.js';
-export { DmaBuffer } from './dma.js';
-export { InterruptSet, InterruptVector, type IrqKind } from './interrupts.js';
-export { IovaAllocator, type IovaRange } from './iova.js';
+export { openDevice, openContext, type OpenOptions, type DmaContext } from './open.js';
+export { Container, type ContainerOptions, type DmaOptions, type IommuType } from './iommu/container.js';
+export { Group } from './iommu/group.js';
+export { IommufdContext, type IommufdOptions } from './iommu/iommufd.js';
+export { Device } from './model/device.js';
+export { DmaSpace, type IommuApi } from './model/dma-space.js';
+export { Region } from './model/region.js';
+export { ConfigSpace } from './model/config.js';
+export { DmaBuffer } from './model/dma.js';
+export { InterruptSet, InterruptVector, type IrqKind } from './model/interrupts.js';
+export { IovaAllocator, type IovaRange } from './model/iova.js';
 export { VfioError, type VfioErrorInit } from './errors.js';
+export { normalizePciAddress, readPciDevice, listPciDevices, findPciDevices, pciId, readDriverOverride, activeNetInterfaces, isVfioPciDriver, isBridgeClass, type PciDeviceInfo, type SysfsOptions } from './host/pci.js';
 export {
-  normalizePciAddress,
-  readPciDevice,
-  listPciDevices,
-  findPciDevices,
   groupMembers,
   iommuUnits,
-  type PciDeviceInfo,
-  type SysfsOptions,
-} from './sysfs.js';
-export type { Backend, EventPoller, HugePages, DmaAllocation } from './backend/backend.js';
-export { nativeBackend, defaultBackend } from './backend/native.js';
-export {
-  listPciDeviceStatus,
-  pciDeviceStatus,
-  filterPciDevices,
-  parsePciIdFilter,
-  parseClassFilter,
-  pciId,
   groupViability,
   vfioGroupNode,
-  vfioGroupUsers,
-  readDriverOverride,
-  activeNetInterfaces,
-  isVfioPciDriver,
-  isBridgeClass,
   driverKeepsGroupViable,
   VIABLE_GROUP_DRIVERS,
-  bindVfioPci,
-  unbindVfioPci,
-  type PciDeviceStatus,
-  type PciDeviceFilter,
+  isNoIommuGroup,
+  iommufdUsable,
+  vfioCdevName,
   type GroupViability,
-  type VfioNodeUser,
-  type BindOptions,
-  type BindResult,
-  type BindReport,
-} from './sysfs.js';
-export { runDoctor, doctorFailed, DEFAULT_MEMLOCK_NEEDED, type DoctorCheck, type DoctorStatus, type DoctorOptions, type DoctorUser } from './doctor.js';
+} from './host/groups.js';
+export { listPciDeviceStatus, pciDeviceStatus, filterPciDevices, parsePciIdFilter, parseClassFilter, type PciDeviceStatus, type PciDeviceFilter } from './host/status.js';
+export { vfioGroupUsers, type VfioNodeUser } from './host/procfs.js';
+export { bindVfioPci, unbindVfioPci, type BindOptions, type BindResult, type BindReport } from './host/bind.js';
+export type { Backend, EventPoller, HugePages, DmaAllocation } from './backend/backend.js';
+export { nativeBackend, defaultBackend } from './backend/native.js';
+export { runDoctor, doctorFailed, DEFAULT_MEMLOCK_NEEDED, type DoctorCheck, type DoctorStatus, type DoctorOptions, type DoctorUser } from './admin/doctor.js';
 export {
   describeDevice,
   describeOpenDevice,
@@ -70,4 +49,4 @@ export {
   type IrqDescription,
   type CapabilityDescription,
   type GroupMemberDescription,
-} from './cli/describe.js';
+} from './admin/describe.js';

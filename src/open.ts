@@ -1,15 +1,21 @@
 /**
- * openDevice(): the whole flow for one device, with the checks that turn the usual
- * setup mistakes into errors that say what to do. It picks the kernel interface:
- * iommufd + the device cdev when this user can open them, else the legacy container,
- * and a no-IOMMU group only with the explicit opt-in.
+ * openDevice(): the whole flow for one device, with the checks that turn the usual setup
+ * mistakes into errors that say what to do. It reads sysfs once, then picks the kernel
+ * interface: iommufd + the device cdev when this user can open them, else the legacy
+ * container, and a no-IOMMU group only with the explicit opt-in.
  */
-import { Container, type ContainerOptions } from './container.js';
-import type { Device, DmaContext } from './device.js';
 import { VfioError } from './errors.js';
-import { IommufdContext, iommufdUsable, requireCdev } from './iommufd.js';
-import { isNoIommuGroup, noIommuOptInError } from './noiommu.js';
-import { VFIO_PCI_DRIVER, bindHint, iommuUnits, noIommuModeOn, readPciDevice } from './sysfs.js';
+import { Container, type ContainerOptions } from './iommu/container.js';
+import { IommufdContext, noCdevError } from './iommu/iommufd.js';
+import { noIommuOptInError } from './iommu/noiommu.js';
+import type { Device } from './model/device.js';
+import { cdevUsable, iommufdUsable, iommuUnits, isNoIommuGroup, noIommuModeOn, vfioCdevName } from './host/groups.js';
+import { VFIO_PCI_DRIVER, bindHint, readPciDevice } from './host/pci.js';
+
+/** Where a device's DMA goes: a legacy container (through a group) or an iommufd IOAS. */
+export type DmaContext = Container | IommufdContext;
+
+type IommuChoice = NonNullable<OpenOptions['iommu']>;
 
 export interface OpenOptions extends ContainerOptions {
   /**
@@ -20,7 +26,7 @@ export interface OpenOptions extends ContainerOptions {
   iommu?: 'auto' | 'container' | 'iommufd';
 }
 
-function checkIommuOption(iommu: unknown): 'auto' | 'container' | 'iommufd' {
+function checkIommuOption(iommu: unknown): IommuChoice {
   if (iommu === undefined) return 'auto';
   if (iommu !== 'auto' && iommu !== 'container' && iommu !== 'iommufd')
     throw new TypeError(`openDevice: options.iommu must be 'auto', 'container' or 'iommufd', got ${String(iommu)}`);
@@ -28,13 +34,22 @@ function checkIommuOption(iommu: unknown): 'auto' | 'container' | 'iommufd' {
 }
 
 /**
+ * The interface choice, made here alone: iommufd when asked for, or under 'auto' when this
+ * user can open /dev/iommu (and, for a device, its cdev) and no-IOMMU mode is not in play
+ * (no-IOMMU devices have no cdev).
+ */
+function viaIommufd(iommu: IommuChoice, options: OpenOptions, device?: { noIommu: boolean; cdev: string | null }): boolean {
+  if (iommu !== 'auto') return iommu === 'iommufd';
+  if (device === undefined) return !options.unsafeNoIommu && iommufdUsable(options);
+  return !device.noIommu && cdevUsable(options, device.cdev);
+}
+
+/**
  * An empty DMA context to open several devices in (they then share DMA buffers):
  * an IommufdContext or a Container, chosen as openDevice chooses.
  */
 export function openContext(options: OpenOptions = {}): DmaContext {
-  const iommu = checkIommuOption(options.iommu);
-  if (iommu === 'iommufd' || (iommu === 'auto' && !options.unsafeNoIommu && iommufdUsable(options))) return IommufdContext.open(options);
-  return Container.open(options);
+  return viaIommufd(checkIommuOption(options.iommu), options) ? IommufdContext.open(options) : Container.open(options);
 }
 
 /**
@@ -73,12 +88,12 @@ export function openDevice(address: string, options: OpenOptions = {}): Device {
   const group = pci.iommuGroup!; // bound to vfio-pci, so it has one (the cases without were reported above)
   const noIommu = isNoIommuGroup(group, options);
   if (noIommu && !options.unsafeNoIommu) throw noIommuOptInError('openDevice', { device: addr, group });
+  const cdev = vfioCdevName(addr, options);
   // Asked for iommufd: say why there is no cdev before opening /dev/iommu.
-  if (iommu === 'iommufd') requireCdev(pci, options, 'openDevice');
-  const viaIommufd = iommu === 'iommufd' || (iommu === 'auto' && !noIommu && iommufdUsable(options, addr));
-  const context: DmaContext = viaIommufd ? IommufdContext.open(options) : Container.open(options);
+  if (iommu === 'iommufd' && cdev === null) throw noCdevError(pci, options, 'openDevice');
+  const context: DmaContext = viaIommufd(iommu, options, { noIommu, cdev }) ? IommufdContext.open(options) : Container.open(options);
   try {
-    const device = context.openDevice(addr);
+    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!) /* viaIommufd is true only with a cdev */ : context.openPciDevice(pci);
     device.ownContext();
     return device;
   } catch (e) {

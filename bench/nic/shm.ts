@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeBackend } from '../../src/backend/native.js';
 import type { Backend } from '../../src/backend/backend.js';
-import { Region } from '../../src/region.js';
+import { Region } from '../../src/model/region.js';
 import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../../src/uapi/vfio-region.js';
 import { BAR_SIZE, CTL_OFFSET, FILE_SIZE } from './layout.js';
 

@@ -11,7 +11,7 @@
  * of its part of the file (the driver views a buffer from byte 0), at IOVA = IOVA_BASE +
  * offset, which is how the simulator finds it.
  */
-import type { Device } from '../../src/device.js';
+import type { Device } from '../../src/model/device.js';
 import type { SharedNic } from './shm.js';
 import { DMA_OFFSET, DMA_SIZE, IOVA_BASE } from './layout.js';
 

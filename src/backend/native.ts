@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from './backend.js';
-import { memlockLimit } from '../limits.js';
+import { memlockLimit } from '../host/limits.js';
 
 // The calls the addon offers exactly as the Backend does; the rest differ in shape.
 type Direct =

@@ -1,5 +1,7 @@
 /** `vfio bind` and `vfio unbind`: hand devices to vfio-pci and back. */
-import { bindVfioPci, describeMembers, normalizePciAddress, unbindVfioPci, type BindOptions, type BindReport } from '../sysfs.js';
+import { bindVfioPci, unbindVfioPci, type BindOptions, type BindReport } from '../host/bind.js';
+import { describeMembers } from '../host/groups.js';
+import { normalizePciAddress } from '../host/pci.js';
 import type { CliContext, Command, ParsedArgs } from './command.js';
 import { table, toJson, type Cell, type Style } from './output.js';
 

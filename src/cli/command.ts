@@ -1,6 +1,6 @@
 /** What every `vfio` command shares: its option table, help text, and context. */
 import type { Backend } from '../backend/backend.js';
-import type { DoctorUser } from '../doctor.js';
+import type { DoctorUser } from '../admin/doctor.js';
 import type { Style } from './output.js';
 
 export interface OptionSpec {

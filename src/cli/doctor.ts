@@ -1,7 +1,7 @@
 /** `vfio doctor [ADDR...]`: what stands between this machine and a working VFIO device. */
-import { DEFAULT_MEMLOCK_NEEDED, doctorFailed, runDoctor, type DoctorCheck } from '../doctor.js';
-import { formatBytes } from '../limits.js';
-import { normalizePciAddress } from '../sysfs.js';
+import { DEFAULT_MEMLOCK_NEEDED, doctorFailed, runDoctor, type DoctorCheck } from '../admin/doctor.js';
+import { formatBytes } from '../host/limits.js';
+import { normalizePciAddress } from '../host/pci.js';
 import { parseSize, type Command } from './command.js';
 import { table, toJson, type Cell, type Style } from './output.js';
 

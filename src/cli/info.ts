@@ -1,8 +1,8 @@
 /** `vfio info ADDR`: the VFIO view of one device. */
-import { formatBytes } from '../limits.js';
-import { normalizePciAddress } from '../sysfs.js';
+import { formatBytes } from '../host/limits.js';
+import { normalizePciAddress } from '../host/pci.js';
 import type { Command } from './command.js';
-import { describeDevice, type DeviceDescription, type RegionDescription } from './describe.js';
+import { describeDevice, type DeviceDescription, type RegionDescription } from '../admin/describe.js';
 import { table, toJson, type Cell, type Style } from './output.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;

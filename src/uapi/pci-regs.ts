@@ -152,6 +152,8 @@ export const PCI_PM_PMC = 2;
 export const PCI_PM_CTRL = 4;
 /** D0..D3hot in the low two bits of PM_CTRL. */
 export const PCI_PM_CTRL_STATE_MASK = 0x0003;
+/** The device keeps its state across D3hot→D0: a PM reset is no reset. */
+export const PCI_PM_CTRL_NO_SOFT_RESET = 0x0008;
 
 export const PCI_MSI_FLAGS = 0x02;
 export const PCI_MSI_FLAGS_ENABLE = 0x0001;
@@ -194,6 +196,7 @@ export const PCI_MSIX_ENTRY_CTRL_MASKBIT = 0x00000001;
 export const PCI_EXP_FLAGS = 0x02;
 export const PCI_EXP_DEVCAP = 0x04;
 export const PCI_EXP_DEVCAP_FLR = 0x10000000;
+export const PCI_EXP_LNKSTA = 0x12;
 export const PCI_EXP_DEVCTL = 0x08;
 export const PCI_EXP_DEVCTL_BCR_FLR = 0x8000;
 export const PCI_EXP_DEVSTA = 0x0a;
@@ -204,3 +207,11 @@ export const PCI_EXP_DEVSTA_TRPND = 0x0020;
 export const pciSlot = (devfn: number): number => (devfn >> 3) & 0x1f;
 export const pciFunc = (devfn: number): number => devfn & 0x07;
 export const pciDevfn = (slot: number, func: number): number => ((slot & 0x1f) << 3) | (func & 0x07);
+
+// SR-IOV extended capability registers (PCIe base spec 9.3.3).
+export const PCI_SRIOV_INITIAL_VF = 0x0c;
+export const PCI_SRIOV_TOTAL_VF = 0x0e;
+export const PCI_SRIOV_NUM_VF = 0x10;
+export const PCI_SRIOV_VF_OFFSET = 0x14;
+export const PCI_SRIOV_VF_STRIDE = 0x16;
+export const PCI_SRIOV_VF_DID = 0x1a;

@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { nativeBackend } from '../../src/backend/native.js';
-import { vfioCdevName } from '../../src/iommufd.js';
+import { vfioCdevName } from '../../src/host/groups.js';
 import { bridgedEdu, soloEdu, vmMode, vmOpenOptions } from '../vm/guest.js';
 import type { Target } from './target.js';
 

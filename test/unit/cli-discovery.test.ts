@@ -19,7 +19,7 @@ import {
   vfioGroupNode,
   vfioGroupUsers,
   type BindOptions,
-} from '../../src/sysfs.js';
+} from '../../src/index.js';
 import { makeSysfsTree, type FakePciDevice, type SysfsTree } from '../helpers/sysfs-tree.js';
 
 let tree: SysfsTree | undefined;

@@ -12,7 +12,7 @@ import { run, COMMANDS, type CliIo } from '../../src/cli/run.js';
 import type { CliOverrides } from '../../src/cli/command.js';
 import { parseSize } from '../../src/cli/command.js';
 import { formatDeviceDescription } from '../../src/cli/info.js';
-import type { DeviceDescription } from '../../src/cli/describe.js';
+import type { DeviceDescription } from '../../src/admin/describe.js';
 import { makeStyle, stripAnsi, table, wantColor } from '../../src/cli/output.js';
 import { makeSysfsTree, type FakePciDevice, type SysfsTree } from '../helpers/sysfs-tree.js';
 

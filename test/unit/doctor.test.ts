@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MEMLOCK_NEEDED, doctorFailed, runDoctor, type DoctorCheck, type DoctorOptions } from '../../src/doctor.js';
+import { DEFAULT_MEMLOCK_NEEDED, doctorFailed, runDoctor, type DoctorCheck, type DoctorOptions } from '../../src/admin/doctor.js';
 import { makeSysfsTree, type FakePciDevice, type SysfsTree } from '../helpers/sysfs-tree.js';
 
 let tree: SysfsTree | undefined;

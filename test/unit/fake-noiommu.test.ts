@@ -10,7 +10,7 @@ import { errno } from '../conformance/held.js';
 import { Dmaer } from './fixtures/dmaer.js';
 import * as io from '../../src/uapi/ioctl.js';
 import { encodeIommuInfoQuery } from '../../src/uapi/vfio-iommu.js';
-import { iommuUnits, noIommuModeOn, vfioGroupNode } from '../../src/sysfs.js';
+import { iommuUnits, noIommuModeOn, vfioGroupNode } from '../../src/host/groups.js';
 
 const EDU = '0000:00:02.0';
 

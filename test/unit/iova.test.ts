@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IovaAllocator } from '../../src/iova.js';
+import { IovaAllocator } from '../../src/model/iova.js';
 
 const MiB = 2 ** 20;
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeBackend } from '../../src/backend/native.js';
-import { Region } from '../../src/region.js';
+import { Region } from '../../src/model/region.js';
 import { VfioError } from '../../src/errors.js';
 import {
   VFIO_REGION_INFO_FLAG_MMAP,

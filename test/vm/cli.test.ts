@@ -11,7 +11,7 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDevice, readPciDevice } from '../../src/index.js';
-import { findPciDevices } from '../../src/sysfs.js';
+import { findPciDevices } from '../../src/host/pci.js';
 import { E1000E, bridgedEdu, soloEdu, vmMode, vmOpenOptions } from './guest.js';
 
 const MAIN = join(process.cwd(), 'dist/cli/main.js');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDevice } from '../../src/index.js';
 import { PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX } from '../../src/uapi/pci-regs.js';
-import { findPciDevices } from '../../src/sysfs.js';
+import { findPciDevices } from '../../src/host/pci.js';
 import { E1000E, vmOpenOptions } from './guest.js';
 
 const STATUS = 0x08;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openDevice, readPciDevice, VfioError, Container } from '../../src/index.js';
 import { nativeBackend } from '../../src/backend/native.js';
 import { VFIO_GROUP_GET_STATUS, VFIO_GET_API_VERSION, VFIO_DEVICE_PCI_HOT_RESET } from '../../src/uapi/ioctl.js';
-import { findPciDevices } from '../../src/sysfs.js';
+import { findPciDevices } from '../../src/host/pci.js';
 import { E1000E, bridgedEdu, soloEdu, vmMode, vmOpenOptions } from './guest.js';
 
 const mode = vmMode();

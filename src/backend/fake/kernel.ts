@@ -28,7 +28,7 @@ import type { CdevFile, KContainer, KDevice, KGroup } from './objects.js';
 import { IrqState, IRQ_SET_HEADER } from './irq.js';
 import { VirtualConfig } from './config.js';
 import { SysfsTree } from './sysfs.js';
-import { driverKeepsGroupViable } from '../../sysfs.js';
+import { driverKeepsGroupViable } from '../../host/groups.js';
 import type { DeviceBus, DeviceModel } from './model.js';
 import {
   VFIO_API_VERSION,

@@ -5,11 +5,11 @@
  * hints are here once. Without an IOMMU (no-IOMMU mode) there is nothing to map: the
  * device sees physical memory, so the buffer's physical address is its DMA address.
  */
-import type { Backend, HugePages } from './backend/backend.js';
-import { VfioError, syscall } from './errors.js';
+import type { Backend, HugePages } from '../backend/backend.js';
+import { VfioError, syscall } from '../errors.js';
 import { IovaAllocator } from './iova.js';
 import { DmaBuffer, type DmaBufferOwner } from './dma.js';
-import { formatBytes } from './limits.js';
+import { formatBytes } from '../host/limits.js';
 
 export interface DmaOptions {
   /**
@@ -27,6 +27,14 @@ export interface DmaOptions {
 }
 
 export type DmaAccess = NonNullable<DmaOptions['access']>;
+
+/**
+ * The map flags for each DmaAccess, from the interface's own read and write bits (the
+ * container and iommufd number them differently).
+ */
+export function accessFlags(read: number, write: number): Readonly<Record<DmaAccess, number>> {
+  return { rw: read | write, read, write };
+}
 
 /** Which kernel interface a device's DMA goes through. */
 export type IommuApi = 'container' | 'iommufd' | 'noiommu';
@@ -47,6 +55,8 @@ export abstract class DmaSpace implements DmaBufferOwner {
   protected abstract readonly label: string;
   /** The smallest IOMMU page size: the granule of mappings. */
   abstract readonly iommuPageSize: number;
+  /** Closes the space: its devices, then every DMA buffer, then the kernel object. Idempotent. */
+  abstract close(): void;
 
   protected abstract checkOpen(op: string): void;
   /** The request that maps, for error messages ('VFIO_IOMMU_MAP_DMA'). */

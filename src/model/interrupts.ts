@@ -4,17 +4,17 @@
  * EventEmitter ('interrupt', count) and an async iterator of counts.
  */
 import { EventEmitter } from 'node:events';
-import type { Backend, EventPoller } from './backend/backend.js';
-import { VfioError, closedError, syscall } from './errors.js';
-import { VFIO_DEVICE_SET_IRQS } from './uapi/ioctl.js';
-import { VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, encodeIrqSet } from './uapi/vfio-irq.js';
+import type { Backend, EventPoller } from '../backend/backend.js';
+import { VfioError, closedError, syscall } from '../errors.js';
+import { VFIO_DEVICE_SET_IRQS } from '../uapi/ioctl.js';
+import { VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, encodeIrqSet } from '../uapi/vfio-irq.js';
 import {
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_PCI_REQ_IRQ_INDEX,
-} from './uapi/vfio-pci.js';
+} from '../uapi/vfio-pci.js';
 
 export type IrqKind = 'intx' | 'msi' | 'msix';
 /** The device's interrupts plus vfio-pci's two notifiers: PCIe errors and release requests. */

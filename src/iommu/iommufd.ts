@@ -1,28 +1,11 @@
-/**
- * The iommufd interface (Linux 6.6+ for VFIO): devices are opened through their own
- * node (/dev/vfio/devices/vfioN, the "cdev"), bound to an iommufd (/dev/iommu) and
- * attached to an IO address space (IOAS) in it. One IommufdContext is one iommufd with
- * one IOAS; every device opened through it shares the IOAS, so a buffer mapped once is
- * visible to all of them (a driver spanning several devices needs exactly that).
- */
-import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
-import type { Backend } from './backend/backend.js';
-import { defaultBackend } from './backend/native.js';
-import { VfioError, closeSteps, closedError, syscall } from './errors.js';
-import { DmaSpace, type DmaAccess, type IommuApi } from './dma-space.js';
-import { Device } from './device.js';
-import {
-  bindHint,
-  groupNotViableError,
-  groupViability,
-  normalizePciAddress,
-  readPciDevice,
-  sysPath,
-  VFIO_PCI_DRIVER,
-  type PciDeviceInfo,
-  type SysfsOptions,
-} from './sysfs.js';
-import { isNoIommuGroup } from './noiommu.js';
+import type { Backend } from '../backend/backend.js';
+import { defaultBackend } from '../backend/native.js';
+import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
+import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
+import { Device } from '../model/device.js';
+import type { DeviceHost } from '../model/device-host.js';
+import { groupNotViableError, groupViability, isNoIommuGroup, vfioCdevName } from '../host/groups.js';
+import { VFIO_PCI_DRIVER, bindHint, readPciDevice, sysPath, type PciDeviceInfo, type SysfsOptions } from '../host/pci.js';
 import {
   IOMMU_DESTROY,
   IOMMU_IOAS_ALLOC,
@@ -35,37 +18,24 @@ import {
   iommuIoasAlloc,
   vfioDeviceAttachIommufdPt,
   vfioDeviceBindIommufd,
-} from './uapi/iommufd.js';
+} from '../uapi/iommufd.js';
 
 export interface IommufdOptions extends SysfsOptions {
   backend?: Backend;
 }
 
-const ACCESS = {
-  rw: IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-  read: IOMMU_IOAS_MAP_READABLE,
-  write: IOMMU_IOAS_MAP_WRITEABLE,
-};
-
-/**
- * The device's cdev name ('vfio3'), or null when it has none. Since 6.1 sysfs lists every
- * vfio device under <device>/vfio-dev/vfioN, but only kernels with VFIO_DEVICE_CDEV (6.6+)
- * give it a node in /dev/vfio/devices.
- */
-export function vfioCdevName(address: string, opts?: SysfsOptions): string | null {
-  try {
-    const names = readdirSync(sysPath(opts, 'sys/bus/pci/devices', normalizePciAddress(address), 'vfio-dev'));
-    return names.find((n) => /^vfio\d+$/.test(n) && existsSync(sysPath(opts, 'dev/vfio/devices', n))) ?? null;
-  } catch {
-    return null;
-  }
-}
+const IOAS_ACCESS_FLAGS = accessFlags(IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE);
 
 /** The device's cdev name, or ERR_VFIO_NO_CDEV saying why it has none. */
 export function requireCdev(pci: PciDeviceInfo, opts: SysfsOptions, op: string): string {
   const cdev = vfioCdevName(pci.address, opts);
   if (cdev !== null) return cdev;
-  throw new VfioError({
+  throw noCdevError(pci, opts, op);
+}
+
+/** ERR_VFIO_NO_CDEV: why the device has no /dev/vfio/devices node. */
+export function noCdevError(pci: PciDeviceInfo, opts: SysfsOptions, op: string): VfioError {
+  return new VfioError({
     code: 'ERR_VFIO_NO_CDEV',
     op,
     device: pci.address,
@@ -79,29 +49,27 @@ export function requireCdev(pci: PciDeviceInfo, opts: SysfsOptions, op: string):
   });
 }
 
-function usable(path: string): boolean {
-  try {
-    accessSync(path, constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
+declare module '../model/device-host.js' {
+  interface DeviceHosts {
+    /** A device opened through its cdev and bound to an iommufd. */
+    iommufd: IommufdDeviceHost;
   }
 }
 
-/** True when this user can open /dev/iommu and, if given, the device's cdev. */
-export function iommufdUsable(opts?: SysfsOptions, address?: string): boolean {
-  if (!usable(sysPath(opts, 'dev/iommu'))) return false;
-  if (address === undefined) return true;
-  const cdev = vfioCdevName(address, opts);
-  return cdev !== null && usable(sysPath(opts, 'dev/vfio/devices', cdev));
-}
-
+/**
+ * The iommufd interface (Linux 6.6+ for VFIO): devices are opened through their own
+ * node (/dev/vfio/devices/vfioN, the "cdev"), bound to an iommufd (/dev/iommu) and
+ * attached to an IO address space (IOAS) in it. One IommufdContext is one iommufd with
+ * one IOAS; every device opened through it shares the IOAS, so a buffer mapped once is
+ * visible to all of them (a driver spanning several devices needs exactly that).
+ */
 export class IommufdContext extends DmaSpace {
   readonly options: SysfsOptions;
   /** The IOAS's id in the iommufd. */
   readonly ioasId: number;
   #fd: number;
-  #devices = new Set<Device>();
+  #devices = new Set<Device<IommufdDeviceHost>>();
+  #host = new IommufdDeviceHost(this);
   #alignment = 0;
   protected readonly label: string;
   protected readonly mapOp = 'IOMMU_IOAS_MAP';
@@ -153,7 +121,7 @@ export class IommufdContext extends DmaSpace {
     return Math.max(this.#alignment, this.backend.pageSize);
   }
 
-  get devices(): readonly Device[] {
+  get devices(): readonly Device<IommufdDeviceHost>[] {
     return [...this.#devices];
   }
 
@@ -161,11 +129,16 @@ export class IommufdContext extends DmaSpace {
    * Opens a device through its cdev, binds it to this iommufd and attaches it to the
    * IOAS. Its group must not be open through the legacy interface meanwhile (EBUSY).
    */
-  openDevice(address: string): Device {
+  openDevice(address: string): Device<IommufdDeviceHost> {
     this.#check('IommufdContext.openDevice');
     const pci = readPciDevice(address, this.options);
+    return this.openPciDevice(pci, requireCdev(pci, this.options, 'find VFIO cdev'));
+  }
+
+  /** @internal openDevice(), which has read sysfs and found the cdev already. */
+  openPciDevice(pci: PciDeviceInfo, cdev: string): Device<IommufdDeviceHost> {
+    this.#check('IommufdContext.openDevice');
     const addr = pci.address;
-    const cdev = requireCdev(pci, this.options, 'find VFIO cdev');
     // Binding a device whose group is not viable only gets EPERM from the kernel: name the culprits first.
     if (pci.iommuGroup !== null) {
       const v = groupViability(pci.iommuGroup, this.options);
@@ -175,14 +148,14 @@ export class IommufdContext extends DmaSpace {
     const backend = this.backend;
     const ctx = { device: addr };
     const fd = syscall(`open ${path}`, { ...ctx, hint: (c) => cdevOpenHint(c, path) }, () => backend.open(path));
-    let dev: Device;
+    let dev: Device<IommufdDeviceHost>;
     try {
       const bind = vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: this.#fd });
       syscall('VFIO_DEVICE_BIND_IOMMUFD', { ...ctx, hint: bindIommufdHint }, () => backend.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, bind));
       const attach = vfioDeviceAttachIommufdPt.encode({ argsz: vfioDeviceAttachIommufdPt.size, pt_id: this.ioasId });
       syscall('VFIO_DEVICE_ATTACH_IOMMUFD_PT', ctx, () => backend.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach));
       this.#refreshRanges();
-      dev = new Device(this, null, addr, fd);
+      dev = new Device(this.#host, addr, fd, () => this.#devices.delete(dev));
     } catch (e) {
       backend.close(fd);
       throw e;
@@ -203,7 +176,7 @@ export class IommufdContext extends DmaSpace {
   }
 
   protected map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void {
-    this.backend.ioasMap(this.#fd, this.ioasId, buffer, 0, length, iova, ACCESS[access]);
+    this.backend.ioasMap(this.#fd, this.ioasId, buffer, 0, length, iova, IOAS_ACCESS_FLAGS[access]);
   }
 
   protected unmap(iova: bigint, length: bigint): bigint {
@@ -213,11 +186,6 @@ export class IommufdContext extends DmaSpace {
   protected unmapAll(): boolean {
     this.backend.ioasUnmap(this.#fd, this.ioasId, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH);
     return true;
-  }
-
-  /** @internal Device.close */
-  forgetDevice(d: Device): void {
-    this.#devices.delete(d);
   }
 
   /** Closes its devices, unmaps and frees every DMA buffer, destroys the IOAS and closes the iommufd. Idempotent. */
@@ -240,6 +208,38 @@ export class IommufdContext extends DmaSpace {
 
   #check(op: string): void {
     if (this.#fd < 0) throw closedError('the iommufd context', op);
+  }
+}
+
+/** How a device opened through its cdev reaches its IOAS: the IommufdContext's DeviceHost. */
+export class IommufdDeviceHost implements DeviceHost {
+  readonly group = null;
+  readonly hotResetScope = 'the same IommufdContext';
+  readonly context: IommufdContext;
+
+  /** @internal made by its IommufdContext */
+  constructor(context: IommufdContext) {
+    this.context = context;
+  }
+
+  get backend(): Backend {
+    return this.context.backend;
+  }
+
+  /** A cdev-opened device has no container: ERR_VFIO_NOT_CONTAINER. */
+  container(device: string): never {
+    throw new VfioError({
+      code: 'ERR_VFIO_NOT_CONTAINER',
+      op: 'Device.container',
+      device,
+      message: 'this device was opened through its cdev and an iommufd, not a container',
+      hint: 'use device.context (an IommufdContext) or device.allocDma',
+    });
+  }
+
+  /** None: the kernel checks that this iommufd owns every device the reset touches. */
+  hotResetGroupFds(): number[] {
+    return [];
   }
 }
 

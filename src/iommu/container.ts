@@ -1,36 +1,33 @@
-/**
- * A VFIO container (the legacy interface, /dev/vfio/vfio): one IOMMU address space that
- * groups join. It owns the DMA mappings (see DmaSpace). With a no-IOMMU group (an
- * explicit opt-in), the container has no translation at all.
- */
-import type { Backend } from './backend/backend.js';
-import { defaultBackend } from './backend/native.js';
-import { VfioError, closedError, syscall } from './errors.js';
-import { DmaSpace, type DmaAccess, type IommuApi } from './dma-space.js';
-import { Group } from './group.js';
-import type { Device } from './device.js';
-import { queryWithCaps } from './query.js';
-import { readPciDevice, sysPath, type SysfsOptions } from './sysfs.js';
+import type { Backend } from '../backend/backend.js';
+import { defaultBackend } from '../backend/native.js';
+import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
+import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
+import type { Device } from '../model/device.js';
+import { queryWithCaps } from '../model/query.js';
+import { isNoIommuGroup } from '../host/groups.js';
+import { readPciDevice, sysPath, type PciDeviceInfo, type SysfsOptions } from '../host/pci.js';
+import { Group, type GroupDeviceHost } from './group.js';
 import { noIommuOptInError } from './noiommu.js';
 import {
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
   VFIO_GET_API_VERSION,
+  VFIO_GROUP_SET_CONTAINER,
   VFIO_IOMMU_GET_INFO,
   VFIO_NOIOMMU_IOMMU,
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
   VFIO_UNMAP_ALL,
-} from './uapi/ioctl.js';
+} from '../uapi/ioctl.js';
 import {
-  VFIO_DMA_UNMAP_FLAG_ALL,
   VFIO_DMA_MAP_FLAG_READ,
   VFIO_DMA_MAP_FLAG_WRITE,
+  VFIO_DMA_UNMAP_FLAG_ALL,
   decodeIommuInfo,
   encodeIommuInfoQuery,
   type IommuInfo,
-} from './uapi/vfio-iommu.js';
+} from '../uapi/vfio-iommu.js';
 
 export interface ContainerOptions extends SysfsOptions {
   backend?: Backend;
@@ -41,17 +38,29 @@ export interface ContainerOptions extends SysfsOptions {
   unsafeNoIommu?: boolean;
 }
 
-export type { DmaOptions } from './dma-space.js';
+export type { DmaOptions } from '../model/dma-space.js';
 
 export type IommuType = 'Type1v2' | 'Type1' | 'NoIommu';
 
-const ACCESS = { rw: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE, read: VFIO_DMA_MAP_FLAG_READ, write: VFIO_DMA_MAP_FLAG_WRITE };
+const DMA_ACCESS_FLAGS = accessFlags(VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE);
 
+declare module '../model/device-host.js' {
+  interface DeviceHosts {
+    /** A device opened through a group in a legacy container. */
+    container: GroupDeviceHost<Container>;
+  }
+}
+
+/**
+ * A VFIO container (the legacy interface, /dev/vfio/vfio): one IOMMU address space that
+ * groups join. It owns the DMA mappings (see DmaSpace). With a no-IOMMU group (an
+ * explicit opt-in), the container has no translation at all.
+ */
 export class Container extends DmaSpace {
   readonly options: SysfsOptions;
   readonly unsafeNoIommu: boolean;
   #fd: number;
-  #groups = new Set<Group>();
+  #groups = new Set<Group<Container>>();
   #iommuType: IommuType | null = null;
   #info: IommuInfo | null = null;
   #unmapAll = false;
@@ -115,11 +124,11 @@ export class Container extends DmaSpace {
     return this.#info;
   }
 
-  get groups(): readonly Group[] {
+  get groups(): readonly Group<Container>[] {
     return [...this.#groups];
   }
 
-  get devices(): readonly Device[] {
+  get devices(): readonly Device<GroupDeviceHost<Container>>[] {
     return [...this.#groups].flatMap((g) => g.devices);
   }
 
@@ -132,9 +141,26 @@ export class Container extends DmaSpace {
    * Opens /dev/vfio/<group> (or /dev/vfio/noiommu-<group>, with the opt-in), checks it is
    * viable and joins it to this container. The first group also selects the IOMMU model.
    */
-  attachGroup(group: number): Group {
+  attachGroup(group: number): Group<Container> {
     this.#check('Container.attachGroup');
-    const g = Group.attach(this, group);
+    if (!Number.isInteger(group) || group < 0) throw new RangeError(`attachGroup: group must be a non-negative integer, got ${group}`);
+    const noIommu = isNoIommuGroup(group, this.options);
+    // Refused before the node is opened: opening a no-IOMMU group already taints the kernel.
+    if (noIommu && !this.unsafeNoIommu) throw noIommuOptInError(`open group ${group}`, { group });
+    const link = { container: this, options: this.options, peers: () => this.groups, onClose: (g: Group<Container>) => this.#groups.delete(g) };
+    const g = Group.open(link, group, noIommu);
+    try {
+      syscall('VFIO_GROUP_SET_CONTAINER', { group }, () => this.backend.ioctl(g.fd, VFIO_GROUP_SET_CONTAINER, this.#fd));
+      this.#setupIommu(group, noIommu);
+    } catch (e) {
+      // Leaves the container if it joined (Group.close tolerates a group that did not).
+      try {
+        g.close();
+      } catch {
+        // the first error is the one to report
+      }
+      throw e;
+    }
     this.#groups.add(g);
     return g;
   }
@@ -143,17 +169,22 @@ export class Container extends DmaSpace {
    * Opens a device by PCI address in this container, joining its group first if it has
    * not joined yet: several devices can share one container (and their DMA buffers).
    */
-  openDevice(address: string): Device {
+  openDevice(address: string): Device<GroupDeviceHost<Container>> {
     this.#check('Container.openDevice');
-    const pci = readPciDevice(address, this.options);
+    return this.openPciDevice(readPciDevice(address, this.options));
+  }
+
+  /** @internal openDevice(), which has read sysfs already. */
+  openPciDevice(pci: PciDeviceInfo): Device<GroupDeviceHost<Container>> {
+    this.#check('Container.openDevice');
     if (pci.iommuGroup === null)
       throw new VfioError({ code: 'ERR_VFIO_NO_IOMMU', op: 'Container.openDevice', device: pci.address, message: 'the device has no IOMMU group' });
     const group = [...this.#groups].find((g) => g.number === pci.iommuGroup) ?? this.attachGroup(pci.iommuGroup);
     return group.openDevice(pci.address);
   }
 
-  /** @internal called by Group.attach after VFIO_GROUP_SET_CONTAINER. */
-  setupIommu(group: number, noIommu: boolean): void {
+  /** The first group to join (after VFIO_GROUP_SET_CONTAINER) selects the IOMMU model. */
+  #setupIommu(group: number, noIommu: boolean): void {
     if (this.#iommuType !== null) return;
     if (noIommu) {
       if (!this.unsafeNoIommu) throw noIommuOptInError('VFIO_SET_IOMMU', { group });
@@ -202,7 +233,7 @@ export class Container extends DmaSpace {
   }
 
   protected map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void {
-    this.backend.dmaMap(this.#fd, buffer, 0, length, iova, ACCESS[access]);
+    this.backend.dmaMap(this.#fd, buffer, 0, length, iova, DMA_ACCESS_FLAGS[access]);
   }
 
   protected unmap(iova: bigint, length: bigint): bigint {
@@ -219,41 +250,23 @@ export class Container extends DmaSpace {
     return ` (dma_avail was ${this.#info?.dmaAvail ?? 'unknown'})`;
   }
 
-  /** @internal Group.close */
-  forgetGroup(g: Group): void {
-    this.#groups.delete(g);
-  }
-
   /**
    * Closes every group (and their devices), unmaps and frees every DMA buffer,
    * then closes the container. Idempotent.
    */
   close(): void {
     if (this.#fd < 0) return;
-    const errors: unknown[] = [];
-    for (const g of [...this.#groups]) {
-      try {
-        g.closeDevices();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    try {
-      this.releaseAllDma();
-    } catch (e) {
-      errors.push(e);
-    }
-    for (const g of [...this.#groups]) {
-      try {
-        g.close();
-      } catch (e) {
-        errors.push(e);
-      }
-    }
-    this.backend.close(this.#fd);
-    this.#fd = -1;
-    if (errors.length === 1) throw errors[0];
-    if (errors.length > 1) throw new AggregateError(errors, 'Container.close: several steps failed');
+    const fd = this.#fd;
+    const groups = [...this.#groups];
+    closeSteps('Container.close', [
+      ...groups.map((g) => () => g.closeDevices()),
+      () => this.releaseAllDma(),
+      ...groups.map((g) => () => g.close()),
+      () => {
+        this.#fd = -1;
+        this.backend.close(fd);
+      },
+    ]);
   }
 
   #check(op: string): void {

@@ -6,15 +6,25 @@
  * architecture.md). Offsets outside the mapped areas go through pread/pwrite
  * on the device fd, which is also how non-mmappable and I/O-port BARs work.
  */
-import type { Backend } from './backend/backend.js';
-import { PROT_READ, PROT_WRITE } from './backend/backend.js';
-import { VfioError, closedError, syscall } from './errors.js';
+import type { Backend } from '../backend/backend.js';
+import { PROT_READ, PROT_WRITE } from '../backend/backend.js';
+import { VfioError, closedError, syscall } from '../errors.js';
 import {
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
   type RegionInfo,
-} from './uapi/vfio-region.js';
+} from '../uapi/vfio-region.js';
+import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_PCI_VGA_REGION_INDEX } from '../uapi/vfio-pci.js';
+
+/** What errors and `vfio info` call vfio-pci's region `index`: 'BAR0' … 'BAR5', 'ROM', 'config', 'VGA'. */
+export function regionName(index: number): string {
+  if (index <= 5) return `BAR${index}`;
+  if (index === VFIO_PCI_ROM_REGION_INDEX) return 'ROM';
+  if (index === VFIO_PCI_CONFIG_REGION_INDEX) return 'config';
+  if (index === VFIO_PCI_VGA_REGION_INDEX) return 'VGA';
+  return `region ${index}`;
+}
 
 interface Area {
   /** Region offset of the first byte. */

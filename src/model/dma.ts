@@ -3,7 +3,7 @@
  * The bytes are an ordinary ArrayBuffer (descriptor rings and packet buffers
  * are plain typed arrays); the IOVA is what the device is told.
  */
-import { closedError } from './errors.js';
+import { closedError } from '../errors.js';
 
 export interface DmaBufferOwner {
   /** Unmaps from the IOMMU, frees the memory, returns the IOVA range. */
@@ -14,7 +14,7 @@ export class DmaBuffer {
   #buffer: ArrayBuffer | null;
   #owner: DmaBufferOwner;
 
-  /** @internal created by Container.allocDma */
+  /** @internal created by DmaSpace.allocDma */
   constructor(
     owner: DmaBufferOwner,
     buffer: ArrayBuffer,

@@ -4,20 +4,9 @@
  * overwrite any memory of the machine. The library uses it only when the caller says
  * `unsafeNoIommu: true`, and answers `dmaTranslated === false` so a driver can tell.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { VfioError } from './errors.js';
-import { sysPath, type SysfsOptions } from './sysfs.js';
+import { VfioError } from '../errors.js';
 
-/** vfio names the groups it invents for devices without an IOMMU 'vfio-noiommu'; their node is /dev/vfio/noiommu-N. */
-export function isNoIommuGroup(group: number, opts?: SysfsOptions): boolean {
-  try {
-    if (readFileSync(sysPath(opts, 'sys/kernel/iommu_groups', String(group), 'name'), 'utf8').trim() === 'vfio-noiommu') return true;
-  } catch {
-    // no name file: a real IOMMU group on kernels that do not name them
-  }
-  return existsSync(sysPath(opts, 'dev/vfio', `noiommu-${group}`)) && !existsSync(sysPath(opts, 'dev/vfio', String(group)));
-}
-
+/** The error for a no-IOMMU group opened without `unsafeNoIommu: true`: what it risks and how to opt in. */
 export function noIommuOptInError(op: string, where: { group?: number; device?: string }): VfioError {
   return new VfioError({
     code: 'ERR_VFIO_NOIOMMU_NOT_ALLOWED',

@@ -1,17 +1,12 @@
-/**
- * A VFIO device: its regions (BARs, config space), interrupts and reset.
- */
-import { VfioError, closeSteps, closedError, syscall } from './errors.js';
-import type { Group } from './group.js';
-import type { Container } from './container.js';
-import type { IommufdContext } from './iommufd.js';
+import { EventEmitter } from 'node:events';
+import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
 import type { DmaOptions, IommuApi } from './dma-space.js';
-import { VFIO_PCI_HOT_RESET_FLAG_DEV_ID } from './uapi/iommufd.js';
+import type { DeviceHost, KnownDeviceHost } from './device-host.js';
+import { VFIO_PCI_HOT_RESET_FLAG_DEV_ID } from '../uapi/iommufd.js';
 import type { DmaBuffer } from './dma.js';
-import { Region } from './region.js';
+import { Region, regionName } from './region.js';
 import { queryWithCaps } from './query.js';
 import { ConfigSpace } from './config.js';
-import { EventEmitter } from 'node:events';
 import { IRQ_INDEX, InterruptSet, type IrqIndexName, type IrqKind } from './interrupts.js';
 import {
   VFIO_DEVICE_GET_INFO,
@@ -20,26 +15,16 @@ import {
   VFIO_DEVICE_GET_REGION_INFO,
   VFIO_DEVICE_PCI_HOT_RESET,
   VFIO_DEVICE_RESET,
-} from './uapi/ioctl.js';
-import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, decodeDeviceInfo, encodeDeviceInfoQuery, type DeviceInfo } from './uapi/vfio-device.js';
-import { decodeRegionInfo, encodeRegionInfoQuery, type RegionInfo } from './uapi/vfio-region.js';
-import { decodeIrqInfo, encodeIrqInfoQuery, type IrqInfo } from './uapi/vfio-irq.js';
+} from '../uapi/ioctl.js';
+import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, decodeDeviceInfo, encodeDeviceInfoQuery, type DeviceInfo } from '../uapi/vfio-device.js';
+import { decodeRegionInfo, encodeRegionInfoQuery, type RegionInfo } from '../uapi/vfio-region.js';
+import { decodeIrqInfo, encodeIrqInfoQuery, type IrqInfo } from '../uapi/vfio-irq.js';
 import {
   VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_PCI_ROM_REGION_INDEX,
-  VFIO_PCI_VGA_REGION_INDEX,
   decodeHotResetInfo,
   encodeHotReset,
   encodeHotResetInfoQuery,
-} from './uapi/vfio-pci.js';
-
-function regionName(index: number): string {
-  if (index <= 5) return `BAR${index}`;
-  if (index === VFIO_PCI_ROM_REGION_INDEX) return 'ROM';
-  if (index === VFIO_PCI_CONFIG_REGION_INDEX) return 'config';
-  if (index === VFIO_PCI_VGA_REGION_INDEX) return 'VGA';
-  return `region ${index}`;
-}
+} from '../uapi/vfio-pci.js';
 
 export interface DeviceEvents {
   /**
@@ -51,15 +36,13 @@ export interface DeviceEvents {
   'pci-error': [];
 }
 
-/** Where a device's DMA goes: a legacy container (through a group) or an iommufd IOAS. */
-export type DmaContext = Container | IommufdContext;
-
-export class Device extends EventEmitter<DeviceEvents> {
+/**
+ * A VFIO PCI device: its regions (BARs, config space), interrupts and reset. It was opened
+ * through a DeviceHost (a group in a container, or an iommufd context), which answers
+ * `group`, `container` and `context`; the type argument says which host that was.
+ */
+export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter<DeviceEvents> {
   readonly address: string;
-  /** The group the device was opened through; null for a device opened through its cdev (iommufd). */
-  readonly group: Group | null;
-  /** The address space its DMA buffers live in. */
-  readonly context: DmaContext;
   readonly info: DeviceInfo;
   readonly config: ConfigSpace;
   #fd: number;
@@ -67,12 +50,17 @@ export class Device extends EventEmitter<DeviceEvents> {
   #irqs: InterruptSet | null = null;
   #notifiers: InterruptSet[] = [];
   #ownsContext = false;
+  readonly #host: H;
+  readonly #onClose: () => void;
 
-  /** @internal use openDevice(), Container.openDevice or IommufdContext.openDevice */
-  constructor(context: DmaContext, group: Group | null, address: string, fd: number) {
+  /**
+   * @internal use openDevice(), Container.openDevice or IommufdContext.openDevice; `onClose`
+   * lets the host stop counting the device.
+   */
+  constructor(host: H, address: string, fd: number, onClose: () => void) {
     super();
-    this.context = context;
-    this.group = group;
+    this.#host = host;
+    this.#onClose = onClose;
     this.address = address;
     this.#fd = fd;
     this.info = this.#deviceInfo();
@@ -101,7 +89,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       return;
     }
     if (count === 0) return;
-    const set = new InterruptSet(this.context.backend, this.#fd, this.address, kind, 1, () => {});
+    const set = new InterruptSet(this.#host.backend, this.#fd, this.address, kind, 1, () => {});
     set.vector.unref();
     set.vector.on('interrupt', () => {
       if (this.listenerCount(event) > 0) this.emit(event);
@@ -116,17 +104,19 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.#notifiers.push(set);
   }
 
-  /** The legacy container; a VfioError for a device opened through iommufd (see `context`). */
-  get container(): Container {
-    if (this.group === null)
-      throw new VfioError({
-        code: 'ERR_VFIO_NOT_CONTAINER',
-        op: 'Device.container',
-        device: this.address,
-        message: 'this device was opened through its cdev and an iommufd, not a container',
-        hint: 'use device.context (an IommufdContext) or device.allocDma',
-      });
-    return this.group.container;
+  /** The group the device was opened through; null for a device opened through its cdev (iommufd). */
+  get group(): H['group'] {
+    return this.#host.group;
+  }
+
+  /** The legacy container; a VfioError (ERR_VFIO_NOT_CONTAINER) for a device opened through iommufd (see `context`). */
+  get container(): ReturnType<H['container']> {
+    return this.#host.container(this.address) as ReturnType<H['container']>;
+  }
+
+  /** The address space its DMA buffers live in: a Container or an IommufdContext. */
+  get context(): H['context'] {
+    return this.#host.context;
   }
 
   /** The kernel interface its DMA goes through: 'container', 'iommufd', or 'noiommu' (untranslated). */
@@ -155,7 +145,7 @@ export class Device extends EventEmitter<DeviceEvents> {
 
   #ioctl(op: string, request: number, arg?: Uint8Array, hint?: (code: string) => string | undefined): number {
     const fd = this.fd;
-    const backend = this.context.backend;
+    const backend = this.#host.backend;
     return syscall(op, { device: this.address, ...(hint && { hint }) }, () => backend.ioctl(fd, request, arg));
   }
 
@@ -186,7 +176,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     let r = this.#regions.get(index);
     if (!r) {
       const info = this.regionInfo(index);
-      r = new Region(this.context.backend, this.#fd, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
+      r = new Region(this.#host.backend, this.#fd, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
       this.#regions.set(index, r);
     }
     return r;
@@ -241,7 +231,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
 
   #enable(kind: IrqKind, count: number): InterruptSet {
-    const set = new InterruptSet(this.context.backend, this.fd, this.address, kind, count, () => {
+    const set = new InterruptSet(this.#host.backend, this.fd, this.address, kind, count, () => {
       if (this.#irqs === set) this.#irqs = null;
     });
     this.#irqs = set;
@@ -287,7 +277,7 @@ export class Device extends EventEmitter<DeviceEvents> {
    */
   hotResetInfo(): { address: string; group: number; devid?: number }[] {
     const op = 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO';
-    const call = (bytes: Uint8Array) => this.#ioctl(op, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, bytes, hotResetHint);
+    const call = (bytes: Uint8Array) => this.#ioctl(op, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, bytes, (c) => this.#hotResetHint(c));
     let bytes = encodeHotResetInfoQuery();
     try {
       call(bytes);
@@ -312,27 +302,14 @@ export class Device extends EventEmitter<DeviceEvents> {
    * that the caller owns every device the reset touches.
    */
   hotReset(): void {
-    if (this.group === null) {
-      // iommufd: no group fds; the kernel checks that this iommufd owns every affected device.
-      this.#ioctl('VFIO_DEVICE_PCI_HOT_RESET', VFIO_DEVICE_PCI_HOT_RESET, encodeHotReset([]), (code) =>
-        code === 'EPERM' || code === 'EINVAL'
-          ? 'every device the reset touches (see hotResetInfo) must be open in the same IommufdContext'
-          : hotResetHint(code),
-      );
-      return;
-    }
-    const groups = new Map(this.container.groups.map((g) => [g.number, g.fd]));
-    const needed = [...new Set(this.hotResetInfo().map((d) => d.group))];
-    const missing = needed.filter((g) => !groups.has(g));
-    if (missing.length)
-      throw new VfioError({
-        code: 'ERR_VFIO_HOT_RESET_GROUPS',
-        op: 'VFIO_DEVICE_PCI_HOT_RESET',
-        device: this.address,
-        message: `the reset also affects group(s) ${missing.join(', ')}, which this container does not hold`,
-        hint: 'attach those groups to the same container (Container.attachGroup) first',
-      });
-    this.#ioctl('VFIO_DEVICE_PCI_HOT_RESET', VFIO_DEVICE_PCI_HOT_RESET, encodeHotReset(needed.map((g) => groups.get(g)!)), hotResetHint);
+    const groupFds = this.#host.hotResetGroupFds(this.address, () => [...new Set(this.hotResetInfo().map((d) => d.group))]);
+    this.#ioctl('VFIO_DEVICE_PCI_HOT_RESET', VFIO_DEVICE_PCI_HOT_RESET, encodeHotReset(groupFds), (c) => this.#hotResetHint(c));
+  }
+
+  #hotResetHint(code: string): string | undefined {
+    if (code === 'ENODEV') return 'no slot or bus reset is possible for this device (e.g. it sits on the root bus); try reset()';
+    if (code === 'EINVAL' || code === 'EPERM') return `every device the reset touches (see hotResetInfo) must be open in ${this.#host.hotResetScope}`;
+    return undefined;
   }
 
   /** Allocates DMA memory in this device's address space (see DmaSpace.allocDma). */
@@ -360,19 +337,12 @@ export class Device extends EventEmitter<DeviceEvents> {
       ...regions.map((r) => () => r.close()),
       () => {
         this.#fd = -1;
-        if (this.group) this.group.forgetDevice(this);
-        else (this.context as IommufdContext).forgetDevice(this);
-        this.context.backend.close(fd);
+        this.#onClose();
+        this.#host.backend.close(fd);
       },
       () => {
         if (this.#ownsContext) this.context.close();
       },
     ]);
   }
-}
-
-function hotResetHint(code: string): string | undefined {
-  if (code === 'ENODEV') return 'no slot or bus reset is possible for this device (e.g. it sits on the root bus); try reset()';
-  if (code === 'EINVAL' || code === 'EPERM') return 'every group the reset touches must be held by this process, in one container';
-  return undefined;
 }

@@ -7,18 +7,70 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDevice, type OpenOptions } from '../open.js';
-import type { Device } from '../device.js';
-import { groupViability, pciId, readPciDevice, sysPath, vfioGroupNode, type SysfsOptions } from '../sysfs.js';
+import type { Device } from '../model/device.js';
+import { regionName } from '../model/region.js';
+import { groupViability, vfioGroupNode } from '../host/groups.js';
+import { pciId, readPciDevice, sysPath, type SysfsOptions } from '../host/pci.js';
 import { pciClassName } from '../uapi/pci-class.js';
 import {
+  PCI_CAP_ID_AF,
+  PCI_CAP_ID_AGP,
+  PCI_CAP_ID_AGP3,
+  PCI_CAP_ID_CCRC,
+  PCI_CAP_ID_CHSWP,
+  PCI_CAP_ID_DBG,
+  PCI_CAP_ID_EA,
   PCI_CAP_ID_EXP,
+  PCI_CAP_ID_HT,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
+  PCI_CAP_ID_PCIX,
   PCI_CAP_ID_PM,
+  PCI_CAP_ID_SATA,
+  PCI_CAP_ID_SECDEV,
+  PCI_CAP_ID_SHPC,
+  PCI_CAP_ID_SLOTID,
+  PCI_CAP_ID_SSVID,
+  PCI_CAP_ID_VNDR,
+  PCI_CAP_ID_VPD,
   PCI_EXP_DEVCAP,
   PCI_EXP_DEVCAP_FLR,
   PCI_EXP_FLAGS,
+  PCI_EXP_LNKSTA,
+  PCI_EXT_CAP_ID_ACS,
+  PCI_EXT_CAP_ID_ARI,
+  PCI_EXT_CAP_ID_ATS,
+  PCI_EXT_CAP_ID_CAC,
+  PCI_EXT_CAP_ID_DLF,
+  PCI_EXT_CAP_ID_DOE,
+  PCI_EXT_CAP_ID_DPA,
+  PCI_EXT_CAP_ID_DPC,
+  PCI_EXT_CAP_ID_DSN,
+  PCI_EXT_CAP_ID_DVSEC,
+  PCI_EXT_CAP_ID_ERR,
+  PCI_EXT_CAP_ID_L1SS,
+  PCI_EXT_CAP_ID_LTR,
+  PCI_EXT_CAP_ID_MCAST,
+  PCI_EXT_CAP_ID_MFVC,
+  PCI_EXT_CAP_ID_MRIOV,
+  PCI_EXT_CAP_ID_PASID,
+  PCI_EXT_CAP_ID_PL_16GT,
+  PCI_EXT_CAP_ID_PL_32GT,
+  PCI_EXT_CAP_ID_PMUX,
+  PCI_EXT_CAP_ID_PRI,
+  PCI_EXT_CAP_ID_PTM,
+  PCI_EXT_CAP_ID_PWR,
+  PCI_EXT_CAP_ID_RCEC,
+  PCI_EXT_CAP_ID_RCILC,
+  PCI_EXT_CAP_ID_RCLD,
+  PCI_EXT_CAP_ID_RCRB,
+  PCI_EXT_CAP_ID_REBAR,
+  PCI_EXT_CAP_ID_SECPCI,
   PCI_EXT_CAP_ID_SRIOV,
+  PCI_EXT_CAP_ID_TPH,
+  PCI_EXT_CAP_ID_VC,
+  PCI_EXT_CAP_ID_VC9,
+  PCI_EXT_CAP_ID_VNDR,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_QSIZE,
   PCI_MSIX_PBA,
@@ -28,6 +80,13 @@ import {
   PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_PM_CTRL,
+  PCI_PM_CTRL_NO_SOFT_RESET,
+  PCI_SRIOV_INITIAL_VF,
+  PCI_SRIOV_NUM_VF,
+  PCI_SRIOV_TOTAL_VF,
+  PCI_SRIOV_VF_DID,
+  PCI_SRIOV_VF_OFFSET,
+  PCI_SRIOV_VF_STRIDE,
 } from '../uapi/pci-regs.js';
 import {
   VFIO_DEVICE_FLAGS_CAPS,
@@ -45,7 +104,6 @@ import {
   VFIO_IRQ_INFO_MASKABLE,
   VFIO_IRQ_INFO_NORESIZE,
 } from '../uapi/vfio-irq.js';
-import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_PCI_VGA_REGION_INDEX } from '../uapi/vfio-pci.js';
 
 export interface RegionDescription {
   readonly index: number;
@@ -140,63 +198,63 @@ export interface DeviceDescription {
 }
 
 const CAP_NAMES: ReadonlyMap<number, string> = new Map([
-  [0x01, 'Power Management'],
-  [0x02, 'AGP'],
-  [0x03, 'Vital Product Data'],
-  [0x04, 'Slot Identification'],
-  [0x05, 'MSI'],
-  [0x06, 'CompactPCI Hot Swap'],
-  [0x07, 'PCI-X'],
-  [0x08, 'HyperTransport'],
-  [0x09, 'Vendor Specific'],
-  [0x0a, 'Debug Port'],
-  [0x0b, 'CompactPCI Central Resource Control'],
-  [0x0c, 'PCI Hot-Plug (SHPC)'],
-  [0x0d, 'Subsystem Vendor ID'],
-  [0x0e, 'AGP 8x'],
-  [0x0f, 'Secure Device'],
-  [0x10, 'PCI Express'],
-  [0x11, 'MSI-X'],
-  [0x12, 'SATA'],
-  [0x13, 'Advanced Features'],
-  [0x14, 'Enhanced Allocation'],
+  [PCI_CAP_ID_PM, 'Power Management'],
+  [PCI_CAP_ID_AGP, 'AGP'],
+  [PCI_CAP_ID_VPD, 'Vital Product Data'],
+  [PCI_CAP_ID_SLOTID, 'Slot Identification'],
+  [PCI_CAP_ID_MSI, 'MSI'],
+  [PCI_CAP_ID_CHSWP, 'CompactPCI Hot Swap'],
+  [PCI_CAP_ID_PCIX, 'PCI-X'],
+  [PCI_CAP_ID_HT, 'HyperTransport'],
+  [PCI_CAP_ID_VNDR, 'Vendor Specific'],
+  [PCI_CAP_ID_DBG, 'Debug Port'],
+  [PCI_CAP_ID_CCRC, 'CompactPCI Central Resource Control'],
+  [PCI_CAP_ID_SHPC, 'PCI Hot-Plug (SHPC)'],
+  [PCI_CAP_ID_SSVID, 'Subsystem Vendor ID'],
+  [PCI_CAP_ID_AGP3, 'AGP 8x'],
+  [PCI_CAP_ID_SECDEV, 'Secure Device'],
+  [PCI_CAP_ID_EXP, 'PCI Express'],
+  [PCI_CAP_ID_MSIX, 'MSI-X'],
+  [PCI_CAP_ID_SATA, 'SATA'],
+  [PCI_CAP_ID_AF, 'Advanced Features'],
+  [PCI_CAP_ID_EA, 'Enhanced Allocation'],
 ]);
 
 const EXT_CAP_NAMES: ReadonlyMap<number, string> = new Map([
-  [0x01, 'Advanced Error Reporting'],
-  [0x02, 'Virtual Channel'],
-  [0x03, 'Device Serial Number'],
-  [0x04, 'Power Budgeting'],
-  [0x05, 'Root Complex Link Declaration'],
-  [0x06, 'Root Complex Internal Link Control'],
-  [0x07, 'Root Complex Event Collector'],
-  [0x08, 'Multi-Function Virtual Channel'],
-  [0x09, 'Virtual Channel (MFVC)'],
-  [0x0a, 'Root Complex Register Block'],
-  [0x0b, 'Vendor Specific'],
-  [0x0c, 'Config Access Correlation'],
-  [0x0d, 'Access Control Services'],
-  [0x0e, 'Alternative Routing-ID'],
-  [0x0f, 'Address Translation Services'],
-  [0x10, 'SR-IOV'],
-  [0x11, 'MR-IOV'],
-  [0x12, 'Multicast'],
-  [0x13, 'Page Request'],
-  [0x15, 'Resizable BAR'],
-  [0x16, 'Dynamic Power Allocation'],
-  [0x17, 'TPH Requester'],
-  [0x18, 'Latency Tolerance Reporting'],
-  [0x19, 'Secondary PCI Express'],
-  [0x1a, 'Protocol Multiplexing'],
-  [0x1b, 'PASID'],
-  [0x1d, 'Downstream Port Containment'],
-  [0x1e, 'L1 PM Substates'],
-  [0x1f, 'Precision Time Measurement'],
-  [0x23, 'Designated Vendor-Specific'],
-  [0x25, 'Data Link Feature'],
-  [0x26, 'Physical Layer 16 GT/s'],
-  [0x2a, 'Physical Layer 32 GT/s'],
-  [0x2e, 'Data Object Exchange'],
+  [PCI_EXT_CAP_ID_ERR, 'Advanced Error Reporting'],
+  [PCI_EXT_CAP_ID_VC, 'Virtual Channel'],
+  [PCI_EXT_CAP_ID_DSN, 'Device Serial Number'],
+  [PCI_EXT_CAP_ID_PWR, 'Power Budgeting'],
+  [PCI_EXT_CAP_ID_RCLD, 'Root Complex Link Declaration'],
+  [PCI_EXT_CAP_ID_RCILC, 'Root Complex Internal Link Control'],
+  [PCI_EXT_CAP_ID_RCEC, 'Root Complex Event Collector'],
+  [PCI_EXT_CAP_ID_MFVC, 'Multi-Function Virtual Channel'],
+  [PCI_EXT_CAP_ID_VC9, 'Virtual Channel (MFVC)'],
+  [PCI_EXT_CAP_ID_RCRB, 'Root Complex Register Block'],
+  [PCI_EXT_CAP_ID_VNDR, 'Vendor Specific'],
+  [PCI_EXT_CAP_ID_CAC, 'Config Access Correlation'],
+  [PCI_EXT_CAP_ID_ACS, 'Access Control Services'],
+  [PCI_EXT_CAP_ID_ARI, 'Alternative Routing-ID'],
+  [PCI_EXT_CAP_ID_ATS, 'Address Translation Services'],
+  [PCI_EXT_CAP_ID_SRIOV, 'SR-IOV'],
+  [PCI_EXT_CAP_ID_MRIOV, 'MR-IOV'],
+  [PCI_EXT_CAP_ID_MCAST, 'Multicast'],
+  [PCI_EXT_CAP_ID_PRI, 'Page Request'],
+  [PCI_EXT_CAP_ID_REBAR, 'Resizable BAR'],
+  [PCI_EXT_CAP_ID_DPA, 'Dynamic Power Allocation'],
+  [PCI_EXT_CAP_ID_TPH, 'TPH Requester'],
+  [PCI_EXT_CAP_ID_LTR, 'Latency Tolerance Reporting'],
+  [PCI_EXT_CAP_ID_SECPCI, 'Secondary PCI Express'],
+  [PCI_EXT_CAP_ID_PMUX, 'Protocol Multiplexing'],
+  [PCI_EXT_CAP_ID_PASID, 'PASID'],
+  [PCI_EXT_CAP_ID_DPC, 'Downstream Port Containment'],
+  [PCI_EXT_CAP_ID_L1SS, 'L1 PM Substates'],
+  [PCI_EXT_CAP_ID_PTM, 'Precision Time Measurement'],
+  [PCI_EXT_CAP_ID_DVSEC, 'Designated Vendor-Specific'],
+  [PCI_EXT_CAP_ID_DLF, 'Data Link Feature'],
+  [PCI_EXT_CAP_ID_PL_16GT, 'Physical Layer 16 GT/s'],
+  [PCI_EXT_CAP_ID_PL_32GT, 'Physical Layer 32 GT/s'],
+  [PCI_EXT_CAP_ID_DOE, 'Data Object Exchange'],
 ]);
 
 const PCIE_TYPES: ReadonlyMap<number, string> = new Map([
@@ -212,25 +270,8 @@ const PCIE_TYPES: ReadonlyMap<number, string> = new Map([
 ]);
 
 const LINK_SPEEDS = ['', '2.5 GT/s', '5 GT/s', '8 GT/s', '16 GT/s', '32 GT/s', '64 GT/s'];
-const PCI_EXP_LNKSTA = 0x12;
-const PCI_PM_CTRL_NO_SOFT_RESET = 0x0008;
-// SR-IOV extended capability registers (PCIe base spec 9.3.3).
-const SRIOV_INITIAL_VF = 0x0c;
-const SRIOV_TOTAL_VF = 0x0e;
-const SRIOV_NUM_VF = 0x10;
-const SRIOV_VF_OFFSET = 0x14;
-const SRIOV_VF_STRIDE = 0x16;
-const SRIOV_VF_DID = 0x1a;
 
 const IRQ_NAMES = ['INTx', 'MSI', 'MSI-X', 'ERR', 'REQ'];
-
-export function regionName(index: number): string {
-  if (index <= 5) return `BAR${index}`;
-  if (index === VFIO_PCI_ROM_REGION_INDEX) return 'ROM';
-  if (index === VFIO_PCI_CONFIG_REGION_INDEX) return 'config';
-  if (index === VFIO_PCI_VGA_REGION_INDEX) return 'VGA';
-  return `region ${index}`;
-}
 
 export const irqName = (index: number): string => IRQ_NAMES[index] ?? `IRQ ${index}`;
 
@@ -384,12 +425,12 @@ export function describeOpenDevice(dev: Device, opts: SysfsOptions = {}): Device
     let detail: string | undefined;
     if (c.id === PCI_EXT_CAP_ID_SRIOV) {
       desc.sriov = {
-        initialVfs: cfg.read16(c.offset + SRIOV_INITIAL_VF),
-        totalVfs: cfg.read16(c.offset + SRIOV_TOTAL_VF),
-        numVfs: cfg.read16(c.offset + SRIOV_NUM_VF),
-        vfOffset: cfg.read16(c.offset + SRIOV_VF_OFFSET),
-        vfStride: cfg.read16(c.offset + SRIOV_VF_STRIDE),
-        vfDeviceId: cfg.read16(c.offset + SRIOV_VF_DID),
+        initialVfs: cfg.read16(c.offset + PCI_SRIOV_INITIAL_VF),
+        totalVfs: cfg.read16(c.offset + PCI_SRIOV_TOTAL_VF),
+        numVfs: cfg.read16(c.offset + PCI_SRIOV_NUM_VF),
+        vfOffset: cfg.read16(c.offset + PCI_SRIOV_VF_OFFSET),
+        vfStride: cfg.read16(c.offset + PCI_SRIOV_VF_STRIDE),
+        vfDeviceId: cfg.read16(c.offset + PCI_SRIOV_VF_DID),
       };
       detail = `${desc.sriov.totalVfs} VFs (${desc.sriov.numVfs} enabled), VF device ${desc.sriov.vfDeviceId.toString(16).padStart(4, '0')}`;
     }

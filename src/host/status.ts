@@ -1,0 +1,91 @@
+/** What `vfio ls` shows of each device, and the filters it takes. */
+import { pciClassName } from '../uapi/pci-class.js';
+import { groupViability, vfioGroupNode } from './groups.js';
+import { listPciDevices, pciId, readDriverOverride, readPciDevice, type PciDeviceInfo, type SysfsOptions } from './pci.js';
+
+export interface PciDeviceStatus extends PciDeviceInfo {
+  /** 'vvvv:dddd' in lower-case hex, as lspci -n prints it. */
+  readonly id: string;
+  /** From the class code: 'Ethernet controller', 'Non-volatile memory controller' … */
+  readonly className: string;
+  readonly driverOverride: string | null;
+  /** Whether the IOMMU group is viable for VFIO; null without a group. */
+  readonly groupViable: boolean | null;
+  /** The other members of the group. */
+  readonly groupPeers: readonly PciDeviceInfo[];
+  /** '/dev/vfio/N' when it exists. */
+  readonly vfioNode: string | null;
+}
+
+/** One device with everything `vfio ls` shows. */
+export function pciDeviceStatus(address: string, opts?: SysfsOptions): PciDeviceStatus {
+  const d = readPciDevice(address, opts);
+  const v = d.iommuGroup === null ? null : groupViability(d.iommuGroup, opts);
+  return {
+    ...d,
+    id: pciId(d.vendor, d.device),
+    className: pciClassName(d.classCode),
+    driverOverride: readDriverOverride(d.address, opts),
+    groupViable: v ? v.viable : null,
+    groupPeers: v ? v.members.filter((m) => m.address !== d.address) : [],
+    vfioNode: d.iommuGroup === null ? null : vfioGroupNode(d.iommuGroup, opts),
+  };
+}
+
+export interface PciDeviceFilter {
+  /**
+   * A class: hex digits matched as a prefix of the 6-digit class code ('02',
+   * '0200', '0x010802'), or words matched against the class names
+   * ('network', 'ethernet', 'nvme', 'storage'), case-insensitively.
+   */
+  class?: string;
+  /** 'vvvv:dddd', 'vvvv:', ':dddd' or 'vvvv' (hex), as `lspci -d`. */
+  id?: string;
+  /** Only devices bound to this driver ('none' for unbound ones). */
+  driver?: string;
+}
+
+/** Parses a `lspci -d`-style 'vvvv:dddd' filter; a RangeError for anything else. */
+export function parsePciIdFilter(text: string): { vendor?: number; device?: number } {
+  const m = /^\s*([0-9a-f]{1,4}|\*)?(?::([0-9a-f]{1,4}|\*)?)?\s*$/i.exec(text);
+  if (!m || (m[1] === undefined && m[2] === undefined)) {
+    throw new RangeError(`${JSON.stringify(text)} is not a vendor:device id; write it as 8086:10d3, 8086: or :10d3 (hex)`);
+  }
+  const num = (s: string | undefined) => (s === undefined || s === '*' ? undefined : Number.parseInt(s, 16));
+  const vendor = num(m[1]);
+  const device = num(m[2]);
+  return { ...(vendor !== undefined && { vendor }), ...(device !== undefined && { device }) };
+}
+
+/** A predicate over class codes for a `class` filter; a RangeError when it is empty. */
+export function parseClassFilter(text: string): (classCode: number) => boolean {
+  const t = text.trim().toLowerCase();
+  if (t === '') throw new RangeError('the class filter is empty; give a class name (network, storage …) or hex code (02, 0108)');
+  const hex = /^(?:0x)?([0-9a-f]{2}|[0-9a-f]{4}|[0-9a-f]{6})$/.exec(t);
+  if (hex) {
+    const prefix = hex[1] as string;
+    return (code) => (code & 0xffffff).toString(16).padStart(6, '0').startsWith(prefix);
+  }
+  return (code) => {
+    // The base class name: no subclass 0xff is named, so pciClassName falls back to it.
+    const names = [pciClassName(code), pciClassName(((code >>> 16) << 16) | 0xff00)];
+    return names.some((n) => n.toLowerCase().includes(t));
+  };
+}
+
+export function filterPciDevices<T extends PciDeviceInfo>(devices: readonly T[], filter: PciDeviceFilter = {}): T[] {
+  const id = filter.id !== undefined ? parsePciIdFilter(filter.id) : undefined;
+  const cls = filter.class !== undefined ? parseClassFilter(filter.class) : undefined;
+  return devices.filter(
+    (d) =>
+      (id?.vendor === undefined || d.vendor === id.vendor) &&
+      (id?.device === undefined || d.device === id.device) &&
+      (cls === undefined || cls(d.classCode)) &&
+      (filter.driver === undefined || (d.driver ?? 'none') === filter.driver),
+  );
+}
+
+/** Every PCI device with its class name, group viability and /dev/vfio node (`vfio ls`). */
+export function listPciDeviceStatus(filter: PciDeviceFilter = {}, opts?: SysfsOptions): PciDeviceStatus[] {
+  return filterPciDevices(listPciDevices(opts), filter).map((d) => pciDeviceStatus(d.address, opts));
+}
