@@ -1,11 +1,11 @@
-/**
- * PCI configuration space through the VFIO config region (pread/pwrite; the
- * kernel virtualises parts of it, e.g. BARs and the MSI/MSI-X capabilities).
- */
 import type { Region } from './region.js';
 import { PCI_COMMAND, PCI_COMMAND_MASTER, PCI_DEVICE_ID, PCI_VENDOR_ID } from '../uapi/pci-regs.js';
 import { walkCapabilities, walkExtendedCapabilities, type PciCapRef, type PciExtCapRef } from '../uapi/pci-walk.js';
 
+/**
+ * PCI configuration space through the VFIO config region (pread/pwrite; the
+ * kernel virtualises parts of it, e.g. BARs and the MSI/MSI-X capabilities).
+ */
 export class ConfigSpace {
   readonly region: Region;
 

@@ -1,14 +1,7 @@
-/**
- * What a container and an iommufd IOAS have in common: an address space devices DMA
- * into, which owns the DMA buffers mapped in it and the IOVA allocator. The subclasses
- * say how one mapping is made and removed; the checks, the IOVA choice and the error
- * hints are here once. Without an IOMMU (no-IOMMU mode) there is nothing to map: the
- * device sees physical memory, so the buffer's physical address is its DMA address.
- */
 import type { Backend, HugePages } from '../backend/backend.js';
 import { VfioError, syscall } from '../errors.js';
 import { IovaAllocator } from './iova.js';
-import { DmaBuffer, type DmaBufferOwner } from './dma.js';
+import { DmaBuffer } from './dma.js';
 import { formatBytes } from '../host/limits.js';
 
 export interface DmaOptions {
@@ -39,7 +32,14 @@ export function accessFlags(read: number, write: number): Readonly<Record<DmaAcc
 /** Which kernel interface a device's DMA goes through. */
 export type IommuApi = 'container' | 'iommufd' | 'noiommu';
 
-export abstract class DmaSpace implements DmaBufferOwner {
+/**
+ * What a container and an iommufd IOAS have in common: an address space devices DMA
+ * into, which owns the DMA buffers mapped in it and the IOVA allocator. The subclasses
+ * say how one mapping is made and removed; the checks, the IOVA choice and the error
+ * hints are here once. Without an IOMMU (no-IOMMU mode) there is nothing to map: the
+ * device sees physical memory, so the buffer's physical address is its DMA address.
+ */
+export abstract class DmaSpace {
   readonly backend: Backend;
   #dma = new Set<DmaBuffer>();
   #iova: IovaAllocator | null = null;

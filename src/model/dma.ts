@@ -1,15 +1,17 @@
-/**
- * DMA buffers: pinned memory mapped at an IOVA in a container's IOMMU domain.
- * The bytes are an ordinary ArrayBuffer (descriptor rings and packet buffers
- * are plain typed arrays); the IOVA is what the device is told.
- */
 import { closedError } from '../errors.js';
 
+/** @internal What a DmaBuffer's free() hands it back to: its DmaSpace. */
 export interface DmaBufferOwner {
   /** Unmaps from the IOMMU, frees the memory, returns the IOVA range. */
   releaseDma(buffer: DmaBuffer): void;
 }
 
+/**
+ * DMA memory: pinned memory mapped at an IOVA in a device's DMA space (a container or an
+ * iommufd IOAS; in no-IOMMU mode the IOVA is the physical address). The bytes are an
+ * ordinary ArrayBuffer (descriptor rings and packet buffers are plain typed arrays); the
+ * IOVA is what the device is told. Made by DmaSpace.allocDma (or Device.allocDma).
+ */
 export class DmaBuffer {
   #buffer: ArrayBuffer | null;
   #owner: DmaBufferOwner;

@@ -1,8 +1,3 @@
-/**
- * Interrupts as eventfds: the kernel signals one eventfd per vector, and the
- * backend's poller delivers it on this thread's event loop. Each vector is an
- * EventEmitter ('interrupt', count) and an async iterator of counts.
- */
 import { EventEmitter } from 'node:events';
 import type { Backend, EventPoller } from '../backend/backend.js';
 import { VfioError, closedError, syscall } from '../errors.js';
@@ -40,6 +35,11 @@ interface Waiter {
   timer?: NodeJS.Timeout;
 }
 
+/**
+ * One interrupt vector: the kernel signals its eventfd, and the backend's poller delivers
+ * that on this thread's event loop as an 'interrupt' event (with the count) and to the
+ * async iterator.
+ */
 export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
   readonly vector: number;
   #poller: EventPoller;
@@ -145,7 +145,10 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
   }
 }
 
-/** The vectors of one IRQ index (INTx, MSI, MSI-X, or a notifier) armed with eventfds. */
+/**
+ * The vectors of one IRQ index (INTx, MSI, MSI-X, or a notifier) armed with eventfds
+ * through VFIO_DEVICE_SET_IRQS.
+ */
 export class InterruptSet {
   readonly kind: IrqIndexName;
   readonly vectors: readonly InterruptVector[];

@@ -1,11 +1,3 @@
-/**
- * A device region (a BAR, the ROM, config space) with exact-width register
- * accessors. Mapped areas are accessed with Atomics.load/Atomics.store: one
- * access of exactly the element's width that the JIT never merges or splits,
- * and a store that is ordered after earlier stores (MMIO is not memory: see
- * architecture.md). Offsets outside the mapped areas go through pread/pwrite
- * on the device fd, which is also how non-mmappable and I/O-port BARs work.
- */
 import type { Backend } from '../backend/backend.js';
 import { PROT_READ, PROT_WRITE } from '../backend/backend.js';
 import { VfioError, closedError, syscall } from '../errors.js';
@@ -44,6 +36,14 @@ type Width = 1 | 2 | 4 | 8;
 // checks ((offset & ~3) === offset: an integer, aligned) hold only for offsets below 2^31.
 const FAST_LIMIT = 2 ** 31;
 
+/**
+ * A device region (a BAR, the ROM, config space) with exact-width register
+ * accessors. Mapped areas are accessed with Atomics.load/Atomics.store: one
+ * access of exactly the element's width that the JIT never merges or splits,
+ * and a store that is ordered after earlier stores (MMIO is not memory: see
+ * README.md, "Safety model"). Offsets outside the mapped areas go through pread/pwrite
+ * on the device fd, which is also how non-mmappable and I/O-port BARs work.
+ */
 export class Region {
   readonly index: number;
   /** 'BAR0' … 'BAR5', 'ROM', 'config', 'VGA' or 'region N'. */
