@@ -7,7 +7,7 @@ import type { Backend, OpenOptions } from '../../src/index.js';
 
 export interface Target {
   name: 'fake' | 'native';
-  /** The kernel's version as [major, minor]; the fake emulates 6.1. */
+  /** The kernel's version as [major, minor]; the fake says 6.1 for the container API and 6.12 with iommufd or no-IOMMU mode (fake-target.ts). */
   kernel: [number, number];
   backend: Backend;
   /** Options that route openDevice/Container.open to this kernel (and pin the interface). */
