@@ -18,19 +18,20 @@ const LAYERS: readonly Layer[] = [
   { name: 'errors', files: ['errors.ts'] },
   // Kernel ABI: ioctl numbers, struct layouts, PCI register definitions.
   { name: 'uapi', files: ['uapi/**'] },
-  // Reading and writing sysfs/procfs: devices, groups, drivers, host facts.
+  // sysfs and procfs: PCI discovery, IOMMU groups and viability, bind/unbind, node holders, limits.
   { name: 'host', files: ['host/**'] },
   // The syscall boundary: the native addon and the in-memory fake kernel behind one interface.
   { name: 'backend', files: ['backend/**'] },
-  // Device-side objects: regions, config space, interrupts, DMA buffers.
+  // The object model: device, regions, config space, interrupts, DMA space and buffers, and the
+  // DeviceHost seam the IOMMU interfaces implement (so nothing here knows which one it sits on).
   { name: 'model', files: ['model/**'] },
-  // Container/group (type1) and iommufd: address spaces and device attachment.
+  // The interfaces a device sits on: container + group (type1 or no-IOMMU) and iommufd + cdev.
   { name: 'iommu', files: ['iommu/**'] },
   // openDevice: picks the iommu path for an address and returns a ready device.
   { name: 'open', files: ['open.ts'] },
-  // Network drivers built on open (future).
+  // The packet layer and NIC drivers (`vfio/net`), built on open: not written yet.
   { name: 'net', files: ['net/**'] },
-  // Host administration: bind/unbind, doctor, listing.
+  // Administration: doctor's checks and describe (`vfio info`); the library must not import the CLI.
   { name: 'admin', files: ['admin/**'] },
   // The package entry: re-exports everything public.
   { name: 'entry', files: ['index.ts'] },
