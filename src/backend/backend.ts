@@ -50,7 +50,12 @@ export interface Backend {
   dmaAlloc(length: number, huge: HugePages): DmaAllocation;
   /** Refuses (EBUSY) while an IOMMU mapping still names the memory. */
   dmaFree(buffer: ArrayBuffer): void;
-  /** VFIO_IOMMU_MAP_DMA of buffer[offset, offset+size) at `iova`; the backend fills vaddr. */
+  /**
+   * VFIO_IOMMU_MAP_DMA of buffer[offset, offset+size) at `iova`; the backend fills vaddr.
+   * DmaSpace maps whole buffers (offset 0); a part of one allocation, with its own IOVA and
+   * permissions, is how the conformance suites hold both kernels to the rules for split
+   * mappings and partial unmaps, which the shim's mapping records must follow too.
+   */
   dmaMap(containerFd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void;
   /** VFIO_IOMMU_UNMAP_DMA; returns the bytes the kernel unmapped. */
   dmaUnmap(containerFd: number, iova: bigint, size: bigint, flags: number): bigint;
@@ -72,6 +77,11 @@ export interface Backend {
 
   /** A non-blocking, close-on-exec eventfd. */
   eventfd(): number;
+  /**
+   * Adds to an eventfd's counter. The library only reads eventfds (the kernel signals
+   * them); tests and benchmarks signal them with this on either backend, whose eventfds
+   * need not be the kernel's (the fake's are not).
+   */
   eventfdWrite(fd: number, value: number): void;
   /** The counter (reset to 0), or null when nothing is pending. */
   eventfdRead(fd: number): number | null;
