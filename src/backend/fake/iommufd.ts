@@ -10,7 +10,8 @@
  */
 import { errnoError } from './errno.js';
 import { FakeIoas } from './ioas.js';
-import type { IommuConfig, MemlockAccount } from './iommu.js';
+import type { IommuConfig } from './iommu-config.js';
+import type { MemlockAccount } from './memory.js';
 import { IOMMU_DESTROY, IOMMU_IOAS_ALLOC } from '../../uapi/iommufd.js';
 
 type IommufdObject =

@@ -20,9 +20,10 @@ import { checkIoctlArg, findAllowed, isAllowedNumber, type CheckedArg, type FdKi
 import { errnoError } from './errno.js';
 import { argBytes, argFd, argU64 } from './args.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
-import { FakeIommu, type DmaFault, type FakeMem, type IommuConfig, type MemlockAccount } from './iommu.js';
+import { FakeIommu } from './type1.js';
+import type { IommuConfig } from './iommu-config.js';
+import { PhysicalMemory, type DmaFault, type FakeMem, type MemlockAccount } from './memory.js';
 import { FakeIommufd } from './iommufd.js';
-import { PhysicalMemory } from './physmem.js';
 import { attachPt, bindIommufd, detachPt, releaseCdev, type CdevHost } from './cdev.js';
 import type { CdevFile, KContainer, KDevice, KGroup } from './objects.js';
 import { IrqState, IRQ_SET_HEADER } from './irq.js';

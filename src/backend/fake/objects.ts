@@ -1,5 +1,5 @@
 /** The fake kernel's VFIO objects, shared by the files that emulate their ioctls. */
-import type { FakeIommu } from './iommu.js';
+import type { FakeIommu } from './type1.js';
 import type { FakeIommufd } from './iommufd.js';
 import type { IrqState } from './irq.js';
 import type { VirtualConfig } from './config.js';
