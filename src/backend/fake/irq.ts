@@ -44,14 +44,12 @@ export interface SetIrqs {
   index: number;
   start: number;
   count: number;
-  /** The bytes after the header (argsz - 20 of them). */
+  /** The bytes after struct vfio_irq_set, up to argsz. */
   data: Uint8Array;
 }
 
 /** Resolves an fd from SET_IRQS data to the eventfd it names (EBADF/EINVAL as the kernel). */
 export type EventfdLookup = (fd: number) => FakeEventfd;
-
-const HEADER = 20;
 
 export class IrqState {
   type: IrqType = 'none';
@@ -230,5 +228,3 @@ export class IrqState {
     if (this.type !== 'none') this.#setType('none');
   }
 }
-
-export { HEADER as IRQ_SET_HEADER };
