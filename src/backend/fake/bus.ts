@@ -1,8 +1,6 @@
-/**
- * The bus a device model sits on: its DMA goes through whatever translates for the
- * device (the container's type1 IOMMU, the IOAS its cdev is attached to, or nothing
- * in no-IOMMU mode), and its interrupts reach the eventfds the driver registered.
- */
+// The bus a device model sits on: its DMA goes through whatever translates for the
+// device (the container's type1 IOMMU, the IOAS its cdev is attached to, or nothing
+// in no-IOMMU mode), and its interrupts reach the eventfds the driver registered.
 import type { DmaFault, DmaResult, PhysicalMemory } from './memory.js';
 import type { DeviceBus } from './model.js';
 import type { KDevice } from './objects.js';

@@ -1,9 +1,7 @@
-/**
- * The VFIO device cdev, /dev/vfio/devices/vfioN (drivers/vfio/device_cdev.c, Linux
- * 6.12): opening it, its own ioctls (BIND_IOMMUFD, ATTACH_IOMMUFD_PT,
- * DETACH_IOMMUFD_PT), and the release that undoes a bind. Everything else on a cdev
- * fd is vfio-pci's, once bound.
- */
+// The VFIO device cdev, /dev/vfio/devices/vfioN (drivers/vfio/device_cdev.c, Linux
+// 6.12): opening it, its own ioctls (BIND_IOMMUFD, ATTACH_IOMMUFD_PT,
+// DETACH_IOMMUFD_PT), and the release that undoes a bind. Everything else on a cdev
+// fd is vfio-pci's, once bound.
 import { errnoError } from './errno.js';
 import { groupViable } from './dma-owner.js';
 import type { CdevFile, KDevice, KernelContext } from './objects.js';

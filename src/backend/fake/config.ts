@@ -1,9 +1,7 @@
-/**
- * Config space for the fake kernel: ConfigBuilder lets a model describe its
- * hardware config space; VirtualConfig is the kernel's view of it as vfio-pci
- * presents it to the user (BARs virtualised and sizable, read-only fields
- * ignoring writes, only the command bits a user may flip).
- */
+// Config space for the fake kernel: ConfigBuilder lets a model describe its
+// hardware config space; VirtualConfig is the kernel's view of it as vfio-pci
+// presents it to the user (BARs virtualised and sizable, read-only fields
+// ignoring writes, only the command bits a user may flip).
 import {
   PCI_CAPABILITY_LIST,
   PCI_CAP_ID_EXP,

@@ -1,8 +1,6 @@
-/**
- * The container fd (/dev/vfio/vfio) as drivers/vfio/container.c keeps it, with the
- * ioctls its IOMMU driver answers once VFIO_SET_IOMMU chose one
- * (drivers/vfio/vfio_iommu_type1.c, or the no-IOMMU driver).
- */
+// The container fd (/dev/vfio/vfio) as drivers/vfio/container.c keeps it, with the
+// ioctls its IOMMU driver answers once VFIO_SET_IOMMU chose one
+// (drivers/vfio/vfio_iommu_type1.c, or the no-IOMMU driver).
 import { errnoError } from './errno.js';
 import type { KContainer, KernelContext, KGroup } from './objects.js';
 import { FakeIommu } from './type1.js';

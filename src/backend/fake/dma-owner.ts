@@ -1,20 +1,18 @@
-/**
- * Whether an IOMMU group may be handed to a user for DMA, stated from the kernel
- * (Linux 6.1 and 6.12 alike) rather than from the library's own sysfs rule, so a
- * wrong rule in the library cannot pass conformance on the fake.
- *
- * Since 5.19 vfio asks the IOMMU core whether anyone has claimed the group's DMA:
- * VFIO_GROUP_GET_STATUS reports VIABLE when !iommu_group_dma_owner_claimed()
- * (vfio_group_ioctl_get_status, in vfio_main.c in 6.1 and group.c in 6.12), and
- * VFIO_GROUP_SET_CONTAINER (vfio_container_attach_group) and the cdev's bind
- * (iommufd_device_bind) fail with EPERM in iommu_group_claim_dma_owner() /
- * iommu_device_claim_dma_owner() when it is claimed. A bound driver claims it in
- * pci_dma_configure() through iommu_device_use_default_domain(), unless the driver
- * sets driver_managed_dma; a device with no driver claims nothing. The older
- * allow-list (vfio_dev_driver_allowed: "pci-stub", and any bridge whatever its
- * driver) went with the iommu group notifier in 5.19, so a bridge bound to, say,
- * shpchp now makes its group not viable.
- */
+// Whether an IOMMU group may be handed to a user for DMA, stated from the kernel
+// (Linux 6.1 and 6.12 alike) rather than from the library's own sysfs rule, so a
+// wrong rule in the library cannot pass conformance on the fake.
+//
+// Since 5.19 vfio asks the IOMMU core whether anyone has claimed the group's DMA:
+// VFIO_GROUP_GET_STATUS reports VIABLE when !iommu_group_dma_owner_claimed()
+// (vfio_group_ioctl_get_status, in vfio_main.c in 6.1 and group.c in 6.12), and
+// VFIO_GROUP_SET_CONTAINER (vfio_container_attach_group) and the cdev's bind
+// (iommufd_device_bind) fail with EPERM in iommu_group_claim_dma_owner() /
+// iommu_device_claim_dma_owner() when it is claimed. A bound driver claims it in
+// pci_dma_configure() through iommu_device_use_default_domain(), unless the driver
+// sets driver_managed_dma; a device with no driver claims nothing. The older
+// allow-list (vfio_dev_driver_allowed: "pci-stub", and any bridge whatever its
+// driver) went with the iommu group notifier in 5.19, so a bridge bound to, say,
+// shpchp now makes its group not viable.
 import type { KGroup } from './objects.js';
 
 /**

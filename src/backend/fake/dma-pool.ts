@@ -1,8 +1,6 @@
-/**
- * The process side of DMA memory, as the native shim provides it: anonymous or
- * hugepage mmaps (dmaAlloc), their release (dmaFree, refused while an IOMMU mapping
- * still names one), and mlock plus /proc/self/pagemap for no-IOMMU mode (dmaPhysical).
- */
+// The process side of DMA memory, as the native shim provides it: anonymous or
+// hugepage mmaps (dmaAlloc), their release (dmaFree, refused while an IOMMU mapping
+// still names one), and mlock plus /proc/self/pagemap for no-IOMMU mode (dmaPhysical).
 import { errnoError } from './errno.js';
 import { argU64 } from './args.js';
 import { PhysicalMemory, type FakeMem, type MemlockAccount } from './memory.js';

@@ -1,9 +1,7 @@
-/**
- * The Backend's DMA mapping calls, which the native shim (native/dmamap.cc) turns
- * into VFIO_IOMMU_MAP_DMA/UNMAP_DMA on a container and IOMMU_IOAS_MAP/UNMAP/
- * IOVA_RANGES on an iommufd: the shim's argument checks, check for check, then the
- * kernel's answer.
- */
+// The Backend's DMA mapping calls, which the native shim (native/dmamap.cc) turns
+// into VFIO_IOMMU_MAP_DMA/UNMAP_DMA on a container and IOMMU_IOAS_MAP/UNMAP/
+// IOVA_RANGES on an iommufd: the shim's argument checks, check for check, then the
+// kernel's answer.
 import { errnoError } from './errno.js';
 import { argFd, argU64 } from './args.js';
 import type { DmaPool } from './dma-pool.js';

@@ -1,7 +1,5 @@
-/**
- * The group fd (/dev/vfio/N, /dev/vfio/noiommu-N) as drivers/vfio/group.c keeps it:
- * opening it, its ioctls, and the release of it and of the device fds it hands out.
- */
+// The group fd (/dev/vfio/N, /dev/vfio/noiommu-N) as drivers/vfio/group.c keeps it:
+// opening it, its ioctls, and the release of it and of the device fds it hands out.
 import { errnoError } from './errno.js';
 import { detachGroup } from './container.js';
 import { groupViable } from './dma-owner.js';

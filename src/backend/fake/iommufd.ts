@@ -1,13 +1,11 @@
-/**
- * One open /dev/iommu (an iommufd context) as drivers/iommu/iommufd keeps it: an
- * id space of objects (IOAS, hwpt, device; ids from 1, the lowest free one first,
- * as xa_alloc with XA_FLAGS_ALLOC1 hands them out), the IOMMU_IOAS_ALLOC and
- * IOMMU_DESTROY commands with the ucmd size rules, and device attachment through
- * an automatically created hwpt per IOAS.
- *
- * A bound device holds a reference to the context: closing the fd keeps it (and
- * its mappings) alive until the last device lets go.
- */
+// One open /dev/iommu (an iommufd context) as drivers/iommu/iommufd keeps it: an
+// id space of objects (IOAS, hwpt, device; ids from 1, the lowest free one first,
+// as xa_alloc with XA_FLAGS_ALLOC1 hands them out), the IOMMU_IOAS_ALLOC and
+// IOMMU_DESTROY commands with the ucmd size rules, and device attachment through
+// an automatically created hwpt per IOAS.
+//
+// A bound device holds a reference to the context: closing the fd keeps it (and
+// its mappings) alive until the last device lets go.
 import { errnoError } from './errno.js';
 import { FakeIoas } from './ioas.js';
 import type { IommuConfig } from './iommu-config.js';

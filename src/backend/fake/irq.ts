@@ -1,9 +1,7 @@
-/**
- * Interrupt state of one fake vfio-pci device and VFIO_DEVICE_SET_IRQS with
- * vfio-pci's validation (vfio_set_irqs_validate_and_prepare and the per-index
- * handlers): errnos as the kernel gives them. INTx is level-triggered and
- * automasked; MSI/MSI-X are edge; ERR/REQ are notifications.
- */
+// Interrupt state of one fake vfio-pci device and VFIO_DEVICE_SET_IRQS with
+// vfio-pci's validation (vfio_set_irqs_validate_and_prepare and the per-index
+// handlers): errnos as the kernel gives them. INTx is level-triggered and
+// automasked; MSI/MSI-X are edge; ERR/REQ are notifications.
 import { errnoError } from './errno.js';
 import type { FakeEventfd } from './eventfd.js';
 import {

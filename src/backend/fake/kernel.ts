@@ -1,20 +1,18 @@
-/**
- * A fake Linux kernel behind the Backend interface: /dev/vfio with the legacy
- * container/group/device API, vfio-pci's region/config/IRQ semantics, the type1
- * IOMMU, eventfds, and a sysfs tree on disk for discovery. Optionally Linux 6.12's
- * iommufd with the device cdev, and no-IOMMU mode, where devices address "physical"
- * memory. Device models plug in with addDevice(). Where it disagrees with the real
- * kernel, the kernel is right: the conformance suite (test/conformance) runs against both.
- *
- * This file is the file table and the system-call entry points; each kind of file
- * is emulated where the kernel keeps it: container.ts and type1.ts, group.ts,
- * vfio-pci.ts and region-io.ts, cdev.ts, iommufd.ts and ioas.ts, eventfd.ts.
- *
- * Known differences, by design: BAR accesses are trapped (a model sees every
- * access), so mmap of a BAR is refused with ENODEV and Region falls back to
- * pread/pwrite; hot reset is not modelled (ENODEV, as for a device on a root bus);
- * VFIO_GROUP_SET_CONTAINER with an iommufd (its VFIO compatibility) is not modelled.
- */
+// A fake Linux kernel behind the Backend interface: /dev/vfio with the legacy
+// container/group/device API, vfio-pci's region/config/IRQ semantics, the type1
+// IOMMU, eventfds, and a sysfs tree on disk for discovery. Optionally Linux 6.12's
+// iommufd with the device cdev, and no-IOMMU mode, where devices address "physical"
+// memory. Device models plug in with addDevice(). Where it disagrees with the real
+// kernel, the kernel is right: the conformance suite (test/conformance) runs against both.
+//
+// This file is the file table and the system-call entry points; each kind of file
+// is emulated where the kernel keeps it: container.ts and type1.ts, group.ts,
+// vfio-pci.ts and region-io.ts, cdev.ts, iommufd.ts and ioas.ts, eventfd.ts.
+//
+// Known differences, by design: BAR accesses are trapped (a model sees every
+// access), so mmap of a BAR is refused with ENODEV and Region falls back to
+// pread/pwrite; hot reset is not modelled (ENODEV, as for a device on a root bus);
+// VFIO_GROUP_SET_CONTAINER with an iommufd (its VFIO compatibility) is not modelled.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

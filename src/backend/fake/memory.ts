@@ -1,17 +1,15 @@
-/**
- * The fake's DMA memory as a device reaches it: the buffers dmaAlloc hands out,
- * where their pages sit in "physical" memory, and the one copy loop every DMA
- * goes through, whether an IOMMU translates the address (type1, IOAS) or nothing
- * does (no-IOMMU mode).
- *
- * Physical placement is arithmetic (page i of a buffer is at base + i * 2 * pageSize),
- * so a huge allocation costs nothing until its addresses are asked for. Like a real
- * allocator, consecutive 4 KiB pages of one buffer do not come out adjacent (code that
- * needs physically contiguous memory must ask for hugepages); each 2 MiB hugepage is
- * contiguous in itself, and not adjacent to the next one either. Space is handed out
- * first-fit from 256 MiB up and reused once freed, so addresses stay below 4 GiB
- * (where a 32-bit DMA engine reaches) unless much memory is live.
- */
+// The fake's DMA memory as a device reaches it: the buffers dmaAlloc hands out,
+// where their pages sit in "physical" memory, and the one copy loop every DMA
+// goes through, whether an IOMMU translates the address (type1, IOAS) or nothing
+// does (no-IOMMU mode).
+//
+// Physical placement is arithmetic (page i of a buffer is at base + i * 2 * pageSize),
+// so a huge allocation costs nothing until its addresses are asked for. Like a real
+// allocator, consecutive 4 KiB pages of one buffer do not come out adjacent (code that
+// needs physically contiguous memory must ask for hugepages); each 2 MiB hugepage is
+// contiguous in itself, and not adjacent to the next one either. Space is handed out
+// first-fit from 256 MiB up and reused once freed, so addresses stay below 4 GiB
+// (where a 32-bit DMA engine reaches) unless much memory is live.
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../uapi/vfio-iommu.js';
 
 const PAGE = 4096;

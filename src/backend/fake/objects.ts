@@ -1,4 +1,4 @@
-/** The fake kernel's VFIO objects, shared by the files that emulate their ioctls. */
+// The fake kernel's VFIO objects, shared by the files that emulate their ioctls.
 import type { FakeEventfd } from './eventfd.js';
 import type { IommuConfig } from './iommu-config.js';
 import type { FakeIommufd } from './iommufd.js';

@@ -1,4 +1,5 @@
-/** How a FakeKernel is built and how devices are plugged into it. */
+// How a FakeKernel is built and how devices are plugged into it.
+
 export interface FakeKernelOptions {
   /** RLIMIT_MEMLOCK in bytes for pinned DMA memory; Infinity (the default) acts like CAP_IPC_LOCK. */
   memlockLimit?: number;

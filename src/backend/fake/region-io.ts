@@ -1,8 +1,6 @@
-/**
- * read/write/mmap on a device fd (drivers/vfio/pci/vfio_pci_rdwr.c), after the
- * shim's argument checks. Every BAR access is trapped and reaches the model; mmap
- * is refused, so Region falls back to pread/pwrite.
- */
+// read/write/mmap on a device fd (drivers/vfio/pci/vfio_pci_rdwr.c), after the
+// shim's argument checks. Every BAR access is trapped and reaches the model; mmap
+// is refused, so Region falls back to pread/pwrite.
 import { errnoError } from './errno.js';
 import { argBytes, argFd, argU64 } from './args.js';
 import type { FdEntry, KernelContext } from './objects.js';

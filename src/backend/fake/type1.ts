@@ -1,9 +1,7 @@
-/**
- * A container's type1 IOMMU as vfio_iommu_type1 implements it: MAP_DMA/UNMAP_DMA
- * with the kernel's checks in the kernel's order and errnos, dma_avail,
- * RLIMIT_MEMLOCK accounting, and the translation device models DMA through
- * (an unmapped or read-only IOVA is a recorded fault and touches no memory).
- */
+// A container's type1 IOMMU as vfio_iommu_type1 implements it: MAP_DMA/UNMAP_DMA
+// with the kernel's checks in the kernel's order and errnos, dma_avail,
+// RLIMIT_MEMLOCK accounting, and the translation device models DMA through
+// (an unmapped or read-only IOVA is a recorded fault and touches no memory).
 import { errnoError } from './errno.js';
 import type { IommuConfig } from './iommu-config.js';
 import { copyThrough, type DmaResult, type FakeMem, type Mapping, type MemlockAccount } from './memory.js';

@@ -1,8 +1,6 @@
-/**
- * An argsz-sized ioctl argument as vfio handles it: it reads at most argsz bytes of
- * the struct (a shorter argsz reads the rest as zero) and writes back no more than
- * the caller said it has room for.
- */
+// An argsz-sized ioctl argument as vfio handles it: it reads at most argsz bytes of
+// the struct (a shorter argsz reads the rest as zero) and writes back no more than
+// the caller said it has room for.
 import type { Decoded, EncodeInput, FieldSpec, Struct } from '../../uapi/struct.js';
 
 /** The struct as the kernel reads it from the first `argsz` bytes. */

@@ -1,8 +1,6 @@
-/**
- * vfio-pci's device ioctls (drivers/vfio/pci/vfio_pci_core.c): device, region and
- * IRQ info, SET_IRQS (irq.ts holds its validation), reset; and where each region
- * sits in the device fd's offset space.
- */
+// vfio-pci's device ioctls (drivers/vfio/pci/vfio_pci_core.c): device, region and
+// IRQ info, SET_IRQS (irq.ts holds its validation), reset; and where each region
+// sits in the device fd's offset space.
 import { errnoError } from './errno.js';
 import type { FakeEventfd } from './eventfd.js';
 import type { KDevice, KernelContext } from './objects.js';
