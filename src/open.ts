@@ -93,7 +93,8 @@ export function openDevice(address: string, options: OpenOptions = {}): Device {
   if (iommu === 'iommufd' && cdev === null) throw noCdevError(pci, options, 'openDevice');
   const context: DmaContext = viaIommufd(iommu, options, { noIommu, cdev }) ? IommufdContext.open(options) : Container.open(options);
   try {
-    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!) /* viaIommufd is true only with a cdev */ : context.openPciDevice(pci);
+    // viaIommufd is true only with a cdev.
+    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!) : context.openPciDevice(pci, noIommu);
     device.ownContext();
     return device;
   } catch (e) {

@@ -144,7 +144,10 @@ export class Container extends DmaSpace {
   attachGroup(group: number): Group<Container> {
     this.#check('Container.attachGroup');
     if (!Number.isInteger(group) || group < 0) throw new RangeError(`attachGroup: group must be a non-negative integer, got ${group}`);
-    const noIommu = isNoIommuGroup(group, this.options);
+    return this.#attach(group, isNoIommuGroup(group, this.options));
+  }
+
+  #attach(group: number, noIommu: boolean): Group<Container> {
     // Refused before the node is opened: opening a no-IOMMU group already taints the kernel.
     if (noIommu && !this.unsafeNoIommu) throw noIommuOptInError(`open group ${group}`, { group });
     const link = { container: this, options: this.options, peers: () => this.groups, onClose: (g: Group<Container>) => this.#groups.delete(g) };
@@ -174,12 +177,13 @@ export class Container extends DmaSpace {
     return this.openPciDevice(readPciDevice(address, this.options));
   }
 
-  /** @internal openDevice(), which has read sysfs already. */
-  openPciDevice(pci: PciDeviceInfo): Device<GroupDeviceHost<Container>> {
+  /** @internal openDevice(), which has read sysfs and asked whether the group is a no-IOMMU one already. */
+  openPciDevice(pci: PciDeviceInfo, noIommu?: boolean): Device<GroupDeviceHost<Container>> {
     this.#check('Container.openDevice');
     if (pci.iommuGroup === null)
       throw new VfioError({ code: 'ERR_VFIO_NO_IOMMU', op: 'Container.openDevice', device: pci.address, message: 'the device has no IOMMU group' });
-    const group = [...this.#groups].find((g) => g.number === pci.iommuGroup) ?? this.attachGroup(pci.iommuGroup);
+    const n = pci.iommuGroup;
+    const group = [...this.#groups].find((g) => g.number === n) ?? this.#attach(n, noIommu ?? isNoIommuGroup(n, this.options));
     return group.openDevice(pci.address);
   }
 

@@ -1,8 +1,7 @@
-/**
- * The native shim's argument checks (native/shim.cc ArgFd/ArgU64/ArgBytes), with
- * the same error types and messages, so a malformed call fails the same way on
- * both backends and never reaches kernel emulation.
- */
+// The native shim's argument checks (native/shim.cc ArgFd/ArgU64/ArgBytes), with
+// the same error types and messages, so a malformed call fails the same way on
+// both backends and never reaches kernel emulation.
+
 export function argFd(fd: unknown, fn: string): number {
   if (typeof fd !== 'number') throw new TypeError(`${fn}: argument 1 (fd) must be a number`);
   if (!(fd >= 0 && fd <= 0x7fffffff) || !Number.isInteger(fd)) throw new RangeError(`${fn}: fd must be an integer in [0, 2^31), got ${fd}`);

@@ -1,30 +1,48 @@
-/**
- * The VFIO device cdev's own ioctls (drivers/vfio/device_cdev.c, Linux 6.12):
- * BIND_IOMMUFD, ATTACH_IOMMUFD_PT, DETACH_IOMMUFD_PT, and the release that undoes
- * a bind. Everything else on a cdev fd is vfio-pci's, once bound.
- */
+// The VFIO device cdev, /dev/vfio/devices/vfioN (drivers/vfio/device_cdev.c, Linux
+// 6.12): opening it, its own ioctls (BIND_IOMMUFD, ATTACH_IOMMUFD_PT,
+// DETACH_IOMMUFD_PT), and the release that undoes a bind. Everything else on a cdev
+// fd is vfio-pci's, once bound.
 import { errnoError } from './errno.js';
-import type { FakeIommufd } from './iommufd.js';
-import type { CdevFile, KDevice } from './objects.js';
+import { groupViable } from './dma-owner.js';
+import type { CdevFile, KDevice, KernelContext } from './objects.js';
+import type { CheckedArg } from '../allowlist.js';
+import { readArg, writeArg } from './uarg.js';
+import { deviceIoctl } from './vfio-pci.js';
+import {
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+  vfioDeviceAttachIommufdPt,
+  vfioDeviceBindIommufd,
+  vfioDeviceDetachIommufdPt,
+} from '../../uapi/iommufd.js';
+import type { Struct } from '../../uapi/struct.js';
 
-export interface CdevHost {
-  /** What fd `fd` is: an iommufd context, some other file, or nothing. */
-  iommufdOf(fd: number): FakeIommufd | 'other' | undefined;
-  /** Whether the device's IOMMU group may be claimed for DMA by an iommufd (no kernel driver in it). */
-  viable(d: KDevice): boolean;
+/** Opening is always allowed; the fd is of no use until VFIO_DEVICE_BIND_IOMMUFD. */
+export function openCdev(ctx: KernelContext, d: KDevice): number {
+  return ctx.install({ kind: 'device', d, cdev: { d, bound: null } });
 }
 
-function header(bytes: Uint8Array, argsz: number, minsz: number, what: string): DataView {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (argsz < minsz || v.getUint32(4, true) !== 0) throw errnoError('EINVAL', 'ioctl', what);
-  return v;
+/** vfio_device_fops_unl_ioctl for a device opened through its cdev. */
+export function cdevIoctl(ctx: KernelContext, f: CdevFile, request: number, a: CheckedArg): number {
+  const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
+  if (request === VFIO_DEVICE_BIND_IOMMUFD) return bindIommufd(ctx, f, bytes, argsz);
+  if (!f.bound) throw errnoError('EINVAL', 'ioctl', 'the device cdev is not bound to an iommufd yet (VFIO_DEVICE_BIND_IOMMUFD)');
+  if (request === VFIO_DEVICE_ATTACH_IOMMUFD_PT) return attachPt(f, bytes, argsz);
+  if (request === VFIO_DEVICE_DETACH_IOMMUFD_PT) return detachPt(f, bytes, argsz);
+  return deviceIoctl(ctx, f.d, request, a);
+}
+
+// Every cdev ioctl refuses a short argsz and any flag.
+function checkHeader(s: Struct, bytes: Uint8Array, argsz: number, what: string): void {
+  if (argsz < s.size || readArg(s, bytes, argsz).flags !== 0) throw errnoError('EINVAL', 'ioctl', what);
 }
 
 /** vfio_df_ioctl_bind_iommufd, in its order of checks. */
-export function bindIommufd(f: CdevFile, bytes: Uint8Array, argsz: number, host: CdevHost): number {
+function bindIommufd(ctx: KernelContext, f: CdevFile, bytes: Uint8Array, argsz: number): number {
   const what = 'VFIO_DEVICE_BIND_IOMMUFD';
-  const v = header(bytes, argsz, 16, what);
-  const fd = v.getInt32(8, true);
+  checkHeader(vfioDeviceBindIommufd, bytes, argsz, what);
+  const fd = readArg(vfioDeviceBindIommufd, bytes, argsz).iommufd;
   if (fd < 0) throw errnoError('EINVAL', 'ioctl', what);
   const d = f.d;
   const g = d.group;
@@ -32,45 +50,47 @@ export function bindIommufd(f: CdevFile, bytes: Uint8Array, argsz: number, host:
   if (g.open) throw errnoError('EBUSY', 'ioctl', `${what}: the IOMMU group is open through /dev/vfio`);
   if (f.bound) throw errnoError('EINVAL', 'ioctl', `${what}: already bound`);
   // iommufd_ctx_from_fd
-  const ctx = host.iommufdOf(fd);
-  if (ctx === undefined) throw errnoError('EBADF', 'ioctl', what);
-  if (ctx === 'other') throw errnoError('EBADFD', 'ioctl', `${what}: fd ${fd} is not an iommufd`);
+  const e = ctx.file(fd);
+  if (e === undefined) throw errnoError('EBADF', 'ioctl', what);
+  if (e.kind !== 'iommufd') throw errnoError('EBADFD', 'ioctl', `${what}: fd ${fd} is not an iommufd`);
+  const iommufd = e.ctx;
   // vfio_df_open: only the group path may open a device more than once.
   if (d.opens > 0) throw errnoError('EINVAL', 'ioctl', `${what}: the device is already open`);
   // iommufd_device_bind → iommu_device_claim_dma_owner: another owner of the group refuses.
-  const otherOwner = g.container !== null || g.devices.some((x) => x.cdev && x.cdev.bound!.ctx !== ctx);
-  if (otherOwner || !host.viable(d)) throw errnoError('EPERM', 'ioctl', `${what}: the IOMMU group has another DMA owner`);
-  const devid = ctx.bind(g);
-  f.bound = { ctx, devid };
+  const otherOwner = g.container !== null || g.devices.some((x) => x.cdev && x.cdev.bound!.ctx !== iommufd);
+  if (otherOwner || !groupViable(g)) throw errnoError('EPERM', 'ioctl', `${what}: the IOMMU group has another DMA owner`);
+  const devid = iommufd.bind(g);
+  f.bound = { ctx: iommufd, devid };
   d.cdev = f;
   d.opens++;
   g.cdevBound++;
-  v.setUint32(12, devid, true);
+  writeArg(vfioDeviceBindIommufd, { out_devid: devid }, bytes, argsz);
   return 0;
 }
 
 /** vfio_df_ioctl_attach_pt: writes back the hwpt the device now uses. */
-export function attachPt(f: CdevFile, bytes: Uint8Array, argsz: number): number {
-  const v = header(bytes, argsz, 12, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT');
+function attachPt(f: CdevFile, bytes: Uint8Array, argsz: number): number {
+  checkHeader(vfioDeviceAttachIommufdPt, bytes, argsz, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT');
   const { ctx, devid } = f.bound!;
-  v.setUint32(8, ctx.attach(devid, v.getUint32(8, true)), true);
+  const hwpt = ctx.attach(devid, readArg(vfioDeviceAttachIommufdPt, bytes, argsz).pt_id);
+  writeArg(vfioDeviceAttachIommufdPt, { pt_id: hwpt }, bytes, argsz);
   return 0;
 }
 
-export function detachPt(f: CdevFile, bytes: Uint8Array, argsz: number): number {
-  header(bytes, argsz, 8, 'VFIO_DEVICE_DETACH_IOMMUFD_PT');
+function detachPt(f: CdevFile, bytes: Uint8Array, argsz: number): number {
+  checkHeader(vfioDeviceDetachIommufdPt, bytes, argsz, 'VFIO_DEVICE_DETACH_IOMMUFD_PT');
   f.bound!.ctx.detach(f.bound!.devid);
   return 0;
 }
 
-/** vfio_df_unbind_iommufd, from the file's release; returns whether the device was open through it. */
-export function releaseCdev(f: CdevFile): boolean {
-  if (!f.bound) return false;
+/** vfio_df_unbind_iommufd, from the file's release. */
+export function releaseCdev(f: CdevFile): void {
+  if (!f.bound) return;
   const { ctx, devid } = f.bound;
   f.bound = null;
   f.d.cdev = null;
   f.d.opens--;
   f.d.group.cdevBound--;
   ctx.unbind(devid);
-  return true;
+  if (f.d.opens === 0) f.d.irq.reset();
 }

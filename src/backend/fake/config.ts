@@ -1,9 +1,7 @@
-/**
- * Config space for the fake kernel: ConfigBuilder lets a model describe its
- * hardware config space; VirtualConfig is the kernel's view of it as vfio-pci
- * presents it to the user (BARs virtualised and sizable, read-only fields
- * ignoring writes, only the command bits a user may flip).
- */
+// Config space for the fake kernel: ConfigBuilder lets a model describe its
+// hardware config space; VirtualConfig is the kernel's view of it as vfio-pci
+// presents it to the user (BARs virtualised and sizable, read-only fields
+// ignoring writes, only the command bits a user may flip).
 import {
   PCI_CAPABILITY_LIST,
   PCI_CAP_ID_EXP,
@@ -13,10 +11,13 @@ import {
   PCI_INTERRUPT_PIN,
   PCI_MSIX_FLAGS,
   PCI_MSI_FLAGS,
+  PCI_MSIX_FLAGS_QSIZE,
   PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_QMASK,
   PCI_STATUS_CAP_LIST,
 } from '../../uapi/pci-regs.js';
 import { walkCapabilities } from '../../uapi/pci-walk.js';
+import type { IrqCounts } from './irq.js';
 import type { BarSpec } from './model.js';
 
 export interface HeaderSpec {
@@ -136,6 +137,14 @@ export class VirtualConfig {
   }
   get msixCap(): number | undefined {
     return this.#msix;
+  }
+
+  /** The interrupts the hardware offers, as vfio-pci counts them for GET_IRQ_INFO. */
+  get irqCounts(): IrqCounts {
+    const msi = this.#msi === undefined ? 0 : 1 << ((this.#view.getUint16(this.#msi + PCI_MSI_FLAGS, true) & PCI_MSI_FLAGS_QMASK) >> 1);
+    const msix = this.#msix === undefined ? 0 : (this.#view.getUint16(this.#msix + PCI_MSIX_FLAGS, true) & PCI_MSIX_FLAGS_QSIZE) + 1;
+    // Only PCIe devices (4 KiB of config space) have the ERR notifier.
+    return { intx: this.bytes[PCI_INTERRUPT_PIN] ? 1 : 0, msi, msix, err: this.size > 256 };
   }
 
   /** The value BAR register n reads as: the virtual address bits plus the type flags. */

@@ -1,4 +1,4 @@
-/** Errors shaped exactly like the native addon's (and Node's) system errors. */
+// Errors shaped exactly like the native addon's (and Node's) system errors.
 import { constants } from 'node:os';
 
 const errnos = constants.errno as Record<string, number>;

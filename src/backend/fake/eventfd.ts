@@ -1,8 +1,6 @@
-/**
- * eventfds of the fake kernel: a counter, and pollers that are called on the
- * event loop (setImmediate) after it becomes non-zero — the same shape as the
- * native poller (callback(err, count), counter read and reset on delivery).
- */
+// eventfds of the fake kernel: a counter, and pollers that are called on the
+// event loop (setImmediate) after it becomes non-zero — the same shape as the
+// native poller (callback(err, count), counter read and reset on delivery).
 import type { EventCallback, EventPoller } from '../backend.js';
 
 export class FakeEventfd {

@@ -1,15 +1,14 @@
-/**
- * An iommufd IO address space as drivers/iommu/iommufd/io_pagetable.c keeps it:
- * areas mapped at fixed IOVAs, checked in the kernel's order with its errnos.
- *
- * Until a device is attached (through a hwpt) the IOAS has no IOMMU domain: any
- * IOVA is allowed, the alignment is 1 and nothing is pinned. The first attach
- * brings the IOMMU's aperture and reserved regions (the fake's type1 IOVA ranges)
- * and its page size; pages are pinned, and counted against RLIMIT_MEMLOCK, only
- * while a domain is there (iopt_fill_domain / iopt_unfill_domain).
- */
+// An iommufd IO address space as drivers/iommu/iommufd/io_pagetable.c keeps it:
+// areas mapped at fixed IOVAs, checked in the kernel's order with its errnos.
+//
+// Until a device is attached (through a hwpt) the IOAS has no IOMMU domain: any
+// IOVA is allowed, the alignment is 1 and nothing is pinned. The first attach
+// brings the IOMMU's aperture and reserved regions (the fake's type1 IOVA ranges)
+// and its page size; pages are pinned, and counted against RLIMIT_MEMLOCK, only
+// while a domain is there (iopt_fill_domain / iopt_unfill_domain).
 import { errnoError } from './errno.js';
-import { copyThrough, type DmaFault, type FakeMem, type IommuConfig, type Mapping, type MemlockAccount } from './iommu.js';
+import type { IommuConfig } from './iommu-config.js';
+import { copyThrough, type DmaResult, type FakeMem, type Mapping, type MemlockAccount } from './memory.js';
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../uapi/vfio-iommu.js';
 import { IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../uapi/iommufd.js';
 
@@ -133,7 +132,7 @@ export class FakeIoas {
   }
 
   /** A device's DMA through the attached domain. */
-  access(iova: number, length: number, write: boolean, data?: Uint8Array): { bytes?: Uint8Array; fault?: DmaFault } {
+  access(iova: number, length: number, write: boolean, data?: Uint8Array): DmaResult {
     return copyThrough(this.#areas, iova, length, write, data);
   }
 

@@ -1,27 +1,28 @@
-/**
- * One open /dev/iommu (an iommufd context) as drivers/iommu/iommufd keeps it: an
- * id space of objects (IOAS, hwpt, device; ids from 1, the lowest free one first,
- * as xa_alloc with XA_FLAGS_ALLOC1 hands them out), the IOMMU_IOAS_ALLOC and
- * IOMMU_DESTROY commands with the ucmd size rules, and device attachment through
- * an automatically created hwpt per IOAS.
- *
- * A bound device holds a reference to the context: closing the fd keeps it (and
- * its mappings) alive until the last device lets go.
- */
+// One open /dev/iommu (an iommufd context) as drivers/iommu/iommufd keeps it: an
+// id space of objects (IOAS, hwpt, device; ids from 1, the lowest free one first,
+// as xa_alloc with XA_FLAGS_ALLOC1 hands them out), the IOMMU_IOAS_ALLOC and
+// IOMMU_DESTROY commands with the ucmd size rules, and device attachment through
+// an automatically created hwpt per IOAS.
+//
+// A bound device holds a reference to the context: closing the fd keeps it (and
+// its mappings) alive until the last device lets go.
 import { errnoError } from './errno.js';
 import { FakeIoas } from './ioas.js';
-import type { IommuConfig, MemlockAccount } from './iommu.js';
-import { IOMMU_DESTROY, IOMMU_IOAS_ALLOC } from '../../uapi/iommufd.js';
+import type { IommuConfig } from './iommu-config.js';
+import type { MemlockAccount } from './memory.js';
+import { readArg, writeArg } from './uarg.js';
+import { IOMMU_DESTROY, IOMMU_IOAS_ALLOC, iommuDestroy, iommuIoasAlloc } from '../../uapi/iommufd.js';
+import type { Struct } from '../../uapi/struct.js';
 
 type IommufdObject =
   | { type: 'ioas'; ioas: FakeIoas }
   | { type: 'hwpt'; ioasId: number; ioas: FakeIoas; devices: Set<number> }
   | { type: 'device'; hwpt: number | null; group: unknown };
 
-/** The kernel's struct size and the size below which it refuses a command (op->size, op->min_size). */
-const UCMD: Record<number, { name: string; size: number; min: number }> = {
-  [IOMMU_IOAS_ALLOC]: { name: 'IOMMU_IOAS_ALLOC', size: 12, min: 12 },
-  [IOMMU_DESTROY]: { name: 'IOMMU_DESTROY', size: 8, min: 8 },
+/** The kernel's struct (op->size) and the size below which it refuses a command (op->min_size: its last field). */
+const UCMD: Record<number, { name: string; struct: Struct; min: number }> = {
+  [IOMMU_IOAS_ALLOC]: { name: 'IOMMU_IOAS_ALLOC', struct: iommuIoasAlloc, min: iommuIoasAlloc.size },
+  [IOMMU_DESTROY]: { name: 'IOMMU_DESTROY', struct: iommuDestroy, min: iommuDestroy.size },
 };
 
 export class FakeIommufd {
@@ -49,15 +50,15 @@ export class FakeIommufd {
     const fail = (code: string, why?: string) => errnoError(code, 'ioctl', why ? `${op.name}: ${why}` : op.name);
     if (size < op.min) throw fail('EINVAL');
     // copy_struct_from_user: what the caller sends past the kernel's struct must be zero.
-    if (bytes.subarray(op.size, size).some((b) => b !== 0)) throw fail('E2BIG');
-    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.subarray(op.struct.size, size).some((b) => b !== 0)) throw fail('E2BIG');
     if (request === IOMMU_IOAS_ALLOC) {
-      if (v.getUint32(4, true) !== 0) throw fail('EOPNOTSUPP');
-      v.setUint32(8, this.#alloc({ type: 'ioas', ioas: new FakeIoas(this.#config, this.#memlock) }), true);
+      if (readArg(iommuIoasAlloc, bytes, size).flags !== 0) throw fail('EOPNOTSUPP');
+      const id = this.#alloc({ type: 'ioas', ioas: new FakeIoas(this.#config, this.#memlock) });
+      writeArg(iommuIoasAlloc, { out_ioas_id: id }, bytes, size);
       return 0;
     }
     // iommufd_object_remove: unknown → ENOENT; still referenced → EBUSY.
-    const id = v.getUint32(4, true);
+    const { id } = readArg(iommuDestroy, bytes, size);
     const obj = this.#objects.get(id);
     if (!obj) throw fail('ENOENT');
     if (obj.type === 'ioas' && [...this.#objects.values()].some((o) => o.type === 'hwpt' && o.ioasId === id)) throw fail('EBUSY', 'a device is attached to it');

@@ -1,9 +1,7 @@
-/**
- * Interrupt state of one fake vfio-pci device and VFIO_DEVICE_SET_IRQS with
- * vfio-pci's validation (vfio_set_irqs_validate_and_prepare and the per-index
- * handlers): errnos as the kernel gives them. INTx is level-triggered and
- * automasked; MSI/MSI-X are edge; ERR/REQ are notifications.
- */
+// Interrupt state of one fake vfio-pci device and VFIO_DEVICE_SET_IRQS with
+// vfio-pci's validation (vfio_set_irqs_validate_and_prepare and the per-index
+// handlers): errnos as the kernel gives them. INTx is level-triggered and
+// automasked; MSI/MSI-X are edge; ERR/REQ are notifications.
 import { errnoError } from './errno.js';
 import type { FakeEventfd } from './eventfd.js';
 import {
@@ -44,14 +42,12 @@ export interface SetIrqs {
   index: number;
   start: number;
   count: number;
-  /** The bytes after the header (argsz - 20 of them). */
+  /** The bytes after struct vfio_irq_set, up to argsz. */
   data: Uint8Array;
 }
 
 /** Resolves an fd from SET_IRQS data to the eventfd it names (EBADF/EINVAL as the kernel). */
 export type EventfdLookup = (fd: number) => FakeEventfd;
-
-const HEADER = 20;
 
 export class IrqState {
   type: IrqType = 'none';
@@ -230,5 +226,3 @@ export class IrqState {
     if (this.type !== 'none') this.#setType('none');
   }
 }
-
-export { HEADER as IRQ_SET_HEADER };

@@ -1,9 +1,8 @@
-/**
- * What a device model provides to the fake kernel, and what the kernel gives it
- * back. A model is the device's side of the bus: its config space image, its BARs
- * (every access trapped), and reactions to register writes that may DMA through
- * the IOMMU or raise interrupts. See models/edu.ts for a complete one.
- */
+// What a device model provides to the fake kernel, and what the kernel gives it
+// back. A model is the device's side of the bus: its config space image, its BARs
+// (every access trapped), and reactions to register writes that may DMA through
+// the IOMMU or raise interrupts. See models/edu.ts for a complete one.
+
 export interface BarSpec {
   /** Bytes, a power of two (≥ 16 for memory BARs). */
   size: number;

@@ -1,6 +1,9 @@
-/** The fake kernel's VFIO objects, shared by the files that emulate their ioctls. */
-import type { FakeIommu } from './iommu.js';
+// The fake kernel's VFIO objects, shared by the files that emulate their ioctls.
+import type { FakeEventfd } from './eventfd.js';
+import type { IommuConfig } from './iommu-config.js';
 import type { FakeIommufd } from './iommufd.js';
+import type { MemlockAccount } from './memory.js';
+import type { FakeIommu } from './type1.js';
 import type { IrqState } from './irq.js';
 import type { VirtualConfig } from './config.js';
 import type { DeviceModel } from './model.js';
@@ -47,4 +50,38 @@ export interface KDevice {
 export interface CdevFile {
   readonly d: KDevice;
   bound: { ctx: FakeIommufd; devid: number } | null;
+}
+
+/** What an open file descriptor of the fake kernel refers to. */
+export type FdEntry =
+  | { kind: 'container'; c: KContainer }
+  | { kind: 'group'; g: KGroup }
+  | { kind: 'device'; d: KDevice; cdev?: CdevFile }
+  | { kind: 'iommufd'; ctx: FakeIommufd }
+  | { kind: 'eventfd'; e: FakeEventfd };
+
+/** The process's capabilities, as the checks in vfio and mlock see them. */
+export interface Capabilities {
+  sysRawio: boolean;
+  sysAdmin: boolean;
+}
+
+/** The kernel-wide state the per-file code needs, without reaching back into FakeKernel. */
+export interface KernelContext {
+  readonly iommuConfig: IommuConfig;
+  readonly memlock: MemlockAccount;
+  readonly caps: Capabilities;
+  /** Built with iommufd and the device cdev (Linux 6.12). */
+  readonly iommufd: boolean;
+  /** vfio.enable_unsafe_noiommu_mode=1 with no IOMMU hardware. */
+  readonly noIommu: boolean;
+  /** The file behind `fd`, if it is open. */
+  file(fd: number): FdEntry | undefined;
+  /** Installs a new open file; returns its fd. */
+  install(entry: FdEntry): number;
+}
+
+/** How an error message names the file behind an fd. */
+export function fileKindName(e: FdEntry): string {
+  return e.kind === 'eventfd' ? 'non-VFIO file' : e.kind === 'iommufd' ? 'iommufd' : `VFIO ${e.kind}`;
 }

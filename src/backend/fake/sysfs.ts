@@ -1,7 +1,5 @@
-/**
- * The on-disk sysfs/dev tree the fake kernel keeps in a temp dir, so the same
- * discovery code (src/sysfs.ts, with its `root` option) works against it.
- */
+// The on-disk sysfs/dev tree the fake kernel keeps in a temp dir, so the same
+// discovery code (src/host/, with its `root` option) works against it.
 import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, unlinkSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 

@@ -1,57 +1,11 @@
-/**
- * A container's type1 IOMMU as vfio_iommu_type1 implements it: MAP_DMA/UNMAP_DMA
- * with the kernel's checks in the kernel's order and errnos, dma_avail,
- * RLIMIT_MEMLOCK accounting, and the translation device models DMA through
- * (an unmapped or read-only IOVA is a recorded fault and touches no memory).
- */
+// A container's type1 IOMMU as vfio_iommu_type1 implements it: MAP_DMA/UNMAP_DMA
+// with the kernel's checks in the kernel's order and errnos, dma_avail,
+// RLIMIT_MEMLOCK accounting, and the translation device models DMA through
+// (an unmapped or read-only IOVA is a recorded fault and touches no memory).
 import { errnoError } from './errno.js';
-import type { PhysicalPlacement } from './physmem.js';
+import type { IommuConfig } from './iommu-config.js';
+import { copyThrough, type DmaResult, type FakeMem, type Mapping, type MemlockAccount } from './memory.js';
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../uapi/vfio-iommu.js';
-
-/** DMA memory handed out by the fake's dmaAlloc. */
-export interface FakeMem {
-  readonly buffer: ArrayBuffer;
-  readonly bytes: Uint8Array;
-  maps: number;
-  /** 2 MiB pages it took from the kernel's pool. */
-  readonly hugepages: number;
-  /** Where its pages are in physical memory (see PhysicalMemory). */
-  readonly phys: PhysicalPlacement;
-  /** Bytes mlock()ed for dmaPhysical (counted against RLIMIT_MEMLOCK until freed). */
-  mlocked: number;
-}
-
-/** IOVA [iova, iova+size) translates to mem.bytes[offset...]; flags: VFIO_DMA_MAP_FLAG_READ/WRITE. */
-export interface Mapping {
-  iova: bigint;
-  size: bigint;
-  mem: FakeMem;
-  offset: number;
-  flags: number;
-}
-
-export interface IommuConfig {
-  /** Bitmap of IOMMU page sizes (VFIO_IOMMU_GET_INFO iova_pgsizes). */
-  pgsizes: bigint;
-  /** Usable IOVA ranges, inclusive. */
-  ranges: readonly { start: bigint; end: bigint }[];
-  /** vfio_iommu_type1's dma_entry_limit. */
-  dmaEntryLimit: number;
-}
-
-/** Process-wide locked-memory accounting, shared by every container of one kernel. */
-export interface MemlockAccount {
-  /** Bytes; Infinity behaves like CAP_IPC_LOCK. */
-  limit: number;
-  locked: number;
-}
-
-export interface DmaFault {
-  iova: number;
-  length: number;
-  write: boolean;
-  reason: string;
-}
 
 export class FakeIommu {
   readonly config: IommuConfig;
@@ -138,42 +92,9 @@ export class FakeIommu {
     this.#memlock.locked -= Number(m.size);
   }
 
-  /** Copies between the device and memory through this IOMMU (see copyThrough). */
-  access(iova: number, length: number, write: boolean, data?: Uint8Array): { bytes?: Uint8Array; fault?: DmaFault } {
+  /** A device's DMA through this IOMMU. */
+  access(iova: number, length: number, write: boolean, data?: Uint8Array): DmaResult {
     return copyThrough(this.#maps, iova, length, write, data);
   }
 }
 
-/**
- * Copies between a device and memory through a set of mappings; every byte must be
- * mapped with the needed permission, else the fault is returned and nothing moves.
- */
-export function copyThrough(
-  maps: readonly Mapping[],
-  iova: number,
-  length: number,
-  write: boolean,
-  data?: Uint8Array,
-): { bytes?: Uint8Array; fault?: DmaFault } {
-  const need = write ? VFIO_DMA_MAP_FLAG_WRITE : VFIO_DMA_MAP_FLAG_READ;
-  const pieces: { m: Mapping; at: number; len: number; from: number }[] = [];
-  let pos = BigInt(iova);
-  let done = 0;
-  while (done < length) {
-    const m = maps.find((x) => x.iova <= pos && pos < x.iova + x.size);
-    if (!m) return { fault: { iova: Number(pos), length, write, reason: 'not mapped' } };
-    if ((m.flags & need) === 0) return { fault: { iova: Number(pos), length, write, reason: write ? 'mapped read-only' : 'mapped write-only' } };
-    const at = m.offset + Number(pos - m.iova);
-    const len = Math.min(length - done, Number(m.iova + m.size - pos));
-    pieces.push({ m, at, len, from: done });
-    done += len;
-    pos += BigInt(len);
-  }
-  if (write) {
-    for (const p of pieces) p.m.mem.bytes.set(data!.subarray(p.from, p.from + p.len), p.at);
-    return {};
-  }
-  const out = new Uint8Array(length);
-  for (const p of pieces) out.set(p.m.mem.bytes.subarray(p.at, p.at + p.len), p.from);
-  return { bytes: out };
-}

@@ -1,0 +1,32 @@
+// How a FakeKernel is built and how devices are plugged into it.
+
+export interface FakeKernelOptions {
+  /** RLIMIT_MEMLOCK in bytes for pinned DMA memory; Infinity (the default) acts like CAP_IPC_LOCK. */
+  memlockLimit?: number;
+  /** IOVA ranges the IOMMU reports (inclusive); default: Intel VT-d with 39 address bits. */
+  iovaRanges?: { start: bigint; end: bigint }[];
+  /** IOMMU page-size bitmap; default 4 KiB | 2 MiB | 1 GiB. */
+  pgsizes?: bigint;
+  /** vfio_iommu_type1 dma_entry_limit; default 65535. */
+  dmaEntryLimit?: number;
+  /** Free 2 MiB hugepages for dmaAlloc; default 0. */
+  hugepages?: number;
+  /**
+   * Linux 6.12 with CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV: /dev/iommu, and a
+   * /dev/vfio/devices/vfioN cdev for each device vfio-pci drives. Default false: 6.1's legacy API only.
+   */
+  iommufd?: boolean;
+  /** No IOMMU hardware, vfio.enable_unsafe_noiommu_mode=1: groups are /dev/vfio/noiommu-N. Default false. */
+  noIommu?: boolean;
+  /** The process has CAP_SYS_RAWIO (no-IOMMU groups need it); default true. */
+  capSysRawio?: boolean;
+  /** The process has CAP_SYS_ADMIN (/proc/self/pagemap shows frame numbers, for dmaPhysical); default true. */
+  capSysAdmin?: boolean;
+}
+
+export interface AddDeviceOptions {
+  /** IOMMU group number; default: a new group of its own. */
+  group?: number;
+  /** Bound driver; default 'vfio-pci'. */
+  driver?: string | null;
+}
