@@ -9,6 +9,8 @@
  *   const irq = dev.enableInterrupts('msi');
  *   await irq.vector.wait(1000);
  *   dev.close();
+ *
+ * @packageDocumentation
  */
 export { openDevice, openContext, type OpenOptions, type DmaContext } from './open.js';
 export { Container, type ContainerOptions, type DmaOptions, type IommuType } from './iommu/container.js';

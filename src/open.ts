@@ -1,9 +1,7 @@
-/**
- * openDevice(): the whole flow for one device, with the checks that turn the usual setup
- * mistakes into errors that say what to do. It reads sysfs once, then picks the kernel
- * interface: iommufd + the device cdev when this user can open them, else the legacy
- * container, and a no-IOMMU group only with the explicit opt-in.
- */
+// openDevice(): the whole flow for one device, with the checks that turn the usual setup
+// mistakes into errors that say what to do. It reads sysfs once, then picks the kernel
+// interface: iommufd + the device cdev when this user can open them, else the legacy
+// container, and a no-IOMMU group only with the explicit opt-in.
 import { VfioError } from './errors.js';
 import { Container, type ContainerOptions } from './iommu/container.js';
 import { IommufdContext, noCdevError } from './iommu/iommufd.js';

@@ -1,9 +1,7 @@
-/**
- * The VFIO view of one device, as plain data (`vfio info`): regions, IRQs, PCI
- * capabilities decoded where they matter to a driver (MSI, MSI-X, PCIe, SR-IOV,
- * power management), reset support and the other members of its IOMMU group.
- * The device is opened through the object model and closed again.
- */
+// The VFIO view of one device, as plain data (`vfio info`): regions, IRQs, PCI
+// capabilities decoded where they matter to a driver (MSI, MSI-X, PCIe, SR-IOV,
+// power management), reset support and the other members of its IOMMU group.
+// The device is opened through the object model and closed again.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDevice, type OpenOptions } from '../open.js';

@@ -1,4 +1,4 @@
-/** The doctor's checks of one device: found, bound to vfio-pci, its group viable, its nodes open to this user. */
+// The doctor's checks of one device: found, bound to vfio-pci, its group viable, its nodes open to this user.
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeMembers, groupViability, isNoIommuGroup, vfioCdevName, vfioGroupNode } from '../host/groups.js';

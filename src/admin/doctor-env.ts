@@ -1,4 +1,4 @@
-/** What every doctor check reads: the options, the report types, and the machine's state read once. */
+// What every doctor check reads: the options, the report types, and the machine's state read once.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { iommuUnits } from '../host/groups.js';

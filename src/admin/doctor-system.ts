@@ -1,4 +1,4 @@
-/** The doctor's checks of the machine: IOMMU, vfio modules, iommufd, no-IOMMU mode, interrupt remapping, memlock, hugepages. */
+// The doctor's checks of the machine: IOMMU, vfio modules, iommufd, no-IOMMU mode, interrupt remapping, memlock, hugepages.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes, memlockLimit } from '../host/limits.js';

@@ -1,9 +1,7 @@
-/**
- * `vfio doctor` as a library: one check per thing that stands between a user
- * and a working VFIO device, each pass / warn / fail with the fix for a failure.
- * Everything is read under `root` (sysfs, /dev) and `proc` (procfs), so tests
- * run it against synthetic trees.
- */
+// `vfio doctor` as a library: one check per thing that stands between a user
+// and a working VFIO device, each pass / warn / fail with the fix for a failure.
+// Everything is read under `root` (sysfs, /dev) and `proc` (procfs), so tests
+// run it against synthetic trees.
 import { deviceChecks } from './doctor-device.js';
 import { environment, type DoctorCheck, type DoctorOptions } from './doctor-env.js';
 import {

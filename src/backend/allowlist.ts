@@ -1,10 +1,8 @@
-/**
- * The ioctl allow-list as the native shim enforces it (native/ioctl.cc holds the
- * C++ twin; the conformance suite holds the two to each other): requests keyed by
- * the fd kind they are valid on, with the argument's kind and the kernel's minsz.
- * The fake kernel applies the same checks, with the same error types, before it
- * emulates a request.
- */
+// The ioctl allow-list as the native shim enforces it (native/ioctl.cc holds the
+// C++ twin; the conformance suite holds the two to each other): requests keyed by
+// the fd kind they are valid on, with the argument's kind and the kernel's minsz.
+// The fake kernel applies the same checks, with the same error types, before it
+// emulates a request.
 import {
   VFIO_CHECK_EXTENSION,
   VFIO_DEVICE_GET_INFO,

@@ -1,8 +1,6 @@
-/**
- * The Backend over the native addon (native/*.cc). The addon is found by
- * node-gyp-build (prebuilds/ or build/); VFIO_NATIVE_ADDON names another build,
- * such as the ASan one from `node native/cmake-build.mjs --sanitize`.
- */
+// The Backend over the native addon (native/*.cc). The addon is found by
+// node-gyp-build (prebuilds/ or build/); VFIO_NATIVE_ADDON names another build,
+// such as the ASan one from `node native/cmake-build.mjs --sanitize`.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';

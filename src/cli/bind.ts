@@ -1,4 +1,4 @@
-/** `vfio bind` and `vfio unbind`: hand devices to vfio-pci and back. */
+// `vfio bind` and `vfio unbind`: hand devices to vfio-pci and back.
 import { bindVfioPci, unbindVfioPci, type BindOptions, type BindReport } from '../host/bind.js';
 import { describeMembers } from '../host/groups.js';
 import { normalizePciAddress } from '../host/pci.js';

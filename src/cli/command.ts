@@ -1,4 +1,4 @@
-/** What every `vfio` command shares: its option table, help text, and context. */
+// What every `vfio` command shares: its option table, help text, and context.
 import type { Backend } from '../backend/backend.js';
 import type { DoctorUser } from '../admin/doctor.js';
 import type { Style } from './output.js';

@@ -1,4 +1,4 @@
-/** `vfio doctor [ADDR...]`: what stands between this machine and a working VFIO device. */
+// `vfio doctor [ADDR...]`: what stands between this machine and a working VFIO device.
 import { DEFAULT_MEMLOCK_NEEDED, doctorFailed, runDoctor, type DoctorCheck } from '../admin/doctor.js';
 import { formatBytes } from '../host/limits.js';
 import { normalizePciAddress } from '../host/pci.js';

@@ -1,4 +1,4 @@
-/** `vfio info ADDR`: the VFIO view of one device. */
+// `vfio info ADDR`: the VFIO view of one device.
 import { formatBytes } from '../host/limits.js';
 import { normalizePciAddress } from '../host/pci.js';
 import type { Command } from './command.js';

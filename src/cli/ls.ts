@@ -1,4 +1,4 @@
-/** `vfio ls`: PCI devices with their driver, IOMMU group, viability and /dev/vfio node. */
+// `vfio ls`: PCI devices with their driver, IOMMU group, viability and /dev/vfio node.
 import { listPciDeviceStatus, parseClassFilter, parsePciIdFilter, type PciDeviceFilter, type PciDeviceStatus } from '../host/status.js';
 import { UsageError, type Command } from './command.js';
 import { table, toJson, type Cell, type Style } from './output.js';

@@ -1,9 +1,7 @@
-/**
- * The `vfio` command line: finds the command, parses its options with
- * node:util parseArgs, runs it, and turns errors into messages and exit
- * statuses (0 ok, 1 a check or command failed, 2 bad usage). In-process and
- * injectable, so tests run it without spawning.
- */
+// The `vfio` command line: finds the command, parses its options with
+// node:util parseArgs, runs it, and turns errors into messages and exit
+// statuses (0 ok, 1 a check or command failed, 2 bad usage). In-process and
+// injectable, so tests run it without spawning.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VfioError } from '../errors.js';

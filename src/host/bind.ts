@@ -1,4 +1,4 @@
-/** Binding devices to vfio-pci and back (`vfio bind`, `vfio unbind`) through sysfs. */
+// Binding devices to vfio-pci and back (`vfio bind`, `vfio unbind`) through sysfs.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';

@@ -1,7 +1,5 @@
-/**
- * IOMMU groups as sysfs and /dev show them: members, viability, the group's /dev/vfio
- * node, no-IOMMU mode and the device cdev.
- */
+// IOMMU groups as sysfs and /dev show them: members, viability, the group's /dev/vfio
+// node, no-IOMMU mode and the device cdev.
 import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { VfioError } from '../errors.js';
 import { VFIO_PCI_DRIVER, isPciAddress, isVfioPciDriver, normalizePciAddress, readPciDevice, sysPath, type PciDeviceInfo, type SysfsOptions } from './pci.js';

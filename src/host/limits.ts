@@ -1,4 +1,4 @@
-/** Process limits that VFIO runs into, read from /proc (Node has no getrlimit). */
+// Process limits that VFIO runs into, read from /proc (Node has no getrlimit).
 import { readFileSync } from 'node:fs';
 
 /** RLIMIT_MEMLOCK soft limit in bytes; Infinity for unlimited; undefined if unreadable. */

@@ -1,8 +1,6 @@
-/**
- * PCI discovery from sysfs: addresses, what a device is and which driver holds it. Every
- * function takes a `root` so tests (and containers with /sys elsewhere) can point it at
- * another tree.
- */
+// PCI discovery from sysfs: addresses, what a device is and which driver holds it. Every
+// function takes a `root` so tests (and containers with /sys elsewhere) can point it at
+// another tree.
 import { readFileSync, readlinkSync, readdirSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { VfioError } from '../errors.js';

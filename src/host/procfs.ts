@@ -1,4 +1,4 @@
-/** Who holds a vfio node open, from /proc/PID/fd. */
+// Who holds a vfio node open, from /proc/PID/fd.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { groupMembers } from './groups.js';

@@ -1,4 +1,4 @@
-/** What `vfio ls` shows of each device, and the filters it takes. */
+// What `vfio ls` shows of each device, and the filters it takes.
 import { pciClassName } from '../uapi/pci-class.js';
 import { groupViability, vfioGroupNode } from './groups.js';
 import { listPciDevices, pciId, readDriverOverride, readPciDevice, type PciDeviceInfo, type SysfsOptions } from './pci.js';

@@ -1,9 +1,7 @@
-/**
- * No-IOMMU mode: vfio-pci without an IOMMU (vfio.enable_unsafe_noiommu_mode=1). Nothing
- * translates or confines the device's DMA, so a wrong address in a descriptor can
- * overwrite any memory of the machine. The library uses it only when the caller says
- * `unsafeNoIommu: true`, and answers `dmaTranslated === false` so a driver can tell.
- */
+// No-IOMMU mode: vfio-pci without an IOMMU (vfio.enable_unsafe_noiommu_mode=1). Nothing
+// translates or confines the device's DMA, so a wrong address in a descriptor can
+// overwrite any memory of the machine. The library uses it only when the caller says
+// `unsafeNoIommu: true`, and answers `dmaTranslated === false` so a driver can tell.
 import { VfioError } from '../errors.js';
 
 /** The error for a no-IOMMU group opened without `unsafeNoIommu: true`: what it risks and how to opt in. */

@@ -1,10 +1,3 @@
-/**
- * A model of QEMU's edu device (1234:11e8; QEMU docs/specs/edu.rst): identification
- * and liveness registers, a factorial unit that may interrupt on completion, a
- * raise/ack interrupt pair, and a DMA engine with a 4 KiB buffer whose transfers go
- * through the IOMMU. Like QEMU's: MSI when the guest enabled it, else level INTx;
- * DMA addresses masked to 28 bits; a transfer completes after `dmaDelayMs`.
- */
 import { ConfigBuilder } from '../config.js';
 import type { BarSpec, DeviceBus, DeviceModel } from '../model.js';
 
@@ -26,6 +19,13 @@ export interface EduOptions {
   dmaDelayMs?: number;
 }
 
+/**
+ * A model of QEMU's edu device (1234:11e8; QEMU docs/specs/edu.rst): identification
+ * and liveness registers, a factorial unit that may interrupt on completion, a
+ * raise/ack interrupt pair, and a DMA engine with a 4 KiB buffer whose transfers go
+ * through the IOMMU. Like QEMU's: MSI when the guest enabled it, else level INTx;
+ * DMA addresses masked to 28 bits; a transfer completes after `dmaDelayMs`.
+ */
 export class EduModel implements DeviceModel {
   readonly config = new ConfigBuilder({ vendor: 0x1234, device: 0x11e8, classCode: 0x00ff00, revision: 0x10, interruptPin: 1 })
     .msi({ log2Vectors: 0, is64: true })
