@@ -1,9 +1,9 @@
 /**
- * The ioctl allow-list as the native shim enforces it (native/ioctl.cc holds the
- * C++ twin; the conformance suite holds the two to each other): requests keyed by
- * the fd kind they are valid on, with the argument's kind and the kernel's minsz.
- * The fake kernel applies the same checks, with the same error types, before it
- * emulates a request.
+ * The ioctl allow-list, written once: requests keyed by the fd kind they are valid
+ * on, with the argument's kind and the kernel's minsz. The native shim enforces it
+ * through native/allowlist.gen.h, generated from this table (`npm run gen:allowlist`;
+ * a unit test fails while the header is stale). The fake kernel applies the same
+ * checks, with the same error types and messages, before it emulates a request.
  */
 import {
   VFIO_CHECK_EXTENSION,
@@ -64,6 +64,7 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('device', VFIO_DEVICE_GET_INFO, 'VFIO_DEVICE_GET_INFO', 'argsz', 16),
   r('device', VFIO_DEVICE_GET_REGION_INFO, 'VFIO_DEVICE_GET_REGION_INFO', 'argsz', 32),
   r('device', VFIO_DEVICE_GET_IRQ_INFO, 'VFIO_DEVICE_GET_IRQ_INFO', 'argsz', 16),
+  // SET_IRQS data is inline (bools or eventfds), bounded by argsz.
   r('device', VFIO_DEVICE_SET_IRQS, 'VFIO_DEVICE_SET_IRQS', 'argsz', 20),
   r('device', VFIO_DEVICE_RESET, 'VFIO_DEVICE_RESET', 'none'),
   r('device', VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO', 'argsz', 12),
@@ -72,7 +73,9 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('device', VFIO_DEVICE_BIND_IOMMUFD, 'VFIO_DEVICE_BIND_IOMMUFD', 'argsz', 16, 0),
   r('device', VFIO_DEVICE_ATTACH_IOMMUFD_PT, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'argsz', 12, 0),
   r('device', VFIO_DEVICE_DETACH_IOMMUFD_PT, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', 'argsz', 8, 0),
-  // iommufd's u32 size plays argsz's part; IOAS_MAP/UNMAP/IOVA_RANGES go through the backend.
+  // iommufd structs begin with u32 size, which plays argsz's part: the kernel reads and writes
+  // no more than `size` bytes. The second word is flags for IOAS_ALLOC (must be 0) and an object
+  // id for DESTROY. IOAS_MAP/UNMAP/IOVA_RANGES carry user pointers: the backend builds them.
   r('iommufd', IOMMU_IOAS_ALLOC, 'IOMMU_IOAS_ALLOC', 'argsz', 12, 0),
   r('iommufd', IOMMU_DESTROY, 'IOMMU_DESTROY', 'argsz', 8),
 ];
