@@ -8,6 +8,8 @@
 // enforces too.
 #include <sys/ioctl.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "allowlist.gen.h"
@@ -32,15 +34,18 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "ioctl");
   if (info.Length() < 2 || !info[1].IsNumber()) ThrowType(env, "ioctl: request must be a number");
+  // Checked before the cast: a fraction would otherwise truncate onto a listed request,
+  // and converting a double outside unsigned range is undefined behaviour.
   double reqd = info[1].As<Napi::Number>().DoubleValue();
-  unsigned long number = static_cast<unsigned long>(static_cast<uint32_t>(reqd));
-  const bool known = reqd >= 0 && reqd <= 0xffffffffu && Known(number);
-  if (!known)
-    ThrowRange(env, "ioctl: request 0x" + [&] {
-      char b[32];
-      snprintf(b, sizeof b, "%lx", number);
-      return std::string(b);
-    }() + " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)");
+  if (!(reqd >= 0 && reqd <= 0xffffffffu) || std::floor(reqd) != reqd)
+    ThrowRange(env, "ioctl: request must be an integer in [0, 2^32), got " + NumberText(info[1]));
+  unsigned long number = static_cast<unsigned long>(reqd);
+  if (!Known(number)) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%lx", number);
+    ThrowRange(env, std::string("ioctl: request ") + hex +
+                        " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)");
+  }
   // The same number means different requests on different kinds of fd: ask the kernel what fd this is.
   FdKind kind = ClassifyFd(env, fd);
   const Request* req = Find(kind, number);

@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages, IoasRanges } from '../backend.js';
-import { checkIoctlArg, findAllowed, isAllowedNumber, type CheckedArg, type FdKind } from '../allowlist.js';
+import { checkIoctlArg, checkRequest, findAllowed, type CheckedArg, type FdKind } from '../allowlist.js';
 import { errnoError } from './errno.js';
 import { argBytes, argFd, argU64 } from './args.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
@@ -435,9 +435,7 @@ export class FakeKernel implements Backend {
 
   ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number {
     argFd(fd, 'ioctl');
-    if (typeof request !== 'number') throw new TypeError('ioctl: request must be a number');
-    if (!isAllowedNumber(request))
-      throw new RangeError(`ioctl: request 0x${(request >>> 0).toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap)`);
+    checkRequest(request);
     const e = this.#entry(fd, 'ioctl');
     const kind: FdKind | 'other' = e.kind === 'eventfd' ? 'other' : e.kind;
     const req = findAllowed(kind, request);
