@@ -43,6 +43,12 @@ describe.each(backends)('argument checks on the %s backend', (_name, b, open) =>
     b.close(fd);
   });
 
+  it('reports a closed fd as EBADF from ioctl, not from how the shim classifies fds', () => {
+    const fd = open();
+    b.close(fd);
+    expect(call(b.ioctl, fd, VFIO_GET_API_VERSION)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'ioctl' }));
+  });
+
   it('prints a bad fd as JavaScript would', () => {
     for (const v of [1.5, -1, 2 ** 31, NaN]) refused(call(b.close, v), RangeError, `close: fd must be an integer in [0, 2^31), got ${v}`);
     refused(call(b.ioctl, 3n, VFIO_GET_API_VERSION), TypeError, 'ioctl: argument 1 (fd) must be a number');
