@@ -64,7 +64,8 @@ const char* FdKindName(FdKind k) {
 
 FdKind ClassifyFd(Napi::Env env, int fd) {
   struct stat st;
-  if (::fstat(fd, &st) < 0) ThrowErrno(env, errno, "fstat");
+  // Named for the call JS made (as the kernel's own EBADF from ioctl would be), not for this probe.
+  if (::fstat(fd, &st) < 0) ThrowErrno(env, errno, "ioctl");
   if (S_ISCHR(st.st_mode)) {
     unsigned maj = major(st.st_rdev), min = minor(st.st_rdev);
     if (maj == kMiscMajor && min == kVfioMinor) return FdKind::kContainer;

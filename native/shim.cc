@@ -47,13 +47,16 @@ Napi::Value NewBigUint64Array(Napi::Env env, size_t n, uint64_t** data, const ch
 }
 void ThrowRange(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
 
+// Coercing a primitive runs no JS, so this cannot call back into hostile code.
+std::string NumberText(Napi::Value number) { return number.ToString().Utf8Value(); }
+
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   Napi::Env env = info.Env();
   if (info.Length() <= i || !info[i].IsNumber())
     ThrowType(env, std::string(fn) + ": argument " + std::to_string(i + 1) + " (fd) must be a number");
   double d = info[i].As<Napi::Number>().DoubleValue();
   if (!(d >= 0 && d <= INT_MAX) || std::floor(d) != d)
-    ThrowRange(env, std::string(fn) + ": fd must be an integer in [0, 2^31), got " + std::to_string(d));
+    ThrowRange(env, std::string(fn) + ": fd must be an integer in [0, 2^31), got " + NumberText(info[i]));
   return static_cast<int>(d);
 }
 
@@ -71,7 +74,7 @@ uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* fn, const 
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();
     if (!(d >= 0 && d <= 9007199254740991.0) || std::floor(d) != d)
-      ThrowRange(env, where + " must be a non-negative safe integer (or a BigInt), got " + std::to_string(d));
+      ThrowRange(env, where + " must be a non-negative safe integer (or a BigInt), got " + NumberText(v));
     return static_cast<uint64_t>(d);
   }
   ThrowType(env, where + " must be a number or a BigInt");
@@ -84,22 +87,24 @@ Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* fn, const c
   napi_value v = info[i];
   void* data = nullptr;
   size_t length = 0;
+  napi_value ab = nullptr;
   napi_status st;
   if (info[i].IsTypedArray()) {
     napi_typedarray_type type;
     size_t elements = 0;
-    napi_value ab;
     size_t byteOffset = 0;
     st = napi_get_typedarray_info(env, v, &type, &elements, &data, &ab, &byteOffset);
     length = elements * info[i].As<Napi::TypedArray>().ElementSize();
   } else {
-    napi_value ab;
     size_t byteOffset = 0;
     st = napi_get_dataview_info(env, v, &length, &data, &ab, &byteOffset);
   }
   if (st != napi_ok) ThrowType(env, std::string(fn) + ": could not read " + name);
-  // A view over a detached buffer reports no data: refuse it rather than hand NULL to the kernel.
-  if (length > 0 && data == nullptr)
+  // A view over a detached buffer reports 0 bytes at NULL, which would pass for an empty
+  // buffer (or fail a size check with a misleading message): name the cause instead.
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok) ThrowType(env, std::string(fn) + ": could not read " + name);
+  if (detached || (length > 0 && data == nullptr))
     ThrowType(env, std::string(fn) + ": " + name + " is backed by a detached (freed) buffer");
   return Bytes{static_cast<uint8_t*>(data), length};
 }

@@ -17,6 +17,9 @@ namespace vfio {
 [[noreturn]] void ThrowType(Napi::Env env, const std::string& msg);
 [[noreturn]] void ThrowRange(Napi::Env env, const std::string& msg);
 
+// A Number as JavaScript prints it (1.5, -1, NaN), so errors read the same as the fake kernel's.
+std::string NumberText(Napi::Value number);
+
 // A file descriptor argument: an integer in [0, INT_MAX].
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* fn);
 // A non-negative integer that fits in 64 bits, given as a safe-integer Number or a BigInt.

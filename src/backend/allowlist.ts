@@ -1,8 +1,8 @@
-// The ioctl allow-list as the native shim enforces it (native/ioctl.cc holds the
-// C++ twin; the conformance suite holds the two to each other): requests keyed by
-// the fd kind they are valid on, with the argument's kind and the kernel's minsz.
-// The fake kernel applies the same checks, with the same error types, before it
-// emulates a request.
+// The ioctl allow-list, written once: requests keyed by the fd kind they are valid
+// on, with the argument's kind and the kernel's minsz. The native shim enforces it
+// through native/allowlist.gen.h, generated from this table (`npm run gen:allowlist`;
+// a unit test fails while the header is stale). The fake kernel applies the same
+// checks, with the same error types and messages, before it emulates a request.
 import {
   VFIO_CHECK_EXTENSION,
   VFIO_DEVICE_GET_INFO,
@@ -27,6 +27,7 @@ import {
   VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
 } from '../uapi/iommufd.js';
+import { argBytes, argFd, argU64 } from './args.js';
 
 export type FdKind = 'container' | 'group' | 'device' | 'iommufd';
 export type ArgKind = 'none' | 'value' | 'intptr' | 'string' | 'argsz';
@@ -62,6 +63,7 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('device', VFIO_DEVICE_GET_INFO, 'VFIO_DEVICE_GET_INFO', 'argsz', 16),
   r('device', VFIO_DEVICE_GET_REGION_INFO, 'VFIO_DEVICE_GET_REGION_INFO', 'argsz', 32),
   r('device', VFIO_DEVICE_GET_IRQ_INFO, 'VFIO_DEVICE_GET_IRQ_INFO', 'argsz', 16),
+  // SET_IRQS data is inline (bools or eventfds), bounded by argsz.
   r('device', VFIO_DEVICE_SET_IRQS, 'VFIO_DEVICE_SET_IRQS', 'argsz', 20),
   r('device', VFIO_DEVICE_RESET, 'VFIO_DEVICE_RESET', 'none'),
   r('device', VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO', 'argsz', 12),
@@ -70,13 +72,26 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('device', VFIO_DEVICE_BIND_IOMMUFD, 'VFIO_DEVICE_BIND_IOMMUFD', 'argsz', 16, 0),
   r('device', VFIO_DEVICE_ATTACH_IOMMUFD_PT, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'argsz', 12, 0),
   r('device', VFIO_DEVICE_DETACH_IOMMUFD_PT, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', 'argsz', 8, 0),
-  // iommufd's u32 size plays argsz's part; IOAS_MAP/UNMAP/IOVA_RANGES go through the backend.
+  // iommufd structs begin with u32 size, which plays argsz's part: the kernel reads and writes
+  // no more than `size` bytes. The second word is flags for IOAS_ALLOC (must be 0) and an object
+  // id for DESTROY. IOAS_MAP/UNMAP/IOVA_RANGES carry user pointers: the backend builds them.
   r('iommufd', IOMMU_IOAS_ALLOC, 'IOMMU_IOAS_ALLOC', 'argsz', 12, 0),
   r('iommufd', IOMMU_DESTROY, 'IOMMU_DESTROY', 'argsz', 8),
 ];
 
-export function isAllowedNumber(request: number): boolean {
-  return ALLOWED_IOCTLS.some((a) => a.number === request);
+/**
+ * The request number checked as native/ioctl.cc checks it: an integer in [0, 2^32)
+ * (a fraction is refused, not truncated onto a listed request) that is on the list.
+ */
+export function checkRequest(request: unknown): number {
+  if (typeof request !== 'number') throw new TypeError('ioctl: request must be a number');
+  if (!(request >= 0 && request <= 0xffffffff) || !Number.isInteger(request))
+    throw new RangeError(`ioctl: request must be an integer in [0, 2^32), got ${request}`);
+  if (!ALLOWED_IOCTLS.some((a) => a.number === request))
+    throw new RangeError(
+      `ioctl: request 0x${request.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)`,
+    );
+  return request;
 }
 
 export function findAllowed(kind: FdKind | 'other', request: number): AllowedRequest | undefined {
@@ -86,31 +101,21 @@ export function findAllowed(kind: FdKind | 'other', request: number): AllowedReq
 /** The argument as the kernel will see it, after the shim's checks. */
 export type CheckedArg = { kind: 'none' } | { kind: 'value'; value: bigint } | { kind: 'string'; value: string } | { kind: 'bytes'; bytes: Uint8Array; argsz: number };
 
-/** Validates a JS argument for `req` exactly as native/ioctl.cc does (TypeError/RangeError). */
+/** Validates a JS argument (the third of ioctl's) for `req` exactly as native/ioctl.cc does. */
 export function checkIoctlArg(req: AllowedRequest, arg: unknown): CheckedArg {
   switch (req.arg) {
     case 'none':
       return { kind: 'none' };
     case 'value':
-    case 'intptr': {
-      const what = req.arg === 'value' ? `${req.name}: argument` : `${req.name}: fd`;
-      if (typeof arg === 'bigint') {
-        if (arg < 0n || arg >= 1n << 64n) throw new RangeError(`${what} must be a BigInt in [0, 2^64)`);
-        if (req.arg === 'intptr' && arg > 0x7fffffffn) throw new RangeError(`${what} must be an integer in [0, 2^31)`);
-        return { kind: 'value', value: arg };
-      }
-      if (typeof arg !== 'number') throw new TypeError(`${what} must be a number`);
-      const limit = req.arg === 'value' ? Number.MAX_SAFE_INTEGER : 0x7fffffff;
-      if (!(arg >= 0 && arg <= limit) || !Number.isInteger(arg)) throw new RangeError(`${what} must be a non-negative integer, got ${arg}`);
-      return { kind: 'value', value: BigInt(arg) };
-    }
+      return { kind: 'value', value: argU64(arg, req.name, 'argument') };
+    case 'intptr':
+      return { kind: 'value', value: BigInt(argFd(arg, req.name, 3)) };
     case 'string':
       if (typeof arg !== 'string') throw new TypeError(`${req.name}: argument must be a string`);
       if (arg.includes('\0')) throw new TypeError(`${req.name}: argument contains a NUL byte`);
       return { kind: 'string', value: arg };
     case 'argsz': {
-      if (!ArrayBuffer.isView(arg)) throw new TypeError(`${req.name}: argument must be a Buffer, TypedArray or DataView`);
-      const bytes = new Uint8Array(arg.buffer, arg.byteOffset, arg.byteLength);
+      const bytes = argBytes(arg, req.name, 'argument');
       if (bytes.length < req.minsz)
         throw new RangeError(`${req.name}: buffer of ${bytes.length} bytes is smaller than the ${req.minsz} the kernel reads`);
       const argsz = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);

@@ -3,6 +3,7 @@ import { afterAll, describe } from 'vitest';
 import { fakeTarget } from '../conformance/fake-target.js';
 import { eduSuite } from '../conformance/edu.js';
 import { errorSuite } from '../conformance/errors.js';
+import { argumentSuite } from '../conformance/arguments.js';
 import { releaseSuite } from '../conformance/release.js';
 import { memlockSuite } from '../conformance/memlock.js';
 import { iommufdConformance } from '../conformance/iommufd.js';
@@ -14,6 +15,7 @@ afterAll(() => kernel.dispose());
 describe('conformance on the fake kernel', () => {
   eduSuite(target);
   errorSuite(target);
+  argumentSuite(target);
   releaseSuite(target);
 });
 

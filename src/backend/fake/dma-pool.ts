@@ -2,7 +2,7 @@
 // hugepage mmaps (dmaAlloc), their release (dmaFree, refused while an IOMMU mapping
 // still names one), and mlock plus /proc/self/pagemap for no-IOMMU mode (dmaPhysical).
 import { errnoError } from './errno.js';
-import { argU64 } from './args.js';
+import { argU64 } from '../args.js';
 import { PhysicalMemory, type FakeMem, type MemlockAccount } from './memory.js';
 import type { Capabilities } from './objects.js';
 import type { DmaAllocation, HugePages } from '../backend.js';

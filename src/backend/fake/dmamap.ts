@@ -3,7 +3,7 @@
 // IOVA_RANGES on an iommufd: the shim's argument checks, check for check, then the
 // kernel's answer.
 import { errnoError } from './errno.js';
-import { argFd, argU64 } from './args.js';
+import { argFd, argU64 } from '../args.js';
 import type { DmaPool } from './dma-pool.js';
 import type { FakeIommufd } from './iommufd.js';
 import { fileKindName, type KContainer, type KernelContext } from './objects.js';

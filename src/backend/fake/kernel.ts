@@ -17,9 +17,9 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages, IoasRanges } from '../backend.js';
-import { checkIoctlArg, findAllowed, isAllowedNumber } from '../allowlist.js';
+import { checkIoctlArg, checkRequest, findAllowed } from '../allowlist.js';
 import { errnoError } from './errno.js';
-import { argFd, argU64 } from './args.js';
+import { argFd, argU64 } from '../args.js';
 import { deviceBus, type RecordedFault } from './bus.js';
 import { cdevIoctl, openCdev, releaseCdev } from './cdev.js';
 import { VirtualConfig } from './config.js';
@@ -236,9 +236,7 @@ export class FakeKernel implements Backend {
 
   ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number {
     argFd(fd, 'ioctl');
-    if (typeof request !== 'number') throw new TypeError('ioctl: request must be a number');
-    if (!isAllowedNumber(request))
-      throw new RangeError(`ioctl: request 0x${(request >>> 0).toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap)`);
+    checkRequest(request);
     const e = this.#entry(fd, 'ioctl');
     const req = findAllowed(e.kind === 'eventfd' ? 'other' : e.kind, request);
     if (!req) throw errnoError('ENOTTY', 'ioctl', `request not valid on fd ${fd} (a ${fileKindName(e)})`);

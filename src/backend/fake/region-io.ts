@@ -2,7 +2,7 @@
 // shim's argument checks. Every BAR access is trapped and reaches the model; mmap
 // is refused, so Region falls back to pread/pwrite.
 import { errnoError } from './errno.js';
-import { argBytes, argFd, argU64 } from './args.js';
+import { argBytes, argFd, argU64 } from '../args.js';
 import type { FdEntry, KernelContext } from './objects.js';
 import { REGION_SHIFT } from './vfio-pci.js';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '../../uapi/vfio-pci.js';

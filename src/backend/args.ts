@@ -2,8 +2,9 @@
 // the same error types and messages, so a malformed call fails the same way on
 // both backends and never reaches kernel emulation.
 
-export function argFd(fd: unknown, fn: string): number {
-  if (typeof fd !== 'number') throw new TypeError(`${fn}: argument 1 (fd) must be a number`);
+/** An fd: a number (never a BigInt) in [0, 2^31); `position` counts from 1, as in the message. */
+export function argFd(fd: unknown, fn: string, position = 1): number {
+  if (typeof fd !== 'number') throw new TypeError(`${fn}: argument ${position} (fd) must be a number`);
   if (!(fd >= 0 && fd <= 0x7fffffff) || !Number.isInteger(fd)) throw new RangeError(`${fn}: fd must be an integer in [0, 2^31), got ${fd}`);
   return fd;
 }
@@ -25,5 +26,18 @@ export function argU64(v: unknown, fn: string, name: string): bigint {
 
 export function argBytes(v: unknown, fn: string, name: string): Uint8Array {
   if (!ArrayBuffer.isView(v)) throw new TypeError(`${fn}: ${name} must be a Buffer, TypedArray or DataView`);
+  if (isDetached(v.buffer)) throw new TypeError(`${fn}: ${name} is backed by a detached (freed) buffer`);
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+// Node 20 lacks ArrayBuffer.prototype.detached; a detached buffer reads as empty, and
+// only constructing a view over it tells the two apart.
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength > 0) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
 }

@@ -1,0 +1,61 @@
+/**
+ * The allow-list's argument checks on a real container and group fd: the native
+ * shim (guest) and the fake kernel (host) must refuse the same malformed calls
+ * with the same error type and message, before anything reaches the kernel.
+ * Checks that need no VFIO fd run on the host against both: test/unit/allowlist.test.ts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import * as io from '../../src/uapi/ioctl.js';
+import { encodeGroupStatusQuery } from '../../src/uapi/vfio-group.js';
+import type { Target } from './target.js';
+import { Held } from './held.js';
+import { detachedViews, refused } from './refused.js';
+
+export function argumentSuite(t: Target): void {
+  describe('ioctl argument checks', () => argumentTests(t));
+}
+
+function argumentTests(t: Target): void {
+  const b = t.backend;
+  const fds = new Held(b);
+  afterEach(() => fds.releaseAll());
+  const container = () => fds.fd(b.open(t.containerPath));
+  const group = () => fds.fd(b.open(t.groupPath(t.eduGroup)));
+  const ioctl = (fd: number, request: number, arg: unknown) => () => b.ioctl(fd, request, arg as number);
+
+  it('takes a container fd for VFIO_GROUP_SET_CONTAINER as a number, as every fd argument', () => {
+    const c = container();
+    const g = group();
+    const name = 'VFIO_GROUP_SET_CONTAINER';
+    refused(ioctl(g, io.VFIO_GROUP_SET_CONTAINER, BigInt(c)), TypeError, `${name}: argument 3 (fd) must be a number`);
+    refused(ioctl(g, io.VFIO_GROUP_SET_CONTAINER, String(c)), TypeError, `${name}: argument 3 (fd) must be a number`);
+    refused(ioctl(g, io.VFIO_GROUP_SET_CONTAINER, undefined), TypeError, `${name}: argument 3 (fd) must be a number`);
+    for (const v of [c + 0.5, -1, 2 ** 31, NaN])
+      refused(ioctl(g, io.VFIO_GROUP_SET_CONTAINER, v), RangeError, `${name}: fd must be an integer in [0, 2^31), got ${v}`);
+    expect(b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c)).toBe(0);
+  });
+
+  it('takes a value argument as a safe integer or a BigInt below 2^64', () => {
+    const c = container();
+    const name = 'VFIO_CHECK_EXTENSION';
+    for (const v of [1.5, -1, 2 ** 53, Infinity])
+      refused(ioctl(c, io.VFIO_CHECK_EXTENSION, v), RangeError, `${name}: argument must be a non-negative safe integer (or a BigInt), got ${v}`);
+    for (const v of [-1n, 2n ** 64n]) refused(ioctl(c, io.VFIO_CHECK_EXTENSION, v), RangeError, `${name}: argument must be a BigInt in [0, 2^64)`);
+    for (const v of ['3', undefined]) refused(ioctl(c, io.VFIO_CHECK_EXTENSION, v), TypeError, `${name}: argument must be a number or a BigInt`);
+    expect(b.ioctl(c, io.VFIO_CHECK_EXTENSION, BigInt(io.VFIO_TYPE1v2_IOMMU) as unknown as number)).toBe(1);
+  });
+
+  it('refuses a struct in a detached (freed) buffer, whatever the view', () => {
+    const g = group();
+    for (const view of detachedViews())
+      refused(ioctl(g, io.VFIO_GROUP_GET_STATUS, view), TypeError, 'VFIO_GROUP_GET_STATUS: argument is backed by a detached (freed) buffer');
+    expect(b.ioctl(g, io.VFIO_GROUP_GET_STATUS, encodeGroupStatusQuery())).toBe(0);
+  });
+
+  it('refuses a request number that is not an integer instead of truncating it', () => {
+    const c = container();
+    const v = io.VFIO_GET_API_VERSION + 0.5;
+    refused(ioctl(c, v, undefined), RangeError, `ioctl: request must be an integer in [0, 2^32), got ${v}`);
+    expect(b.ioctl(c, io.VFIO_GET_API_VERSION, undefined as unknown as number)).toBe(io.VFIO_API_VERSION);
+  });
+}
