@@ -1,7 +1,7 @@
 // Memory that JS sees as ArrayBuffers: device regions (mmap of a device fd) and
 // DMA memory (anonymous, pinned by the IOMMU driver while mapped).
 //
-// Lifetime rules (see architecture.md, "Memory lifetime is explicit and safe"):
+// Lifetime rules (README.md, "Safety model"):
 //  - Each mapping is an external ArrayBuffer. An explicit unmap/free detaches the
 //    buffer first (every view then reads as empty), then munmaps.
 //  - The buffer's finalizer releases only what was not released explicitly.
