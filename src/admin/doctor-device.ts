@@ -1,10 +1,9 @@
 // The doctor's checks of one device: found, bound to vfio-pci, its group viable, its nodes open to this user.
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { describeMembers, groupViability, isNoIommuGroup, vfioCdevName, vfioGroupNode } from '../host/groups.js';
 import { VFIO_PCI_DRIVER, isBridgeClass, isVfioPciDriver, normalizePciAddress, pciId, readPciDevice } from '../host/pci.js';
 import { pciClassName } from '../uapi/pci-class.js';
-import { linkBase, listDir, readText, type DoctorCheck, type DoctorOptions, type DoctorUser, type Env } from './doctor-env.js';
+import type { DoctorCheck, DoctorOptions, DoctorUser, Env } from './doctor-env.js';
 
 function canReadWrite(path: string, user: DoctorUser | undefined): boolean {
   if (!user) {

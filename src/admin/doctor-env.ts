@@ -41,6 +41,7 @@ export interface DoctorOptions extends SysfsOptions {
 
 export const DEFAULT_MEMLOCK_NEEDED = 64 * 2 ** 20;
 
+// Unreadable is an answer, not an error: the doctor reports what is missing and never throws.
 export function readText(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
@@ -57,7 +58,7 @@ export function listDir(path: string): string[] {
   }
 }
 
-export function linkBase(path: string): string | null {
+function linkBase(path: string): string | null {
   try {
     return basename(readlinkSync(path));
   } catch {

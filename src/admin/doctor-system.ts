@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes, memlockLimit } from '../host/limits.js';
 import { VFIO_PCI_DRIVER } from '../host/pci.js';
-import { DEFAULT_MEMLOCK_NEEDED, linkBase, listDir, readText, type DoctorCheck, type Env } from './doctor-env.js';
+import { DEFAULT_MEMLOCK_NEEDED, listDir, readText, type DoctorCheck, type Env } from './doctor-env.js';
 
 
 /** CAP_IPC_LOCK: locked memory beyond RLIMIT_MEMLOCK (VFIO type1 and iommufd honour it). */
