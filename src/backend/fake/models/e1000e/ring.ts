@@ -1,0 +1,17 @@
+/** What the transmit and receive rings share: the bus's DMA, and reading descriptors and frames. */
+
+/** The part of the kernel's DeviceBus that moves descriptors and buffers, through the IOMMU. */
+export interface Dma {
+  /** null when the IOVA is unmapped or Bus Master is off (the kernel records the fault). */
+  dmaRead(iova: number, length: number): Uint8Array | null;
+  /** false when it cannot (the kernel records the fault). */
+  dmaWrite(iova: number, data: Uint8Array): boolean;
+}
+
+export function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function isBroadcast(f: Uint8Array): boolean {
+  return f[0] === 0xff && f[1] === 0xff && f[2] === 0xff && f[3] === 0xff && f[4] === 0xff && f[5] === 0xff;
+}
