@@ -4,7 +4,7 @@ import {
   BPRC, GORCL, GPRC, ICR_RXDMT0, ICR_RXO, ICR_RXQ0, ICR_RXT0, MPRC, MTA, PRC64, RA, RAH_AV, RCTL, RCTL_BAM, RCTL_BSEX, RCTL_EN, RCTL_LPE, RCTL_MPE,
   RCTL_SBP, RCTL_SECRC, RCTL_UPE, RDBAH, RDBAL, RDH, RDLEN, RDT, ROC, RUC, RXD_STAT_DD, RXD_STAT_EOP, STATUS, STATUS_LU, TORL, TPR,
 } from './regs.js';
-import { isBroadcast, view, type Dma } from './ring.js';
+import { descriptorAt, isBroadcast, readDescriptor, type Dma } from './ring.js';
 
 const MIN_FRAME = 60;
 
@@ -132,10 +132,8 @@ export class Receiver {
         regs.w(RDH, 0);
         continue;
       }
-      const at = base + head * 16;
-      const desc = bus.dmaRead(at, 16);
-      if (!desc) this.#report(`receive descriptor ${head} at IOVA 0x${at.toString(16)}: DMA read faulted`);
-      const d = view(desc ?? new Uint8Array(16));
+      const at = descriptorAt(base, head);
+      const d = readDescriptor(bus, base, head, 'receive', (m) => this.#report(m));
       const addr = d.getUint32(0, true) + d.getUint32(4, true) * 2 ** 32;
       let written = 0;
       let last = false;

@@ -4,7 +4,7 @@ import {
   BPTC, GOTCH, GOTCL, GPTC, ICR_TXDW, ICR_TXQ0, ICR_TXQE, IVAR, IVAR_TX_INT_EVERY_WB, MPTC, PTC64, TARC0, TARC_ENABLE, TCTL, TCTL_EN, TDBAH, TDBAL,
   TDH, TDLEN, TDT, TOTH, TOTL, TPT, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_RS, TXD_DTYP_D, TXD_STAT_DD,
 } from './regs.js';
-import { isBroadcast, view, type Dma } from './ring.js';
+import { descriptorAt, isBroadcast, readDescriptor, type Dma } from './ring.js';
 
 const MAX_TX_FRAGMENTS = 64;
 const MAX_TX_FRAME = 65536;
@@ -49,10 +49,8 @@ export class Transmitter {
         regs.w(TDH, 0);
         continue;
       }
-      const at = base + head * 16;
-      const desc = bus.dmaRead(at, 16);
-      if (!desc) this.#report(`transmit descriptor ${head} at IOVA 0x${at.toString(16)}: DMA read faulted`);
-      const d = view(desc ?? new Uint8Array(16));
+      const at = descriptorAt(base, head);
+      const d = readDescriptor(bus, base, head, 'transmit', (m) => this.#report(m));
       const lower = d.getUint32(8, true);
       const upper = d.getUint32(12, true);
       this.#descriptor(bus, d.getUint32(0, true) + d.getUint32(4, true) * 2 ** 32, lower, head);
