@@ -130,18 +130,22 @@ export class EduModel implements DeviceModel {
     if (this.#status & STATUS_IRQFACT) this.#raise(IRQ_FACT);
   }
 
+  // QEMU 7.2's edu_check_range wants the transfer's end strictly inside the buffer (an
+  // off-by-one: a transfer reaching the last byte fails) and aborts the whole VM with
+  // hw_error otherwise. The model refuses the transfer and says so instead.
   #inBuffer(addr: number, cnt: number): boolean {
-    return addr >= BUF_START && cnt <= BUF_SIZE && addr + cnt <= BUF_START + BUF_SIZE;
+    const end = addr + cnt;
+    return addr >= BUF_START && addr < BUF_START + BUF_SIZE && end > addr && end < BUF_START + BUF_SIZE;
   }
 
   #dmaDone(): void {
     const { src, dst, cnt, cmd } = this.#dma;
     if (cmd & DMA_TO_RAM) {
-      if (!this.#inBuffer(src, cnt)) this.errors.push(`DMA source 0x${src.toString(16)}+${cnt} is outside the device buffer`);
+      if (!this.#inBuffer(src, cnt)) this.errors.push(`DMA source 0x${src.toString(16)}+${cnt} is outside the device buffer (QEMU 7.2 would abort the VM)`);
       else if (!this.#bus.dmaWrite(this.#dmaAddr(dst), this.#buffer.slice(src - BUF_START, src - BUF_START + cnt)))
         this.errors.push(`DMA write to IOVA 0x${this.#dmaAddr(dst).toString(16)} faulted`);
     } else if (!this.#inBuffer(dst, cnt)) {
-      this.errors.push(`DMA destination 0x${dst.toString(16)}+${cnt} is outside the device buffer`);
+      this.errors.push(`DMA destination 0x${dst.toString(16)}+${cnt} is outside the device buffer (QEMU 7.2 would abort the VM)`);
     } else {
       const data = this.#bus.dmaRead(this.#dmaAddr(src), cnt);
       if (data) this.#buffer.set(data, dst - BUF_START);
