@@ -14,7 +14,7 @@ export type FieldSpec =
   | readonly [name: string, kind: ScalarKind, count: number]
   | readonly [name: string, kind: 'pad', bytes: number];
 
-type DecodedValue<F> = F extends readonly [string, 'u64']
+export type DecodedValue<F> = F extends readonly [string, 'u64']
   ? bigint
   : F extends readonly [string, 'u8', number]
     ? Uint8Array
@@ -24,7 +24,7 @@ type DecodedValue<F> = F extends readonly [string, 'u64']
         ? number[]
         : number;
 
-type EncodedValue<F> = F extends readonly [string, 'u64']
+export type EncodedValue<F> = F extends readonly [string, 'u64']
   ? number | bigint
   : F extends readonly [string, 'u64', number]
     ? ArrayLike<number | bigint>
@@ -32,7 +32,7 @@ type EncodedValue<F> = F extends readonly [string, 'u64']
       ? ArrayLike<number>
       : number;
 
-type DataField<Fs extends readonly FieldSpec[]> = Exclude<Fs[number], readonly [string, 'pad', number]>;
+export type DataField<Fs extends readonly FieldSpec[]> = Exclude<Fs[number], readonly [string, 'pad', number]>;
 
 export type FieldName<Fs extends readonly FieldSpec[]> = Fs[number][0];
 
