@@ -46,7 +46,7 @@ export interface DoctorOptions extends SysfsOptions {
   user?: DoctorUser;
 }
 
-/** The RLIMIT_MEMLOCK, in bytes (64 MiB), below which the memlock check warns unless `memlock` says otherwise. */
+/** Bytes of locked memory (64 MiB) the memlock check wants by default: a lower RLIMIT_MEMLOCK fails it, unless the process has CAP_IPC_LOCK. */
 export const DEFAULT_MEMLOCK_NEEDED = 64 * 2 ** 20;
 
 // Unreadable is an answer, not an error: the doctor reports what is missing and never throws.

@@ -35,7 +35,7 @@ export interface IoasRanges {
     /** Last IOVA of the range (inclusive). */
     last: bigint;
   }[];
-  /** Bytes; every mapping's IOVA and length must be a multiple of it. */
+  /** Bytes; a mapping's IOVA must be a multiple of it. */
   readonly alignment: bigint;
 }
 

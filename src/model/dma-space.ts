@@ -51,7 +51,10 @@ export abstract class DmaSpace {
     this.backend = backend;
   }
 
-  /** The kernel interface mappings go through; null while a container has no IOMMU set yet. */
+  /**
+   * The kernel interface mappings go through; null until the space can map (a container
+   * before its first group, an iommufd context before its first device).
+   */
   abstract readonly api: IommuApi | null;
   /** Does an IOMMU translate (and confine) the device's DMA? False only in no-IOMMU mode. */
   abstract readonly dmaTranslated: boolean;
