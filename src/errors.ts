@@ -1,27 +1,45 @@
-/**
- * Every failure the library reports is a VfioError: which step failed, on which
- * device or group, the kernel's errno where there is one, and a hint for the
- * usual causes. Argument mistakes stay TypeError/RangeError with a named call.
- */
+/** What a VfioError is made from: its fields, and the message text before decoration. */
 export interface VfioErrorInit {
   /** errno name from the kernel ('EINVAL'), or an ERR_VFIO_* code for our own checks. */
   code: string;
   /** The step that failed: 'VFIO_GROUP_SET_CONTAINER', 'open /dev/vfio/7', 'mmap BAR0', … */
   op: string;
+  /** What went wrong; the error's message prefixes `op` and the device or group, and appends the hint. */
   message: string;
+  /** The kernel's errno number, where a syscall failed. */
   errno?: number;
+  /** PCI address (`0000:00:03.0`) of the device concerned, if any. */
   device?: string;
+  /** IOMMU group number concerned, if any (used when no device is named). */
   group?: number;
+  /** What usually causes this and what to do about it. */
   hint?: string;
+  /** The underlying error (a backend's system error), kept as the Error `cause`. */
   cause?: unknown;
 }
 
+/**
+ * Every failure the library reports is a VfioError: which step failed, on which
+ * device or group, the kernel's errno where there is one, and a hint for the
+ * usual causes. Argument mistakes stay TypeError/RangeError with a named call.
+ *
+ * Branch on `code`: an errno name (`'EBUSY'`, `'EPERM'`, …) when the kernel refused, or
+ * one of the library's own `ERR_VFIO_*` codes, e.g. `ERR_VFIO_CLOSED` (the object was
+ * closed), `ERR_VFIO_GROUP_NOT_VIABLE`, `ERR_VFIO_NOT_BOUND`, `ERR_VFIO_NO_IOMMU`.
+ * The message is `op (device): message` plus a `hint:` line.
+ */
 export class VfioError extends Error {
+  /** errno name from the kernel ('EINVAL'), or an ERR_VFIO_* code for the library's own checks. */
   readonly code: string;
+  /** The step that failed: an ioctl name, 'open /dev/vfio/7', 'mmap BAR0', a method name, … */
   readonly op: string;
+  /** The kernel's errno number; undefined for the library's own checks. */
   readonly errno: number | undefined;
+  /** PCI address of the device concerned, if any. */
   readonly device: string | undefined;
+  /** IOMMU group number concerned, if any. */
   readonly group: number | undefined;
+  /** The usual cause and remedy, also appended to the message; undefined if none is known. */
   readonly hint: string | undefined;
 
   constructor(init: VfioErrorInit) {

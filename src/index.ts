@@ -15,13 +15,16 @@
 export { openDevice, openContext, type OpenOptions, type DmaContext } from './open.js';
 export { Container, type ContainerOptions, type DmaOptions, type IommuType } from './iommu/container.js';
 export { Group } from './iommu/group.js';
+export type { GroupDeviceHost } from './iommu/group.js';
 export { IommufdContext, type IommufdOptions } from './iommu/iommufd.js';
-export { Device } from './model/device.js';
-export { DmaSpace, type IommuApi } from './model/dma-space.js';
+export type { IommufdDeviceHost } from './iommu/iommufd.js';
+export { Device, type DeviceEvents } from './model/device.js';
+export type { DeviceHost, DeviceHosts, KnownDeviceHost } from './model/device-host.js';
+export { DmaSpace, type IommuApi, type DmaAccess } from './model/dma-space.js';
 export { Region } from './model/region.js';
 export { ConfigSpace } from './model/config.js';
 export { DmaBuffer } from './model/dma.js';
-export { InterruptSet, InterruptVector, type IrqKind } from './model/interrupts.js';
+export { InterruptSet, InterruptVector, type IrqKind, type IrqIndexName, type InterruptVectorEvents } from './model/interrupts.js';
 export { IovaAllocator, type IovaRange } from './model/iova.js';
 export { VfioError, type VfioErrorInit } from './errors.js';
 export { normalizePciAddress, readPciDevice, listPciDevices, findPciDevices, pciId, readDriverOverride, activeNetInterfaces, isVfioPciDriver, isBridgeClass, type PciDeviceInfo, type SysfsOptions } from './host/pci.js';
@@ -40,7 +43,7 @@ export {
 export { listPciDeviceStatus, pciDeviceStatus, filterPciDevices, parsePciIdFilter, parseClassFilter, type PciDeviceStatus, type PciDeviceFilter } from './host/status.js';
 export { vfioGroupUsers, type VfioNodeUser } from './host/procfs.js';
 export { bindVfioPci, unbindVfioPci, type BindOptions, type BindResult, type BindReport } from './host/bind.js';
-export type { Backend, EventPoller, HugePages, DmaAllocation } from './backend/backend.js';
+export type { Backend, EventPoller, HugePages, DmaAllocation, IoasRanges, EventCallback } from './backend/backend.js';
 export { nativeBackend, defaultBackend } from './backend/native.js';
 export { runDoctor, doctorFailed, DEFAULT_MEMLOCK_NEEDED, type DoctorCheck, type DoctorStatus, type DoctorOptions, type DoctorUser } from './admin/doctor.js';
 export {

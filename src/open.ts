@@ -15,6 +15,7 @@ export type DmaContext = Container | IommufdContext;
 
 type IommuChoice = NonNullable<OpenOptions['iommu']>;
 
+/** Options of openDevice and openContext: where to look (sysfs root), which backend, which kernel interface. */
 export interface OpenOptions extends ContainerOptions {
   /**
    * The kernel interface: 'iommufd' (the device cdev bound to /dev/iommu, Linux 6.6+),
@@ -54,6 +55,13 @@ export function openContext(options: OpenOptions = {}): DmaContext {
  * Opens the device at a PCI address ('0000:00:03.0'): finds it in sysfs, checks it is
  * bound to vfio-pci, opens an iommufd context (or a container, joining its group and
  * picking the IOMMU model) and opens the device. Closing the device closes all of it.
+ *
+ * Throws a VfioError that says what to do: ERR_VFIO_BAD_ADDRESS, ERR_VFIO_NO_DEVICE (no
+ * such device in sysfs), ERR_VFIO_NO_IOMMU (no IOMMU group), ERR_VFIO_NOT_BOUND (not bound to
+ * vfio-pci), ERR_VFIO_NOIOMMU_NOT_ALLOWED (a no-IOMMU group without `unsafeNoIommu`),
+ * ERR_VFIO_NO_CDEV (iommufd asked for, no cdev), ERR_VFIO_GROUP_NOT_VIABLE (another device
+ * of the group is bound to a host driver), or the kernel's errno for the open or ioctl
+ * that failed (EACCES, EBUSY, …) with a hint.
  */
 export function openDevice(address: string, options: OpenOptions = {}): Device {
   const iommu = checkIommuOption(options.iommu);

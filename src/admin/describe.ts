@@ -103,7 +103,9 @@ import {
   VFIO_IRQ_INFO_NORESIZE,
 } from '../uapi/vfio-irq.js';
 
+/** One VFIO region of a described device. */
 export interface RegionDescription {
+  /** The VFIO region index. */
   readonly index: number;
   /** 'BAR0' … 'BAR5', 'ROM', 'config', 'VGA', 'region N'. */
   readonly name: string;
@@ -111,35 +113,61 @@ export interface RegionDescription {
   readonly size: number;
   /** Where it sits in the device fd. */
   readonly offset: number;
+  /** The kernel lets it be read. */
   readonly read: boolean;
+  /** The kernel lets it be written. */
   readonly write: boolean;
+  /** The kernel lets it be mmapped. */
   readonly mmap: boolean;
   /** The parts that can be mmapped (the whole region unless the kernel lists sparse areas). */
-  readonly mmapAreas: readonly { readonly offset: number; readonly size: number }[];
+  readonly mmapAreas: readonly {
+    /** Region offset of the area, in bytes. */
+    readonly offset: number;
+    /** Bytes. */
+    readonly size: number;
+  }[];
   /** Set when the kernel listed sparse areas (e.g. around an MSI-X table). */
   readonly sparse: boolean;
+  /** The kernel lets the MSI-X table's pages be mmapped too (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE). */
   readonly msixMappable: boolean;
   /** The TYPE capability of device-specific regions. */
-  readonly type?: { readonly type: number; readonly subtype: number };
+  readonly type?: {
+    /** VFIO_REGION_TYPE_*: the vendor (PCI vendor ID with the PCI bit) or a generic class. */
+    readonly type: number;
+    /** The subtype within `type`. */
+    readonly subtype: number;
+  };
   /** Why VFIO_DEVICE_GET_REGION_INFO failed for this index (e.g. VGA on a non-VGA device). */
   readonly error?: string;
 }
 
+/** One VFIO IRQ index of a described device (VFIO_DEVICE_GET_IRQ_INFO). */
 export interface IrqDescription {
+  /** The VFIO IRQ index. */
   readonly index: number;
   /** 'INTx', 'MSI', 'MSI-X', 'ERR', 'REQ' or 'IRQ N'. */
   readonly name: string;
+  /** Vectors offered; 0: none. */
   readonly count: number;
+  /** Signalled through an eventfd (VFIO_IRQ_INFO_EVENTFD). */
   readonly eventfd: boolean;
+  /** Can be masked and unmasked (VFIO_IRQ_INFO_MASKABLE). */
   readonly maskable: boolean;
+  /** The kernel masks it on each interrupt, as for INTx (VFIO_IRQ_INFO_AUTOMASKED). */
   readonly automasked: boolean;
+  /** Vectors cannot be added once enabled: disable and re-enable to change the count (VFIO_IRQ_INFO_NORESIZE). */
   readonly noresize: boolean;
+  /** Why VFIO_DEVICE_GET_IRQ_INFO failed for this index. */
   readonly error?: string;
 }
 
+/** One PCI capability (standard or extended) of a described device. */
 export interface CapabilityDescription {
+  /** The capability ID (PCI_CAP_ID_* or PCI_EXT_CAP_ID_*). */
   readonly id: number;
+  /** Where it starts in config space. */
   readonly offset: number;
+  /** Its name ('MSI-X', 'Advanced Error Reporting'), or the ID in hex when unknown. */
   readonly name: string;
   /** Extended capabilities only. */
   readonly version?: number;
@@ -147,23 +175,39 @@ export interface CapabilityDescription {
   readonly detail?: string;
 }
 
+/** Another device of the same IOMMU group. */
 export interface GroupMemberDescription {
+  /** Its PCI address. */
   readonly address: string;
+  /** 'vvvv:dddd' (vendor:device, hex). */
   readonly id: string;
+  /** The name of its class code. */
   readonly className: string;
+  /** Its bound driver, or null. */
   readonly driver: string | null;
 }
 
+/** The VFIO view of one device, as plain data (describeDevice, `vfio info`). */
 export interface DeviceDescription {
+  /** Its PCI address, 'dddd:bb:dd.f'. */
   readonly address: string;
+  /** 'vvvv:dddd' (vendor:device, hex). */
   readonly id: string;
+  /** PCI vendor ID. */
   readonly vendor: number;
+  /** PCI device ID. */
   readonly device: number;
+  /** 24-bit class code (class, subclass, prog-if). */
   readonly classCode: number;
+  /** The name of its class code ('Ethernet controller'). */
   readonly className: string;
+  /** Its bound driver (vfio-pci, as it was opened), or null. */
   readonly driver: string | null;
+  /** Its IOMMU group, or null. */
   readonly iommuGroup: number | null;
+  /** Whether the group is viable as sysfs tells; null without a group. */
   readonly groupViable: boolean | null;
+  /** '/dev/vfio/N' when it exists, else null. */
   readonly vfioNode: string | null;
   /** The other devices of its IOMMU group. */
   readonly groupMembers: readonly GroupMemberDescription[];
@@ -173,26 +217,73 @@ export interface DeviceDescription {
   readonly canReset: boolean;
   /** The kernel's reset methods from sysfs reset_method ('flr', 'pm', 'bus' …); null when the file is absent. */
   readonly resetMethods: readonly string[] | null;
+  /** Every VFIO region, in index order. */
   readonly regions: readonly RegionDescription[];
+  /** Every VFIO IRQ index, in index order. */
   readonly irqs: readonly IrqDescription[];
+  /** The standard PCI capabilities, in list order. */
   readonly capabilities: readonly CapabilityDescription[];
+  /** The PCIe extended capabilities, in list order (empty with 256-byte config space). */
   readonly extendedCapabilities: readonly CapabilityDescription[];
-  readonly msi?: { readonly vectors: number; readonly addr64: boolean; readonly maskable: boolean };
-  readonly msix?: {
-    readonly tableSize: number;
-    readonly table: { readonly bar: number; readonly offset: number };
-    readonly pba: { readonly bar: number; readonly offset: number };
+  /** The MSI capability, decoded; absent when the device has none. */
+  readonly msi?: {
+    /** Vectors the device can request (Multiple Message Capable). */
+    readonly vectors: number;
+    /** 64-bit message addresses. */
+    readonly addr64: boolean;
+    /** Per-vector masking. */
+    readonly maskable: boolean;
   };
-  readonly pcie?: { readonly type: string; readonly version: number; readonly flr: boolean; readonly link?: string };
+  /** The MSI-X capability, decoded; absent when the device has none. */
+  readonly msix?: {
+    /** Vectors in the table. */
+    readonly tableSize: number;
+    /** Where the vector table is. */
+    readonly table: {
+      /** BAR index. */
+      readonly bar: number;
+      /** Byte offset in the BAR. */
+      readonly offset: number;
+    };
+    /** Where the pending bit array is. */
+    readonly pba: {
+      /** BAR index. */
+      readonly bar: number;
+      /** Byte offset in the BAR. */
+      readonly offset: number;
+    };
+  };
+  /** The PCI Express capability, decoded; absent for conventional PCI. */
+  readonly pcie?: {
+    /** Device/port type: 'Endpoint', 'Root Port', … or 'type N'. */
+    readonly type: string;
+    /** Capability version. */
+    readonly version: number;
+    /** Function Level Reset is supported. */
+    readonly flr: boolean;
+    /** Negotiated link, e.g. '8 GT/s x4'; absent for root complex devices or a link that is down. */
+    readonly link?: string;
+  };
+  /** The SR-IOV capability, decoded; absent when the device has none. */
   readonly sriov?: {
+    /** TotalVFs. */
     readonly totalVfs: number;
+    /** InitialVFs. */
     readonly initialVfs: number;
+    /** NumVFs: VFs currently enabled. */
     readonly numVfs: number;
+    /** First VF Offset (routing ID). */
     readonly vfOffset: number;
+    /** VF Stride (routing ID). */
     readonly vfStride: number;
+    /** VF Device ID. */
     readonly vfDeviceId: number;
   };
-  readonly pm?: { readonly noSoftReset: boolean };
+  /** The power management capability, decoded; absent when the device has none. */
+  readonly pm?: {
+    /** D3hot→D0 keeps the device's state (No_Soft_Reset): a PM reset resets nothing. */
+    readonly noSoftReset: boolean;
+  };
 }
 
 const CAP_NAMES: ReadonlyMap<number, string> = new Map([

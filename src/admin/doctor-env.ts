@@ -4,11 +4,14 @@ import { basename, join } from 'node:path';
 import { iommuUnits } from '../host/groups.js';
 import { sysPath, type SysfsOptions } from '../host/pci.js';
 
+/** A check's verdict: fine; works but worth a look; VFIO will not work until it is fixed. */
 export type DoctorStatus = 'pass' | 'warn' | 'fail';
 
+/** One finding of runDoctor (`vfio doctor`). */
 export interface DoctorCheck {
   /** 'iommu', 'vfio', 'vfio-pci', 'iommufd', 'noiommu', 'interrupt-remapping', 'memlock', 'hugepages'; per device 'device', 'bound', 'group', 'access', 'interface' (which kernel interface openDevice takes). */
   readonly id: string;
+  /** pass, warn or fail. */
   readonly status: DoctorStatus;
   /** One line for people. */
   readonly summary: string;
@@ -20,11 +23,15 @@ export interface DoctorCheck {
   readonly device?: string;
 }
 
+/** A user to judge device-node access for, instead of the current process. */
 export interface DoctorUser {
+  /** User ID. */
   readonly uid: number;
+  /** Group IDs, primary and supplementary. */
   readonly gids: readonly number[];
 }
 
+/** Options of runDoctor: where to look, which devices, and for whom. */
 export interface DoctorOptions extends SysfsOptions {
   /** Where procfs is (default <root>/proc). */
   proc?: string;
@@ -39,6 +46,7 @@ export interface DoctorOptions extends SysfsOptions {
   user?: DoctorUser;
 }
 
+/** Bytes of locked memory (64 MiB) the memlock check wants by default: a lower RLIMIT_MEMLOCK fails it, unless the process has CAP_IPC_LOCK. */
 export const DEFAULT_MEMLOCK_NEEDED = 64 * 2 ** 20;
 
 // Unreadable is an answer, not an error: the doctor reports what is missing and never throws.

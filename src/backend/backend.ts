@@ -1,45 +1,75 @@
+// The seam below the object model: everything the library asks of the kernel.
+
 /**
- * The seam below the object model: everything the library asks of the kernel.
- * The native addon implements it against the real kernel; a fake kernel can
- * implement it for tests. Nothing above this interface knows which it has.
- *
- * Failed syscalls throw an Error with `code` ('EINVAL'), `errno` and `syscall`,
- * like Node's system errors; bad arguments throw TypeError/RangeError.
+ * Whether a DMA allocation uses huge pages: never; if available, falling back to normal
+ * pages; or only huge pages (the allocation fails otherwise).
  */
 export type HugePages = 'never' | 'prefer' | 'require';
 
+/** Memory from Backend.dmaAlloc: page-aligned and zeroed, for mapping into an IOMMU. */
 export interface DmaAllocation {
   /** Page-aligned, zeroed; its length is the request rounded up to `pageSize`. */
   readonly buffer: ArrayBuffer;
+  /** Bytes per page of this allocation: the system page size, or the huge page size. */
   readonly pageSize: number;
 }
 
+/** An eventfd watched on the event loop (Backend.poll); it owns the fd. */
 export interface EventPoller {
   /** Keep the process alive while armed (the default). */
   ref(): void;
+  /** Let the process exit while this poller is armed. */
   unref(): void;
   /** Stops polling, then closes the eventfd the poller owns. Idempotent. */
   close(): void;
+  /** True after close(). */
   readonly closed: boolean;
 }
 
+/** What IOMMU_IOAS_IOVA_RANGES reports: where an IOAS accepts mappings. */
 export interface IoasRanges {
   /** Inclusive ranges, ascending. */
-  readonly ranges: readonly { start: bigint; last: bigint }[];
+  readonly ranges: readonly {
+    /** First IOVA of the range. */
+    start: bigint;
+    /** Last IOVA of the range (inclusive). */
+    last: bigint;
+  }[];
+  /** Bytes; a mapping's IOVA must be a multiple of it. */
   readonly alignment: bigint;
 }
 
+/**
+ * Called by an EventPoller each time its eventfd fires: with the counter read (and reset),
+ * or with an Error (`code`, `errno`; count 0) when polling or reading the eventfd failed.
+ */
 export type EventCallback = (err: Error | null, count: number) => void;
 
+/**
+ * The seam below the object model: everything the library asks of the kernel.
+ * The native addon implements it against the real kernel (nativeBackend); the fake kernel
+ * (`vfio/fake`) implements it for tests. Nothing above this interface knows which it has.
+ * Pass one as the `backend` option of openDevice and friends.
+ *
+ * Failed syscalls throw an Error with `code` ('EINVAL'), `errno` and `syscall`,
+ * like Node's system errors (the object model turns them into VfioErrors); bad arguments
+ * throw TypeError/RangeError.
+ */
 export interface Backend {
+  /** Which backend this is, for messages: 'native', 'fake', … */
   readonly name: string;
+  /** The system page size in bytes: the granule of DMA allocations and mappings. */
   readonly pageSize: number;
 
+  /** open(2), close-on-exec; flags default to O_RDWR. Returns the fd. */
   open(path: string, flags?: number): number;
+  /** close(2). */
   close(fd: number): void;
   /** Requests outside the backend's allow-list throw a RangeError. Returns the ioctl's result. */
   ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number;
+  /** pread(2) into `target` at file offset `offset`; returns the bytes read. */
   pread(fd: number, target: Uint8Array, offset: number): number;
+  /** pwrite(2) of `source` at file offset `offset`; returns the bytes written. */
   pwrite(fd: number, source: Uint8Array, offset: number): number;
 
   /** A shared mapping of `fd` as a detachable ArrayBuffer. */
@@ -47,6 +77,7 @@ export interface Backend {
   /** Detaches the buffer (all views become empty), then unmaps. */
   munmap(buffer: ArrayBuffer): void;
 
+  /** Anonymous, pre-faulted memory for DMA, `length` bytes rounded up to the page size. */
   dmaAlloc(length: number, huge: HugePages): DmaAllocation;
   /** Refuses (EBUSY) while an IOMMU mapping still names the memory. */
   dmaFree(buffer: ArrayBuffer): void;

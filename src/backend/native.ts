@@ -43,6 +43,11 @@ export function loadAddon(): Addon {
 
 const HUGE: Record<HugePages, number> = { never: 0, prefer: 1, require: 2 };
 
+/**
+ * A new Backend over the native addon (the real kernel). Throws an Error when the addon
+ * cannot be loaded (not built for this platform: `npm rebuild vfio`). Most callers want
+ * defaultBackend(), which the open functions use when no `backend` option is given.
+ */
 export function nativeBackend(): Backend {
   const a = loadAddon();
   return {

@@ -17,6 +17,7 @@ import {
   type SysfsOptions,
 } from './pci.js';
 
+/** Options of bindVfioPci and unbindVfioPci. */
 export interface BindOptions extends SysfsOptions {
   /** Act on every non-bridge member of each device's IOMMU group. */
   group?: boolean;
@@ -37,7 +38,9 @@ export interface BindOptions extends SysfsOptions {
   stateDir?: string;
 }
 
+/** What became of one device in a bind or unbind. */
 export interface BindResult {
+  /** The device's PCI address. */
   readonly address: string;
   /** The driver before the command. */
   readonly before: string | null;
@@ -51,7 +54,9 @@ export interface BindResult {
   readonly message: string;
 }
 
+/** The outcome of bindVfioPci or unbindVfioPci: per device, per group, and overall. */
 export interface BindReport {
+  /** One per device acted on, in order. */
   readonly results: readonly BindResult[];
   /** The groups of the devices acted on, as they are afterwards. */
   readonly groups: readonly GroupViability[];

@@ -38,15 +38,23 @@ export function driverKeepsGroupViable(driver: string | null): boolean {
 }
 
 
+/** Whether an IOMMU group can be used for VFIO now, as sysfs tells (groupViability). */
 export interface GroupViability {
+  /** The IOMMU group number. */
   readonly group: number;
   /** Every member is bound to vfio-pci, a bridge driver or to no driver. */
   readonly viable: boolean;
+  /** Every PCI device in the group, bridges included. */
   readonly members: readonly PciDeviceInfo[];
   /** The members whose driver makes the group unusable for VFIO. */
   readonly blockers: readonly PciDeviceInfo[];
 }
 
+/**
+ * Reads an IOMMU group's members and their drivers from sysfs: the group is viable when each
+ * is unbound, bound to vfio-pci (or a variant), or to a driver that leaves DMA alone
+ * (VIABLE_GROUP_DRIVERS). The kernel's VFIO_GROUP_GET_STATUS has the last word.
+ */
 export function groupViability(group: number, opts?: SysfsOptions): GroupViability {
   const members = groupMembers(group, opts);
   const blockers = members.filter((m) => !driverKeepsGroupViable(m.driver));

@@ -5,15 +5,19 @@ import { readFileSync, readlinkSync, readdirSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { VfioError } from '../errors.js';
 
+/** Where the host's /sys and /dev are: every sysfs reader and open takes these. */
 export interface SysfsOptions {
   /** Prefix for /sys and /dev (default '/'). */
   root?: string;
 }
 
+/** What sysfs says of one PCI device (readPciDevice, listPciDevices). */
 export interface PciDeviceInfo {
   /** Canonical 'dddd:bb:dd.f'. */
   readonly address: string;
+  /** PCI vendor ID. */
   readonly vendor: number;
+  /** PCI device ID. */
   readonly device: number;
   /** 24-bit class code (class, subclass, prog-if). */
   readonly classCode: number;
@@ -87,6 +91,7 @@ export function readPciDevice(address: string, opts?: SysfsOptions): PciDeviceIn
   };
 }
 
+/** Every PCI device in sysfs, in address order; empty when there is no /sys/bus/pci. */
 export function listPciDevices(opts?: SysfsOptions): PciDeviceInfo[] {
   const dir = sysPath(opts, 'sys/bus/pci/devices');
   if (!existsSync(dir)) return [];
@@ -96,6 +101,7 @@ export function listPciDevices(opts?: SysfsOptions): PciDeviceInfo[] {
     .map((name) => readPciDevice(name, opts));
 }
 
+/** The PCI devices whose vendor and device IDs match those given (an omitted ID matches any). */
 export function findPciDevices(match: { vendor?: number; device?: number }, opts?: SysfsOptions): PciDeviceInfo[] {
   return listPciDevices(opts).filter(
     (d) => (match.vendor === undefined || d.vendor === match.vendor) && (match.device === undefined || d.device === match.device),
@@ -108,6 +114,7 @@ export function isBridgeClass(classCode: number): boolean {
   return (classCode >>> 16) === 0x06;
 }
 
+/** `vendor:device` as lspci writes it: '8086:10d3'. */
 export const pciId = (vendor: number, device: number): string =>
   `${vendor.toString(16).padStart(4, '0')}:${device.toString(16).padStart(4, '0')}`;
 

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { groupMembers } from './groups.js';
 import { pciDir, sysPath, type SysfsOptions } from './pci.js';
 
+/** A process that holds a vfio node open (vfioGroupUsers). */
 export interface VfioNodeUser {
+  /** Its process ID. */
   readonly pid: number;
   /** The node it holds: the group's, or a member device's cdev (/dev/vfio/devices/vfioN). */
   readonly node: string;

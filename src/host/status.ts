@@ -3,11 +3,13 @@ import { pciClassName } from '../uapi/pci-class.js';
 import { groupViability, vfioGroupNode } from './groups.js';
 import { listPciDevices, pciId, readDriverOverride, readPciDevice, type PciDeviceInfo, type SysfsOptions } from './pci.js';
 
+/** A PCI device with everything `vfio ls` shows of it (pciDeviceStatus). */
 export interface PciDeviceStatus extends PciDeviceInfo {
   /** 'vvvv:dddd' in lower-case hex, as lspci -n prints it. */
   readonly id: string;
   /** From the class code: 'Ethernet controller', 'Non-volatile memory controller' … */
   readonly className: string;
+  /** The driver_override set in sysfs (the driver the next probe will bind), or null. */
   readonly driverOverride: string | null;
   /** Whether the IOMMU group is viable for VFIO; null without a group. */
   readonly groupViable: boolean | null;
@@ -32,6 +34,7 @@ export function pciDeviceStatus(address: string, opts?: SysfsOptions): PciDevice
   };
 }
 
+/** Which devices to keep (filterPciDevices, `vfio ls`); every given criterion must match. */
 export interface PciDeviceFilter {
   /**
    * A class: hex digits matched as a prefix of the 6-digit class code ('02',
@@ -46,7 +49,12 @@ export interface PciDeviceFilter {
 }
 
 /** Parses a `lspci -d`-style 'vvvv:dddd' filter; a RangeError for anything else. */
-export function parsePciIdFilter(text: string): { vendor?: number; device?: number } {
+export function parsePciIdFilter(text: string): {
+  /** The vendor ID; absent when the filter leaves it open ('*' or ':dddd'). */
+  vendor?: number;
+  /** The device ID; absent when the filter leaves it open. */
+  device?: number;
+} {
   const m = /^\s*([0-9a-f]{1,4}|\*)?(?::([0-9a-f]{1,4}|\*)?)?\s*$/i.exec(text);
   if (!m || (m[1] === undefined && m[2] === undefined)) {
     throw new RangeError(`${JSON.stringify(text)} is not a vendor:device id; write it as 8086:10d3, 8086: or :10d3 (hex)`);
@@ -73,6 +81,10 @@ export function parseClassFilter(text: string): (classCode: number) => boolean {
   };
 }
 
+/**
+ * The devices that match every criterion of `filter` (all of them when it is empty). A
+ * RangeError for a malformed `id` or an empty `class` filter.
+ */
 export function filterPciDevices<T extends PciDeviceInfo>(devices: readonly T[], filter: PciDeviceFilter = {}): T[] {
   const id = filter.id !== undefined ? parsePciIdFilter(filter.id) : undefined;
   const cls = filter.class !== undefined ? parseClassFilter(filter.class) : undefined;

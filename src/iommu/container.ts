@@ -29,7 +29,9 @@ import {
   type IommuInfo,
 } from '../uapi/vfio-iommu.js';
 
+/** Options of Container.open (and of openDevice, which extends them). */
 export interface ContainerOptions extends SysfsOptions {
+  /** The kernel to talk to: the native addon by default; a FakeKernel (`vfio/fake`) for tests. */
   backend?: Backend;
   /**
    * Allows no-IOMMU groups (/dev/vfio/noiommu-N): the device then DMAs to physical
@@ -40,6 +42,7 @@ export interface ContainerOptions extends SysfsOptions {
 
 export type { DmaOptions } from '../model/dma-space.js';
 
+/** The IOMMU model a container was set to (VFIO_SET_IOMMU): VFIO_TYPE1v2_IOMMU, VFIO_TYPE1_IOMMU, or VFIO_NOIOMMU_IOMMU. */
 export type IommuType = 'Type1v2' | 'Type1' | 'NoIommu';
 
 const DMA_ACCESS_FLAGS = accessFlags(VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE);
@@ -57,7 +60,9 @@ declare module '../model/device-host.js' {
  * explicit opt-in), the container has no translation at all.
  */
 export class Container extends DmaSpace {
+  /** Where sysfs and /dev are looked up (the `root` of the options it was opened with). */
   readonly options: SysfsOptions;
+  /** No-IOMMU groups may join (the `unsafeNoIommu` opt-in). */
   readonly unsafeNoIommu: boolean;
   #fd: number;
   #groups = new Set<Group<Container>>();
@@ -75,7 +80,10 @@ export class Container extends DmaSpace {
     this.unsafeNoIommu = unsafeNoIommu;
   }
 
-  /** Opens /dev/vfio/vfio and checks the API version. */
+  /**
+   * Opens /dev/vfio/vfio and checks the API version. A VfioError: the open's errno (ENOENT,
+   * EACCES, with a hint), or ERR_VFIO_API_VERSION.
+   */
   static open(options: ContainerOptions = {}): Container {
     const backend = options.backend ?? defaultBackend();
     const path = sysPath(options, 'dev/vfio/vfio');
@@ -96,11 +104,13 @@ export class Container extends DmaSpace {
     return new Container(backend, fd, { ...(options.root !== undefined && { root: options.root }) }, options.unsafeNoIommu === true);
   }
 
+  /** The container fd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
     this.#check('Container.fd');
     return this.#fd;
   }
 
+  /** True after close(). */
   get closed(): boolean {
     return this.#fd < 0;
   }
@@ -124,14 +134,17 @@ export class Container extends DmaSpace {
     return this.#info;
   }
 
+  /** The groups joined and not closed (a snapshot). */
   get groups(): readonly Group<Container>[] {
     return [...this.#groups];
   }
 
+  /** The open devices of every group (a snapshot). */
   get devices(): readonly Device<GroupDeviceHost<Container>>[] {
     return [...this.#groups].flatMap((g) => g.devices);
   }
 
+  /** VFIO_CHECK_EXTENSION: does the kernel support `extension` (an IOMMU model such as VFIO_TYPE1v2_IOMMU, from `vfio/uapi`)? */
   checkExtension(extension: number): boolean {
     this.#check('VFIO_CHECK_EXTENSION');
     return syscall('VFIO_CHECK_EXTENSION', {}, () => this.backend.ioctl(this.#fd, VFIO_CHECK_EXTENSION, extension)) > 0;
@@ -140,6 +153,10 @@ export class Container extends DmaSpace {
   /**
    * Opens /dev/vfio/<group> (or /dev/vfio/noiommu-<group>, with the opt-in), checks it is
    * viable and joins it to this container. The first group also selects the IOMMU model.
+   *
+   * A VfioError: ERR_VFIO_NOIOMMU_NOT_ALLOWED (a no-IOMMU group without the opt-in),
+   * ERR_VFIO_GROUP_NOT_VIABLE, ERR_VFIO_NO_IOMMU_MODEL, or the kernel's errno (ENOENT:
+   * no device of the group is bound to vfio-pci; EBUSY: the group is open elsewhere).
    */
   attachGroup(group: number): Group<Container> {
     this.#check('Container.attachGroup');

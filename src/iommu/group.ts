@@ -23,7 +23,9 @@ export interface GroupLink<C extends DmaSpace> {
  * made by Container.attachGroup, which joins it to the container.
  */
 export class Group<C extends DmaSpace = DmaSpace> {
+  /** The IOMMU group number (/dev/vfio/N). */
   readonly number: number;
+  /** The container the group joined. */
   readonly container: C;
   /** A vfio no-IOMMU group (/dev/vfio/noiommu-N): its devices' DMA is not translated. */
   readonly noIommu: boolean;
@@ -61,26 +63,34 @@ export class Group<C extends DmaSpace = DmaSpace> {
     return g;
   }
 
+  /** The group fd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
     if (this.#fd < 0) throw closedError(`group ${this.number}`, 'Group.fd');
     return this.#fd;
   }
 
+  /** True after close(). */
   get closed(): boolean {
     return this.#fd < 0;
   }
 
+  /** VFIO_GROUP_GET_STATUS: is the group viable (all its devices safe to hand over), has it joined a container? */
   status(): GroupStatus {
     const bytes = encodeGroupStatusQuery();
     syscall('VFIO_GROUP_GET_STATUS', { group: this.number }, () => this.container.backend.ioctl(this.fd, VFIO_GROUP_GET_STATUS, bytes));
     return decodeGroupStatus(bytes);
   }
 
+  /** Its open devices (a snapshot). */
   get devices(): readonly Device<GroupDeviceHost<C>>[] {
     return [...this.#devices];
   }
 
-  /** Opens one device of this group by PCI address. */
+  /**
+   * Opens one device of this group by PCI address. A VfioError: the kernel's errno from
+   * VFIO_GROUP_GET_DEVICE_FD (ENODEV/EINVAL: not in this group or not bound to vfio-pci;
+   * EBUSY: already open), or ERR_VFIO_NOT_PCI.
+   */
   openDevice(address: string): Device<GroupDeviceHost<C>> {
     const addr = normalizePciAddress(address);
     const backend = this.container.backend;
@@ -128,7 +138,9 @@ export class Group<C extends DmaSpace = DmaSpace> {
 
 /** How a device opened through a group reaches its container: the group's DeviceHost. */
 export class GroupDeviceHost<C extends DmaSpace = DmaSpace> implements DeviceHost {
+  /** Where every device a hot reset touches must be open, for the EPERM/EINVAL hint. */
   readonly hotResetScope = 'one container (Container.attachGroup)';
+  /** The group its devices were opened through. */
   readonly group: Group<C>;
   readonly #peers: () => readonly Group<C>[];
 
@@ -138,14 +150,17 @@ export class GroupDeviceHost<C extends DmaSpace = DmaSpace> implements DeviceHos
     this.#peers = peers;
   }
 
+  /** The container's backend. */
   get backend() {
     return this.group.container.backend;
   }
 
+  /** The container: the DMA space of the group's devices. */
   get context(): C {
     return this.group.container;
   }
 
+  /** The group's container. */
   container(): C {
     return this.group.container;
   }

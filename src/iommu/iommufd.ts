@@ -20,7 +20,9 @@ import {
   vfioDeviceBindIommufd,
 } from '../uapi/iommufd.js';
 
+/** Options of IommufdContext.open. */
 export interface IommufdOptions extends SysfsOptions {
+  /** The kernel to talk to: the native addon by default; a FakeKernel (`vfio/fake`) for tests. */
   backend?: Backend;
 }
 
@@ -64,6 +66,7 @@ declare module '../model/device-host.js' {
  * visible to all of them (a driver spanning several devices needs exactly that).
  */
 export class IommufdContext extends DmaSpace {
+  /** Where sysfs and /dev are looked up (the `root` of the options it was opened with). */
   readonly options: SysfsOptions;
   /** The IOAS's id in the iommufd. */
   readonly ioasId: number;
@@ -84,7 +87,10 @@ export class IommufdContext extends DmaSpace {
     this.label = `IOAS ${ioas}`;
   }
 
-  /** Opens /dev/iommu and allocates an IOAS. */
+  /**
+   * Opens /dev/iommu and allocates an IOAS. A VfioError with the open's errno (ENOENT: no
+   * iommufd in this kernel; EACCES), or IOMMU_IOAS_ALLOC's.
+   */
   static open(options: IommufdOptions = {}): IommufdContext {
     const backend = options.backend ?? defaultBackend();
     const path = sysPath(options, 'dev/iommu');
@@ -100,11 +106,13 @@ export class IommufdContext extends DmaSpace {
     }
   }
 
+  /** The iommufd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
     this.#check('IommufdContext.fd');
     return this.#fd;
   }
 
+  /** True after close(). */
   get closed(): boolean {
     return this.#fd < 0;
   }
@@ -121,6 +129,7 @@ export class IommufdContext extends DmaSpace {
     return Math.max(this.#alignment, this.backend.pageSize);
   }
 
+  /** Its open devices (a snapshot). */
   get devices(): readonly Device<IommufdDeviceHost>[] {
     return [...this.#devices];
   }
@@ -213,8 +222,11 @@ export class IommufdContext extends DmaSpace {
 
 /** How a device opened through its cdev reaches its IOAS: the IommufdContext's DeviceHost. */
 export class IommufdDeviceHost implements DeviceHost {
+  /** None: a cdev-opened device has no group. */
   readonly group = null;
+  /** Where every device a hot reset touches must be open, for the EPERM/EINVAL hint. */
   readonly hotResetScope = 'the same IommufdContext';
+  /** The context its devices were opened in. */
   readonly context: IommufdContext;
 
   /** @internal made by its IommufdContext */
@@ -222,6 +234,7 @@ export class IommufdDeviceHost implements DeviceHost {
     this.context = context;
   }
 
+  /** The context's backend. */
   get backend(): Backend {
     return this.context.backend;
   }

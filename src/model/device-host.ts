@@ -9,6 +9,7 @@ import type { DmaSpace } from './dma-space.js';
  * this, not an edit to Device.
  */
 export interface DeviceHost {
+  /** The backend the device's calls go through. */
   readonly backend: Backend;
   /** Device.context: the DMA space the device's buffers are mapped in. */
   readonly context: DmaSpace;

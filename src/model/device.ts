@@ -26,6 +26,11 @@ import {
   encodeHotResetInfoQuery,
 } from '../uapi/vfio-pci.js';
 
+/**
+ * The events a Device emits (Node EventEmitter), each without arguments. Both come from
+ * kernel notifiers armed at open when the device offers them; unheard, they become process
+ * warnings (VFIO_RELEASE_REQUEST, VFIO_PCI_ERROR).
+ */
 export interface DeviceEvents {
   /**
    * The kernel asks for the device back (someone is unbinding it from vfio-pci); the
@@ -42,8 +47,11 @@ export interface DeviceEvents {
  * `group`, `container` and `context`; the type argument says which host that was.
  */
 export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter<DeviceEvents> {
+  /** Its PCI address in full form, `0000:00:03.0`. */
   readonly address: string;
+  /** VFIO_DEVICE_GET_INFO as read at open: flags, number of regions and of IRQ indexes. */
   readonly info: DeviceInfo;
+  /** The PCI configuration space (through the kernel, which virtualizes parts of it). */
   readonly config: ConfigSpace;
   #fd: number;
   #regions = new Map<number, Region>();
@@ -129,11 +137,13 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     return this.context.dmaTranslated;
   }
 
+  /** The VFIO device fd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
     if (this.#fd < 0) throw closedError(`device ${this.address}`, 'Device.fd', this.address);
     return this.#fd;
   }
 
+  /** True after close(). */
   get closed(): boolean {
     return this.#fd < 0;
   }
@@ -155,7 +165,10 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     );
   }
 
-  /** VFIO_DEVICE_GET_REGION_INFO with its capability chain. */
+  /**
+   * VFIO_DEVICE_GET_REGION_INFO with its capability chain, asked afresh on each call.
+   * A RangeError if `index` is not below `info.numRegions`; a VfioError if the kernel refuses.
+   */
   regionInfo(index: number): RegionInfo {
     if (!Number.isInteger(index) || index < 0 || index >= this.info.numRegions)
       throw new RangeError(`Device.regionInfo: index ${index} is outside [0, ${this.info.numRegions})`);
@@ -182,7 +195,10 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     return r;
   }
 
-  /** BAR n (0–5); a VfioError if the device does not implement it. */
+  /**
+   * BAR n (0–5), as region(n). A RangeError for n outside 0–5; a VfioError
+   * (ERR_VFIO_NO_REGION) if the device does not implement it.
+   */
   bar(n: number): Region {
     if (!Number.isInteger(n) || n < 0 || n > 5) throw new RangeError(`Device.bar: BAR index must be 0–5, got ${n}`);
     const r = this.region(n);
@@ -191,6 +207,11 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     return r;
   }
 
+  /**
+   * VFIO_DEVICE_GET_IRQ_INFO for an IRQ index, by name ('msix', 'req', …) or VFIO index:
+   * how many vectors it has (0: not offered) and its flags. A RangeError for an index the
+   * device does not have.
+   */
   irqInfo(kind: IrqIndexName | number): IrqInfo {
     const index = typeof kind === 'number' ? kind : IRQ_INDEX[kind];
     if (index === undefined || !Number.isInteger(index) || index < 0 || index >= this.info.numIrqs)
@@ -205,6 +226,10 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    * disable the current set before enabling another. 'auto' takes the best the device
    * offers, MSI-X, then MSI, then INTx, with up to `count` vectors (check `.kind` and
    * `.vectors.length`).
+   *
+   * Throws a VfioError: EBUSY while another set is enabled, EINVAL when `count` exceeds what
+   * the device offers, ERR_VFIO_NO_IRQ when 'auto' finds nothing that can be enabled, or
+   * the kernel's errno from VFIO_DEVICE_SET_IRQS.
    */
   enableInterrupts(kind: IrqKind | 'auto', count = 1): InterruptSet {
     if (kind !== 'auto' && kind !== 'intx' && kind !== 'msi' && kind !== 'msix')
@@ -258,11 +283,16 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     });
   }
 
+  /** The InterruptSet enabled by enableInterrupts(), or null while none is. */
   get interrupts(): InterruptSet | null {
     return this.#irqs;
   }
 
-  /** VFIO_DEVICE_RESET. */
+  /**
+   * Resets the device alone (VFIO_DEVICE_RESET: FLR, PM or bus reset as the kernel chooses).
+   * A VfioError (ENOTTY, EINVAL or EAGAIN, with a hint) when it has no such reset; see
+   * `canReset` and hotReset().
+   */
   reset(): void {
     this.#ioctl('VFIO_DEVICE_RESET', VFIO_DEVICE_RESET, undefined, (code) =>
       code === 'ENOTTY' || code === 'EINVAL' || code === 'EAGAIN'
@@ -275,7 +305,14 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    * The devices a bus or slot reset of this one would also reset
    * (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO), each with its IOMMU group.
    */
-  hotResetInfo(): { address: string; group: number; devid?: number }[] {
+  hotResetInfo(): {
+    /** PCI address of a device the reset would touch. */
+    address: string;
+    /** Its IOMMU group; -1 for a device opened through its cdev (see `devid`). */
+    group: number;
+    /** Its iommufd device id, for a device opened through its cdev; -1 if this iommufd does not own it. */
+    devid?: number;
+  }[] {
     const op = 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO';
     const call = (bytes: Uint8Array) => this.#ioctl(op, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, bytes, (c) => this.#hotResetHint(c));
     let bytes = encodeHotResetInfoQuery();
@@ -299,7 +336,12 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
   /**
    * Resets the slot or bus the device sits on (VFIO_DEVICE_PCI_HOT_RESET). Every group
    * hotResetInfo() names must belong to this device's container: the kernel wants proof
-   * that the caller owns every device the reset touches.
+   * that the caller owns every device the reset touches. For a device opened through
+   * iommufd the kernel checks that ownership itself (same IommufdContext).
+   *
+   * Throws a VfioError: ERR_VFIO_HOT_RESET_GROUPS when a group is missing from the
+   * container, ENODEV when no slot or bus reset is possible, EINVAL/EPERM when a touched
+   * device is not open here.
    */
   hotReset(): void {
     const groupFds = this.#host.hotResetGroupFds(this.address, () => [...new Set(this.hotResetInfo().map((d) => d.group))]);

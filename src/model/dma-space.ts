@@ -4,6 +4,7 @@ import { IovaAllocator } from './iova.js';
 import { DmaBuffer } from './dma.js';
 import { formatBytes } from '../host/limits.js';
 
+/** Options of allocDma (DmaSpace, Device). */
 export interface DmaOptions {
   /**
    * 'prefer' (default) uses a 2 MiB hugepage when the system has one free. In no-IOMMU mode
@@ -19,6 +20,7 @@ export interface DmaOptions {
   access?: 'rw' | 'read' | 'write';
 }
 
+/** What the device may do with a DMA buffer: read and write it, only read it, or only write it. */
 export type DmaAccess = NonNullable<DmaOptions['access']>;
 
 /**
@@ -40,6 +42,7 @@ export type IommuApi = 'container' | 'iommufd' | 'noiommu';
  * device sees physical memory, so the buffer's physical address is its DMA address.
  */
 export abstract class DmaSpace {
+  /** The backend every call of this space (and of its devices) goes through. */
   readonly backend: Backend;
   #dma = new Set<DmaBuffer>();
   #iova: IovaAllocator | null = null;
@@ -48,6 +51,10 @@ export abstract class DmaSpace {
     this.backend = backend;
   }
 
+  /**
+   * The kernel interface mappings go through; null until the space can map (a container
+   * before its first group, an iommufd context before its first device).
+   */
   abstract readonly api: IommuApi | null;
   /** Does an IOMMU translate (and confine) the device's DMA? False only in no-IOMMU mode. */
   abstract readonly dmaTranslated: boolean;
@@ -82,6 +89,7 @@ export abstract class DmaSpace {
     return this.#iova;
   }
 
+  /** The DMA buffers mapped in this space and not yet freed (a snapshot). */
   get dmaBuffers(): readonly DmaBuffer[] {
     return [...this.#dma];
   }
@@ -89,7 +97,13 @@ export abstract class DmaSpace {
   /**
    * Allocates pinned memory and maps it for DMA at an IOVA inside the IOMMU's ranges (or
    * at `options.iova`); in no-IOMMU mode, at its physical address. Free it with
-   * `buffer.free()` or by closing.
+   * `buffer.free()` or by closing. `size` is in bytes, rounded up to the page size.
+   *
+   * Throws a RangeError for bad arguments, and a VfioError: ERR_VFIO_NO_GROUP before the
+   * space has an IOMMU; ERR_VFIO_NO_IOVA when no IOVA range fits (or the fixed one is taken);
+   * the kernel's errno from the map (ENOMEM: RLIMIT_MEMLOCK, ENOSPC: too many mappings,
+   * with hints). In no-IOMMU mode also ERR_VFIO_NOIOMMU_HUGEPAGES, ERR_VFIO_NOIOMMU_IOVA,
+   * ERR_VFIO_NOT_CONTIGUOUS and ERR_VFIO_DMA_UNREACHABLE (physical address above `dmaBits`).
    */
   allocDma(size: number, options: DmaOptions = {}): DmaBuffer {
     const op = `${this.constructor.name}.allocDma`;

@@ -42,11 +42,12 @@ export class DmaBuffer {
     return new Uint8Array(this.buffer);
   }
 
+  /** True after free(): `buffer`, `bytes` and iovaAt() then throw (ERR_VFIO_CLOSED). */
   get freed(): boolean {
     return this.#buffer === null;
   }
 
-  /** IOVA of `offset` bytes into the buffer, bounds-checked. */
+  /** IOVA of `offset` bytes into the buffer, bounds-checked (RangeError; ERR_VFIO_CLOSED once freed). */
   iovaAt(offset: number): number {
     if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.iovaAt');
     if (!(offset >= 0 && offset < this.size) || !Number.isInteger(offset))

@@ -11,6 +11,7 @@ import {
   VFIO_PCI_REQ_IRQ_INDEX,
 } from '../uapi/vfio-pci.js';
 
+/** The interrupt types a PCI device can raise: legacy INTx, MSI, MSI-X. */
 export type IrqKind = 'intx' | 'msi' | 'msix';
 /** The device's interrupts plus vfio-pci's two notifiers: PCIe errors and release requests. */
 export type IrqIndexName = IrqKind | 'err' | 'req';
@@ -23,9 +24,16 @@ export const IRQ_INDEX: Readonly<Record<IrqIndexName, number>> = {
   req: VFIO_PCI_REQ_IRQ_INDEX,
 };
 
+/** The events an InterruptVector emits (Node EventEmitter). */
 export interface InterruptVectorEvents {
+  /**
+   * The device raised the vector: `count` is how many times since the last delivery
+   * (the eventfd counter; interrupts that arrive together coalesce).
+   */
   interrupt: [count: number];
+  /** Polling the eventfd failed. As for any EventEmitter, an 'error' nobody listens to is thrown. */
   error: [err: Error];
+  /** The vector was closed (its InterruptSet disabled, or the device closed). */
   close: [];
 }
 
@@ -41,6 +49,7 @@ interface Waiter {
  * async iterator.
  */
 export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
+  /** Its number within the InterruptSet (the MSI/MSI-X vector number; 0 for INTx). */
   readonly vector: number;
   #poller: EventPoller;
   #waiters: Waiter[] = [];
@@ -55,6 +64,7 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
     this.#poller = backend.poll(fd, (err, count) => this.#deliver(err, count));
   }
 
+  /** True once the vector is closed: no more events; wait() rejects. */
   get closed(): boolean {
     return this.#poller.closed;
   }
@@ -64,14 +74,16 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
     this.#poller.ref();
     return this;
   }
+  /** Lets the process exit while the vector is armed (as the Device's own notifiers do). */
   unref(): this {
     this.#poller.unref();
     return this;
   }
 
   /**
-   * Resolves with the count of the next interrupt; rejects with ETIMEDOUT after
-   * `timeoutMs` (when given) or when the vector is closed first.
+   * Resolves with the count of the next interrupt (interrupts before the call are not
+   * counted). Rejects with a VfioError: ETIMEDOUT after `timeoutMs` milliseconds (when
+   * given), ERR_VFIO_CLOSED if the vector is or gets closed first.
    */
   wait(timeoutMs?: number): Promise<number> {
     if (this.closed) return Promise.reject(closedError(`interrupt vector ${this.vector}`, 'InterruptVector.wait', this.#device));
@@ -95,6 +107,10 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
     });
   }
 
+  /**
+   * `for await (const count of vector)`: each interrupt's count, queued from the moment
+   * the loop starts so none is missed between iterations; ends when the vector is closed.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<number, void, undefined> {
     const q: { counts: number[]; wake: (() => void) | null } = { counts: [], wake: null };
     this.#queues.add(q);
@@ -150,7 +166,9 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
  * through VFIO_DEVICE_SET_IRQS.
  */
 export class InterruptSet {
+  /** The IRQ index the vectors belong to. */
   readonly kind: IrqIndexName;
+  /** Every vector armed, in vector order. */
   readonly vectors: readonly InterruptVector[];
   #backend: Backend;
   #deviceFd: number;
@@ -184,6 +202,7 @@ export class InterruptSet {
     this.vectors = vectors;
   }
 
+  /** True after disable() (or the device's close()). */
   get disabled(): boolean {
     return this.#disabled;
   }

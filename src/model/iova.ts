@@ -1,9 +1,9 @@
-/**
- * IOVA allocation inside the ranges the IOMMU reports. IOVAs are JS numbers:
- * the allocator only hands out addresses below 2^53, which every IOMMU's
- * address width (39–57 bits) already implies in practice, and which keeps
- * descriptor writes on the hot path free of BigInt.
- */
+// IOVA allocation inside the ranges the IOMMU reports. IOVAs are JS numbers:
+// the allocator only hands out addresses below 2^53, which every IOMMU's
+// address width (39–57 bits) already implies in practice, and which keeps
+// descriptor writes on the hot path free of BigInt.
+
+/** A range of IOVAs, both ends inclusive, as JS numbers (below 2^53). */
 export interface IovaRange {
   /** Inclusive. */
   start: number;
@@ -11,7 +11,12 @@ export interface IovaRange {
   end: number;
 }
 
-/** First-fit over sorted free extents. Small and predictable: drivers allocate rarely. */
+/**
+ * Allocates IOVAs inside the ranges the IOMMU reports (DmaSpace uses one per space). IOVAs
+ * are JS numbers: it hands out addresses below 2^53 only, which every IOMMU's address width
+ * (39–57 bits) already implies, and which keeps descriptor writes free of BigInt.
+ * First-fit over sorted free extents: small and predictable, as drivers allocate rarely.
+ */
 export class IovaAllocator {
   private free: IovaRange[];
 

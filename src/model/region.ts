@@ -43,13 +43,23 @@ const FAST_LIMIT = 2 ** 31;
  * and a store that is ordered after earlier stores (MMIO is not memory: see
  * README.md, "Safety model"). Offsets outside the mapped areas go through pread/pwrite
  * on the device fd, which is also how non-mmappable and I/O-port BARs work.
+ *
+ * Every accessor takes a byte offset from the start of the region, aligned to the access
+ * width, and throws a RangeError when the access falls outside the region, is unaligned, or
+ * the value does not fit. After close() they throw a VfioError (ERR_VFIO_CLOSED); an
+ * access through pread/pwrite to a region the kernel does not let be read (or written)
+ * throws ERR_VFIO_ACCESS, and a short transfer EIO.
  */
 export class Region {
+  /** Its VFIO region index (vfio-pci: 0–5 the BARs, 6 ROM, 7 config, 8 VGA). */
   readonly index: number;
   /** 'BAR0' … 'BAR5', 'ROM', 'config', 'VGA' or 'region N'. */
   readonly name: string;
+  /** Bytes. 0 for a region the device does not implement. */
   readonly size: number;
+  /** VFIO_REGION_INFO_FLAG_* bits: READ, WRITE, MMAP, CAPS. */
   readonly flags: number;
+  /** VFIO_DEVICE_GET_REGION_INFO as read at open, capabilities included. */
   readonly info: RegionInfo;
   /** Why the region could not be mmapped, when it could not. */
   readonly mmapError: Error | undefined;
@@ -89,16 +99,24 @@ export class Region {
     if (this.#areas.length === 1 && only && only.start === 0 && only.end >= this.size && this.size <= FAST_LIMIT) this.#whole = only;
   }
 
+  /** The kernel lets the region be read. */
   get readable(): boolean {
     return (this.flags & VFIO_REGION_INFO_FLAG_READ) !== 0;
   }
+  /** The kernel lets the region be written. */
   get writable(): boolean {
     return (this.flags & VFIO_REGION_INFO_FLAG_WRITE) !== 0;
   }
   /** The mmapped parts as [start, end) region offsets; the rest uses pread/pwrite. */
-  get mappedAreas(): readonly { start: number; end: number }[] {
+  get mappedAreas(): readonly {
+    /** Region offset of the first mapped byte. */
+    start: number;
+    /** Region offset just past the last mapped byte. */
+    end: number;
+  }[] {
     return this.#areas.map((a) => ({ start: a.start, end: a.end }));
   }
+  /** True after close(). */
   get closed(): boolean {
     return this.#closed;
   }
@@ -134,46 +152,58 @@ export class Region {
     this.#whole = null;
   }
 
+  /** One 8-bit read at `offset`. */
   read8(offset: number): number {
     const a = this.#whole;
     if (a !== null && (offset | 0) === offset && offset >= 0 && offset < this.size) return Atomics.load(a.u8, offset);
     return this.#read(offset, 1) as number;
   }
+  /** One 16-bit little-endian read at `offset` (2-byte aligned). */
   read16(offset: number): number {
     const a = this.#whole;
     if (a !== null && (offset & ~1) === offset && offset >= 0 && offset <= this.size - 2) return Atomics.load(a.u16, offset >>> 1);
     return this.#read(offset, 2) as number;
   }
+  /** One 32-bit little-endian read at `offset` (4-byte aligned), as an unsigned number. */
   read32(offset: number): number {
     const a = this.#whole;
     if (a !== null && (offset & ~3) === offset && offset >= 0 && offset <= this.size - 4) return Atomics.load(a.u32, offset >>> 2);
     return this.#read(offset, 4) as number;
   }
-  /** One 64-bit access when mapped. */
+  /**
+   * A 64-bit little-endian read at `offset` (8-byte aligned): one 64-bit access when mapped;
+   * through pread, whatever access width the kernel's region handler uses.
+   */
   read64(offset: number): bigint {
     const a = this.#whole;
     if (a !== null && (offset & ~7) === offset && offset >= 0 && offset <= this.size - 8) return Atomics.load(a.u64, offset >>> 3);
     return this.#read(offset, 8) as bigint;
   }
 
+  /** One 8-bit write at `offset`; `value` in 0 … 255 (or -128 … -1). */
   write8(offset: number, value: number): void {
     const a = this.#whole;
     if (a !== null && (offset | 0) === offset && offset >= 0 && offset < this.size && (value & 0xff) === value) Atomics.store(a.u8, offset, value);
     else this.#write(offset, 1, value);
   }
+  /** One 16-bit little-endian write at `offset` (2-byte aligned); `value` in 0 … 65535 (or a negative int16). */
   write16(offset: number, value: number): void {
     const a = this.#whole;
     if (a !== null && (offset & ~1) === offset && offset >= 0 && offset <= this.size - 2 && (value & 0xffff) === value)
       Atomics.store(a.u16, offset >>> 1, value);
     else this.#write(offset, 2, value);
   }
-  /** Accepts 0 … 2^32-1 (or a negative int32, taken as its two's complement). */
+  /**
+   * One 32-bit little-endian write at `offset` (4-byte aligned). Accepts 0 … 2^32-1 (or a
+   * negative int32, taken as its two's complement).
+   */
   write32(offset: number, value: number): void {
     const a = this.#whole;
     if (a !== null && (offset & ~3) === offset && offset >= 0 && offset <= this.size - 4 && ((value >>> 0) === value || (value | 0) === value))
       Atomics.store(a.u32, offset >>> 2, value);
     else this.#write(offset, 4, value);
   }
+  /** A 64-bit little-endian write at `offset` (8-byte aligned) of a BigInt in [0, 2^64); one access when mapped. */
   write64(offset: number, value: bigint): void {
     const a = this.#whole;
     if (a !== null && (offset & ~7) === offset && offset >= 0 && offset <= this.size - 8 && typeof value === 'bigint' && BigInt.asUintN(64, value) === value)
@@ -181,13 +211,17 @@ export class Region {
     else this.#write(offset, 8, value);
   }
 
-  /** Copies bytes out of the region (memory-like areas only, e.g. a device buffer). */
+  /**
+   * Copies `target.length` bytes out of the region from `offset` (memory-like areas only,
+   * e.g. a device buffer: the copy's access widths are unspecified).
+   */
   readBytes(offset: number, target: Uint8Array): void {
     this.#checkRange('readBytes', offset, target.length, 1);
     const a = this.#areaFor(offset, target.length);
     if (a) target.set(a.u8.subarray(offset - a.start, offset - a.start + target.length));
     else this.#pio('pread', offset, target);
   }
+  /** Copies `source` into the region at `offset` (memory-like areas only, as readBytes). */
   writeBytes(offset: number, source: Uint8Array): void {
     this.#checkRange('writeBytes', offset, source.length, 1);
     const a = this.#areaFor(offset, source.length);

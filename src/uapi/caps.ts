@@ -17,8 +17,11 @@ export const vfioInfoCapHeader = defineStruct('vfio_info_cap_header', VFIO_INFO_
 /** No info ioctl comes close: real chains have at most a handful of entries. */
 export const MAX_CAP_CHAIN = 64;
 
+/** One entry of a VFIO capability chain (struct vfio_info_cap_header). */
 export interface CapRef {
+  /** The capability ID (VFIO_*_INFO_CAP_*). */
   readonly id: number;
+  /** The capability's version. */
   readonly version: number;
   /** From the start of the info struct, as the kernel counts. */
   readonly offset: number;
@@ -26,7 +29,8 @@ export interface CapRef {
 
 /**
  * Walks the chain starting at `firstOffset` (0 means no chain). `minOffset`
- * is the size of the fixed info struct: a capability cannot start inside it.
+ * is the size of the fixed info struct: a capability cannot start inside it. A RangeError
+ * when the chain loops, is longer than MAX_CAP_CHAIN, or points outside the buffer.
  */
 export function readCapChain(bytes: Uint8Array, firstOffset: number, minOffset = 0): CapRef[] {
   const out: CapRef[] = [];
@@ -51,7 +55,7 @@ export function readCapChain(bytes: Uint8Array, firstOffset: number, minOffset =
   return out;
 }
 
-/** Checks that a variable-length capability body lies inside the buffer before it is decoded. */
+/** Checks that a variable-length capability body lies inside the buffer before it is decoded; a RangeError naming `what` if not. */
 export function assertCapFits(bytes: Uint8Array, what: string, offset: number, length: number): void {
   if (offset + length > bytes.length) {
     throw new RangeError(`${what} at offset ${offset} needs ${length} bytes, buffer ends at ${bytes.length}`);

@@ -1,6 +1,15 @@
-// Kernel ABI facts for VFIO and PCI: constants, struct layouts, codecs.
-// Pure data and arithmetic, no I/O, so it is safe to import anywhere.
-
+/**
+ * vfio/uapi: the kernel ABI of VFIO, iommufd and PCI as data: ioctl request numbers, the
+ * constants of `<linux/vfio.h>`, `<linux/iommufd.h>` and `<linux/pci_regs.h>` under their
+ * kernel names, struct layouts ({@link defineStruct}) with encoders and decoders for the
+ * ioctl arguments, capability-chain walkers, and PCI class names. Pure data and arithmetic,
+ * no I/O, so it is safe to import anywhere (and needs no native addon).
+ *
+ * The constants carry no comments of their own: they mean what the kernel header that
+ * names them says.
+ *
+ * @packageDocumentation
+ */
 export * from './struct.js';
 export * from './ioctl.js';
 export * from './vfio.js';

@@ -5,10 +5,15 @@
 // baked into the number. The direction/size encoders are here anyway for the
 // few callers that need other subsystems' requests.
 
+/** How an architecture packs ioctl numbers (`<asm/ioctl.h>`): the size field's width and the direction values. */
 export interface IoctlEncoding {
+  /** Width of the size field: 14 (asm-generic), 13 (powerpc, mips). */
   readonly sizeBits: number;
+  /** _IOC_NONE. */
   readonly none: number;
+  /** _IOC_WRITE. */
   readonly write: number;
+  /** _IOC_READ. */
   readonly read: number;
 }
 
@@ -18,12 +23,14 @@ export interface IoctlEncoding {
 const GENERIC: IoctlEncoding = { sizeBits: 14, none: 0, write: 1, read: 2 };
 const PPC_MIPS: IoctlEncoding = { sizeBits: 13, none: 1, write: 4, read: 2 };
 
+/** The ioctl encoding of a Node `process.arch` ('x64', 'arm64', 'ppc64', 'mips', …). */
 export function ioctlEncodingFor(arch: string): IoctlEncoding {
   return /^(ppc|mips)/.test(arch) ? PPC_MIPS : GENERIC;
 }
 
 const ENC = ioctlEncodingFor(process.arch);
 
+/** The data direction of an ioctl, as seen from user space (_IOC_READ: the kernel writes the argument). */
 export type IoctlDirection = 'none' | 'read' | 'write' | 'readwrite';
 
 function typeCode(type: number | string): number {
@@ -32,6 +39,11 @@ function typeCode(type: number | string): number {
   return t;
 }
 
+/**
+ * _IOC(): an ioctl request number from direction, type (a number or a one-character
+ * string), number and argument size in bytes, for this machine's architecture unless `enc`
+ * says otherwise. A RangeError when a field does not fit.
+ */
 export function _IOC(
   dir: IoctlDirection,
   type: number | string,
@@ -48,9 +60,13 @@ export function _IOC(
   return d * 2 ** (16 + enc.sizeBits) + size * 0x10000 + typeCode(type) * 0x100 + nr;
 }
 
+/** _IO(type, nr): a request with no argument data (VFIO defines all of its requests this way). */
 export const _IO = (type: number | string, nr: number): number => _IOC('none', type, nr, 0);
+/** _IOR(type, nr, size): the kernel writes `size` bytes to the argument. */
 export const _IOR = (type: number | string, nr: number, size: number): number => _IOC('read', type, nr, size);
+/** _IOW(type, nr, size): the kernel reads `size` bytes from the argument. */
 export const _IOW = (type: number | string, nr: number, size: number): number => _IOC('write', type, nr, size);
+/** _IOWR(type, nr, size): the kernel reads and writes the argument. */
 export const _IOWR = (type: number | string, nr: number, size: number): number => _IOC('readwrite', type, nr, size);
 
 export const VFIO_API_VERSION = 0;
@@ -70,6 +86,7 @@ export const VFIO_NOIOMMU_IOMMU = 8;
 export const VFIO_UNMAP_ALL = 9;
 export const VFIO_UPDATE_VADDR = 10;
 
+/** The kinds of VFIO fd, each its own namespace of request numbers. */
 export type VfioFdKind = 'container' | 'group' | 'device';
 
 // Request numbers are per-fd namespaces: the container and device ranges

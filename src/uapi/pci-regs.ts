@@ -60,6 +60,7 @@ export const PCI_BASE_ADDRESS_MEM_PREFETCH = 0x08;
 export const PCI_BASE_ADDRESS_MEM_MASK = 0xfffffff0;
 export const PCI_BASE_ADDRESS_IO_MASK = 0xfffffffc;
 
+/** The config offset of BAR `bar` (0–5); a RangeError for any other. */
 export function pciBarOffset(bar: number): number {
   if (!Number.isInteger(bar) || bar < 0 || bar >= PCI_STD_NUM_BARS) throw new RangeError(`BAR ${bar} is not 0..5`);
   return PCI_BASE_ADDRESS_0 + 4 * bar;
@@ -144,8 +145,11 @@ export const PCI_EXT_CAP_ID_PL_32GT = 0x2a;
 export const PCI_EXT_CAP_ID_DOE = 0x2e;
 
 // Extended capability header: id in bits 15:0, version 19:16, next 31:20.
+/** The ID field of an extended capability header (the dword at its offset). */
 export const pciExtCapId = (header: number): number => header & 0xffff;
+/** The version field of an extended capability header. */
 export const pciExtCapVersion = (header: number): number => (header >>> 16) & 0xf;
+/** The next-capability offset of an extended capability header (0: the last). */
 export const pciExtCapNext = (header: number): number => (header >>> 20) & 0xffc;
 
 export const PCI_PM_PMC = 2;
@@ -204,8 +208,11 @@ export const PCI_EXP_DEVSTA = 0x0a;
 export const PCI_EXP_DEVSTA_TRPND = 0x0020;
 
 // devfn packs a 5-bit slot and a 3-bit function.
+/** PCI_SLOT(): the device number of a devfn. */
 export const pciSlot = (devfn: number): number => (devfn >> 3) & 0x1f;
+/** PCI_FUNC(): the function number of a devfn. */
 export const pciFunc = (devfn: number): number => devfn & 0x07;
+/** PCI_DEVFN(): a devfn from device (slot) and function numbers. */
 export const pciDevfn = (slot: number, func: number): number => ((slot & 0x1f) << 3) | (func & 0x07);
 
 // SR-IOV extended capability registers (PCIe base spec 9.3.3).

@@ -17,14 +17,21 @@ import {
 /** Reads `width` bytes of config space at `offset`, little-endian. */
 export type ConfigRead = (offset: number, width: 1 | 2 | 4) => number;
 
+/** A standard PCI capability found in config space. */
 export interface PciCapRef {
+  /** The capability ID (PCI_CAP_ID_*). */
   readonly id: number;
+  /** Where it starts in config space. */
   readonly offset: number;
 }
 
+/** A PCIe extended capability found in config space. */
 export interface PciExtCapRef {
+  /** The capability ID (PCI_EXT_CAP_ID_*). */
   readonly id: number;
+  /** The capability's version. */
   readonly version: number;
+  /** Where it starts in config space (0x100 or above). */
   readonly offset: number;
 }
 
@@ -35,6 +42,10 @@ const STD_CAP_MAX_ENTRIES = (PCI_CFG_SPACE_SIZE - STD_CAP_MIN) / 4;
 const EXT_CAP_MIN = PCI_CFG_SPACE_SIZE;
 const EXT_CAP_MAX_ENTRIES = (PCI_CFG_SPACE_EXP_SIZE - EXT_CAP_MIN) / 4;
 
+/**
+ * The standard capability list, in list order. Stops (never throws) at a bad pointer, a
+ * loop, an absent device (all ones), or when no more entries could fit.
+ */
 export function walkCapabilities(read: ConfigRead): PciCapRef[] {
   const out: PciCapRef[] = [];
   if ((read(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST) === 0) return out;
@@ -52,6 +63,7 @@ export function walkCapabilities(read: ConfigRead): PciCapRef[] {
   return out;
 }
 
+/** The PCIe extended capability list from 0x100, in list order; stops as walkCapabilities does. */
 export function walkExtendedCapabilities(read: ConfigRead): PciExtCapRef[] {
   const out: PciExtCapRef[] = [];
   const seen = new Set<number>();
@@ -68,10 +80,12 @@ export function walkExtendedCapabilities(read: ConfigRead): PciExtCapRef[] {
   return out;
 }
 
+/** The config offset of the first standard capability with this ID, or undefined. */
 export function findCapability(read: ConfigRead, id: number): number | undefined {
   return walkCapabilities(read).find((c) => c.id === id)?.offset;
 }
 
+/** The config offset of the first extended capability with this ID, or undefined. */
 export function findExtendedCapability(read: ConfigRead, id: number): number | undefined {
   return walkExtendedCapabilities(read).find((c) => c.id === id)?.offset;
 }

@@ -5,7 +5,9 @@
 // follows a lone u32; Node no longer ships for 32-bit x86, so that ABI is not
 // modelled. VFIO is little-endian on every architecture Node runs on.
 
+/** A C scalar type: `__u8`, `__u16`, `__u32`, `__s32`, `__u64` (little-endian, naturally aligned). */
 export type ScalarKind = 'u8' | 'u16' | 'u32' | 'i32' | 'u64';
+/** A field's kind: a scalar, or explicit padding bytes. */
 export type FieldKind = ScalarKind | 'pad';
 
 /** `[name, kind]`, `[name, kind, count]` for a fixed array, `[name, 'pad', bytes]`. */
@@ -14,7 +16,11 @@ export type FieldSpec =
   | readonly [name: string, kind: ScalarKind, count: number]
   | readonly [name: string, kind: 'pad', bytes: number];
 
-type DecodedValue<F> = F extends readonly [string, 'u64']
+/**
+ * What decode() gives for a field: a number for a scalar (a bigint for u64), a Uint8Array
+ * for a u8 array, an array of numbers (bigints for u64) for other arrays.
+ */
+export type DecodedValue<F> = F extends readonly [string, 'u64']
   ? bigint
   : F extends readonly [string, 'u8', number]
     ? Uint8Array
@@ -24,7 +30,8 @@ type DecodedValue<F> = F extends readonly [string, 'u64']
         ? number[]
         : number;
 
-type EncodedValue<F> = F extends readonly [string, 'u64']
+/** What encode() takes for a field: a number (number or bigint for u64), or an array-like of them for an array. */
+export type EncodedValue<F> = F extends readonly [string, 'u64']
   ? number | bigint
   : F extends readonly [string, 'u64', number]
     ? ArrayLike<number | bigint>
@@ -32,10 +39,13 @@ type EncodedValue<F> = F extends readonly [string, 'u64']
       ? ArrayLike<number>
       : number;
 
-type DataField<Fs extends readonly FieldSpec[]> = Exclude<Fs[number], readonly [string, 'pad', number]>;
+/** The fields of a spec that carry data: every one but the padding. */
+export type DataField<Fs extends readonly FieldSpec[]> = Exclude<Fs[number], readonly [string, 'pad', number]>;
 
+/** The name of any field of a spec. */
 export type FieldName<Fs extends readonly FieldSpec[]> = Fs[number][0];
 
+/** A decoded struct: one property per data field, named as in the spec. */
 export type Decoded<Fs extends readonly FieldSpec[]> = {
   [F in DataField<Fs> as F[0]]: DecodedValue<F>;
 };
@@ -45,9 +55,13 @@ export type EncodeInput<Fs extends readonly FieldSpec[]> = {
   [F in DataField<Fs> as F[0]]?: EncodedValue<F>;
 };
 
+/** Where one field sits in a Struct. */
 export interface FieldLayout {
+  /** As in the spec (the kernel header's name). */
   readonly name: string;
+  /** The scalar type, or 'pad'. */
   readonly kind: FieldKind;
+  /** Byte offset from the start of the struct. */
   readonly offset: number;
   /** Bytes occupied, including every array element. */
   readonly size: number;
@@ -55,8 +69,11 @@ export interface FieldLayout {
   readonly count: number;
 }
 
+/** Where encode() writes: into an existing buffer (an ioctl argument with trailing data). */
 export interface EncodeTarget {
+  /** The buffer; the struct's bytes are overwritten, the rest left alone. */
   bytes: Uint8Array;
+  /** Byte offset of the struct in `bytes` (default 0). */
   offset?: number;
 }
 
@@ -75,10 +92,19 @@ function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
+/**
+ * A C struct layout with its encoder and decoder: fields laid out as the LP64 C ABI does
+ * (each naturally aligned, the size rounded to the largest alignment), little-endian.
+ * Made by defineStruct, which keeps the field names in the type.
+ */
 export class Struct<Fs extends readonly FieldSpec[] = readonly FieldSpec[]> {
+  /** The C struct's name, for errors ('vfio_region_info'). */
   readonly name: string;
+  /** sizeof, in bytes (trailing padding included). */
   readonly size: number;
+  /** _Alignof, in bytes. */
   readonly align: number;
+  /** Every field, padding included, in declaration order. */
   readonly fields: readonly FieldLayout[];
   readonly #byName: ReadonlyMap<string, FieldLayout>;
 
@@ -114,6 +140,7 @@ export class Struct<Fs extends readonly FieldSpec[] = readonly FieldSpec[]> {
     this.#byName = byName;
   }
 
+  /** offsetof(): a field's byte offset; an Error for a name the struct does not have. */
   offsetOf(field: FieldName<Fs>): number {
     const f = this.#byName.get(field);
     if (f === undefined) throw new Error(`${this.name} has no field ${String(field)}`);
@@ -123,7 +150,8 @@ export class Struct<Fs extends readonly FieldSpec[] = readonly FieldSpec[]> {
   /**
    * Writes every byte of the struct (padding and omitted fields become zero,
    * so stale buffer contents never reach the kernel). Returns the target
-   * buffer, or a fresh one of `size` bytes.
+   * buffer, or a fresh one of `size` bytes. A RangeError when a value does not fit its
+   * field, an array is too long, or the struct does not fit in the target.
    */
   encode(values: EncodeInput<Fs>, into?: EncodeTarget): Uint8Array {
     const bytes = into?.bytes ?? new Uint8Array(this.size);
@@ -154,6 +182,7 @@ export class Struct<Fs extends readonly FieldSpec[] = readonly FieldSpec[]> {
     return bytes;
   }
 
+  /** Reads the struct at `offset` of `bytes`; a RangeError when the buffer is too short. */
   decode(bytes: Uint8Array, offset = 0): Decoded<Fs> {
     if (!Number.isInteger(offset) || offset < 0 || offset + this.size > bytes.length) {
       throw new RangeError(
@@ -231,6 +260,13 @@ function get(view: DataView, kind: ScalarKind, at: number): number | bigint {
   }
 }
 
+/**
+ * A Struct from field specs, in declaration order: `[name, kind]`, `[name, kind, count]` for
+ * a fixed array, `[name, 'pad', bytes]`. The field names become the keys of encode's input
+ * and decode's output. An Error for a duplicate name or a bad count.
+ *
+ *   const vfioIrqInfo = defineStruct('vfio_irq_info', [['argsz', 'u32'], ['flags', 'u32'], ['index', 'u32'], ['count', 'u32']]);
+ */
 export function defineStruct<const Fs extends readonly FieldSpec[]>(name: string, fields: Fs): Struct<Fs> {
   return new Struct(name, fields);
 }

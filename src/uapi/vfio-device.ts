@@ -24,20 +24,26 @@ export const vfioDeviceInfo = defineStruct('vfio_device_info', [
   ['cap_offset', 'u32'],
 ]);
 
+/** The VFIO_DEVICE_GET_INFO argument: a zeroed buffer of `argsz` bytes (at least the fixed struct), argsz set. */
 export function encodeDeviceInfoQuery(argsz: number = vfioDeviceInfo.size): Uint8Array {
   return vfioDeviceInfo.encode({ argsz }, { bytes: new Uint8Array(Math.max(argsz, vfioDeviceInfo.size)) });
 }
 
+/** VFIO_DEVICE_GET_INFO, decoded. */
 export interface DeviceInfo {
   /** Bytes the kernel needs; larger than the buffer means retry with this size to see the caps. */
   readonly argsz: number;
+  /** VFIO_DEVICE_FLAGS_* bits: the bus (PCI, platform, …), RESET, CAPS. */
   readonly flags: number;
+  /** Regions the device has (vfio-pci: 9, more with device-specific regions). */
   readonly numRegions: number;
+  /** IRQ indexes the device has (vfio-pci: 5). */
   readonly numIrqs: number;
   /** Device caps are bus specific (only s390 zPCI defines any), so they are handed back raw. */
   readonly caps: readonly CapRef[];
 }
 
+/** Decodes the VFIO_DEVICE_GET_INFO argument after the ioctl, with the capability chain when it fit in the buffer. */
 export function decodeDeviceInfo(bytes: Uint8Array): DeviceInfo {
   const d = vfioDeviceInfo.decode(bytes);
   const chained = (d.flags & VFIO_DEVICE_FLAGS_CAPS) !== 0 && d.argsz <= bytes.length;

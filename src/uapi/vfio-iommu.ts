@@ -71,18 +71,25 @@ export const vfioIommuType1DmaUnmap = defineStruct('vfio_iommu_type1_dma_unmap',
   ['size', 'u64'],
 ]);
 
+/** A range of IOVAs the IOMMU accepts mappings in (struct vfio_iova_range). */
 export interface IovaRange {
+  /** First IOVA (inclusive). */
   readonly start: bigint;
   /** Inclusive. */
   readonly end: bigint;
 }
 
+/** VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION: dirty page tracking for live migration. */
 export interface IommuMigrationCap {
+  /** The capability's flags (VFIO_IOMMU_DIRTY_PAGES supported bits). */
   readonly flags: number;
+  /** Page sizes dirty tracking works in (a bitmap, like `pgsizes`). */
   readonly pgsizeBitmap: bigint;
+  /** Largest dirty bitmap the kernel returns, in bytes. */
   readonly maxDirtyBitmapSize: bigint;
 }
 
+/** The ranges of a VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE capability at `capOffset`; a RangeError when they run past the buffer. */
 export function decodeIovaRangeCap(bytes: Uint8Array, capOffset: number): IovaRange[] {
   const cap = vfioIommuType1InfoCapIovaRange.decode(bytes, capOffset);
   const first = capOffset + vfioIommuType1InfoCapIovaRange.size;
@@ -96,15 +103,21 @@ export function decodeIovaRangeCap(bytes: Uint8Array, capOffset: number): IovaRa
   return ranges;
 }
 
+/** A VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION capability at `capOffset`. */
 export function decodeIommuMigrationCap(bytes: Uint8Array, capOffset: number): IommuMigrationCap {
   const m = vfioIommuType1InfoCapMigration.decode(bytes, capOffset);
   return { flags: m.flags, pgsizeBitmap: m.pgsize_bitmap, maxDirtyBitmapSize: m.max_dirty_bitmap_size };
 }
 
+/** A VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL capability at `capOffset`: how many more mappings the container takes. */
 export function decodeDmaAvailCap(bytes: Uint8Array, capOffset: number): number {
   return vfioIommuType1InfoDmaAvail.decode(bytes, capOffset).avail;
 }
 
+/**
+ * The VFIO_IOMMU_GET_INFO argument: `argsz` bytes (room for the capabilities), argsz set. A
+ * RangeError when `argsz` is below the fixed struct's size.
+ */
 export function encodeIommuInfoQuery(argsz: number = vfioIommuType1Info.size): Uint8Array {
   if (argsz < vfioIommuType1Info.size) {
     throw new RangeError(`vfio_iommu_type1_info: argsz ${argsz} < ${vfioIommuType1Info.size}`);
@@ -112,18 +125,23 @@ export function encodeIommuInfoQuery(argsz: number = vfioIommuType1Info.size): U
   return vfioIommuType1Info.encode({ argsz }, { bytes: new Uint8Array(argsz) });
 }
 
+/** VFIO_IOMMU_GET_INFO (type1), decoded with its capabilities. */
 export interface IommuInfo {
   /** Bytes the kernel needs; larger than the buffer means retry with this size to see the caps. */
   readonly argsz: number;
+  /** VFIO_IOMMU_INFO_* bits: PGSIZES, CAPS. */
   readonly flags: number;
   /** Bitmap of supported IOMMU page sizes; absent when the kernel did not report it. */
   readonly pgsizes?: bigint;
+  /** Where mappings may go (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE); absent when not reported. */
   readonly iovaRanges?: readonly IovaRange[];
   /** How many more DMA mappings the container will accept. */
   readonly dmaAvail?: number;
+  /** Dirty page tracking (VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION); absent when not reported. */
   readonly migration?: IommuMigrationCap;
 }
 
+/** Decodes the VFIO_IOMMU_GET_INFO argument after the ioctl, capabilities included when they fit. */
 export function decodeIommuInfo(bytes: Uint8Array): IommuInfo {
   const r = vfioIommuType1Info.decode(bytes);
   const out: { -readonly [K in keyof IommuInfo]: IommuInfo[K] } = { argsz: r.argsz, flags: r.flags };
@@ -146,14 +164,19 @@ export function decodeIommuInfo(bytes: Uint8Array): IommuInfo {
   return out;
 }
 
+/** A VFIO_IOMMU_MAP_DMA request (encodeDmaMap). */
 export interface DmaMapRequest {
+  /** Process address of the memory to map. */
   readonly vaddr: number | bigint;
+  /** The device address it gets. */
   readonly iova: number | bigint;
+  /** Bytes, a multiple of the IOMMU page size. */
   readonly size: number | bigint;
   /** Defaults to READ | WRITE: the device may both read and write the buffer. */
   readonly flags?: number;
 }
 
+/** The VFIO_IOMMU_MAP_DMA argument. */
 export function encodeDmaMap(req: DmaMapRequest): Uint8Array {
   return vfioIommuType1DmaMap.encode({
     argsz: vfioIommuType1DmaMap.size,
@@ -164,12 +187,17 @@ export function encodeDmaMap(req: DmaMapRequest): Uint8Array {
   });
 }
 
+/** A VFIO_IOMMU_UNMAP_DMA request (encodeDmaUnmap). */
 export interface DmaUnmapRequest {
+  /** First device address to unmap. */
   readonly iova: number | bigint;
+  /** Bytes. */
   readonly size: number | bigint;
+  /** VFIO_DMA_UNMAP_FLAG_* bits (default 0). */
   readonly flags?: number;
 }
 
+/** The VFIO_IOMMU_UNMAP_DMA argument. */
 export function encodeDmaUnmap(req: DmaUnmapRequest): Uint8Array {
   return vfioIommuType1DmaUnmap.encode({
     argsz: vfioIommuType1DmaUnmap.size,
@@ -179,13 +207,17 @@ export function encodeDmaUnmap(req: DmaUnmapRequest): Uint8Array {
   });
 }
 
+/** The VFIO_IOMMU_UNMAP_DMA argument as the kernel left it (decodeDmaUnmap). */
 export interface DmaUnmapResult {
+  /** The flags sent. */
   readonly flags: number;
+  /** The IOVA sent. */
   readonly iova: bigint;
   /** The kernel writes back how many bytes it actually unmapped. */
   readonly size: bigint;
 }
 
+/** Decodes the VFIO_IOMMU_UNMAP_DMA argument after the ioctl. */
 export function decodeDmaUnmap(bytes: Uint8Array): DmaUnmapResult {
   const { flags, iova, size } = vfioIommuType1DmaUnmap.decode(bytes);
   return { flags, iova, size };

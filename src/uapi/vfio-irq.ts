@@ -35,23 +35,32 @@ export const vfioIrqSet = defineStruct('vfio_irq_set', [
   ['count', 'u32'],
 ]);
 
+/** The VFIO_DEVICE_GET_IRQ_INFO argument for IRQ index `index`. */
 export function encodeIrqInfoQuery(index: number): Uint8Array {
   return vfioIrqInfo.encode({ argsz: vfioIrqInfo.size, index });
 }
 
+/** VFIO_DEVICE_GET_IRQ_INFO, decoded. */
 export interface IrqInfo {
+  /** VFIO_IRQ_INFO_* bits: EVENTFD, MASKABLE, AUTOMASKED, NORESIZE. */
   readonly flags: number;
+  /** The IRQ index asked about. */
   readonly index: number;
+  /** Vectors the index offers; 0: the device does not have it. */
   readonly count: number;
 }
 
+/** Decodes the VFIO_DEVICE_GET_IRQ_INFO argument after the ioctl. */
 export function decodeIrqInfo(bytes: Uint8Array): IrqInfo {
   const { flags, index, count } = vfioIrqInfo.decode(bytes);
   return { flags, index, count };
 }
 
+/** What to ask of VFIO_DEVICE_SET_IRQS (encodeIrqSet). */
 export interface IrqSetRequest {
+  /** The IRQ index (VFIO_PCI_*_IRQ_INDEX). */
   readonly index: number;
+  /** First vector acted on (default 0). */
   readonly start?: number;
   /** Exactly one VFIO_IRQ_SET_ACTION_* bit. */
   readonly action: number;
@@ -67,6 +76,11 @@ export interface IrqSetRequest {
 
 const ACTIONS: readonly number[] = [VFIO_IRQ_SET_ACTION_MASK, VFIO_IRQ_SET_ACTION_UNMASK, VFIO_IRQ_SET_ACTION_TRIGGER];
 
+/**
+ * The VFIO_DEVICE_SET_IRQS argument, its data type chosen from `data`: eventfds (an
+ * Int32Array, -1 to unassign one), booleans, or none. A RangeError for an action that is not
+ * exactly one VFIO_IRQ_SET_ACTION_* bit, an fd below -1, or a `count` that disagrees with the data.
+ */
 export function encodeIrqSet(req: IrqSetRequest): Uint8Array {
   const { action, data } = req;
   if (!ACTIONS.includes(action)) {
@@ -102,11 +116,17 @@ export function encodeIrqSet(req: IrqSetRequest): Uint8Array {
   return vfioIrqSet.encode({ argsz: bytes.length, flags, index: req.index, start: req.start ?? 0, count }, { bytes });
 }
 
+/** A VFIO_DEVICE_SET_IRQS argument, decoded (decodeIrqSet). */
 export interface IrqSet {
+  /** VFIO_IRQ_SET_DATA_* | VFIO_IRQ_SET_ACTION_* bits. */
   readonly flags: number;
+  /** The IRQ index. */
   readonly index: number;
+  /** First vector acted on. */
   readonly start: number;
+  /** Vectors acted on. */
   readonly count: number;
+  /** The eventfds (DATA_EVENTFD) or booleans (DATA_BOOL); undefined for DATA_NONE. */
   readonly data: Int32Array | boolean[] | undefined;
 }
 

@@ -31,6 +31,7 @@ export const VFIO_PCI_NUM_IRQS = 5;
  */
 export const VFIO_PCI_OFFSET_SHIFT = 40;
 
+/** Where vfio-pci puts region `index` in the device fd (index << VFIO_PCI_OFFSET_SHIFT); a fallback, see there. */
 export function vfioPciRegionOffset(index: number): bigint {
   return BigInt(index) << BigInt(VFIO_PCI_OFFSET_SHIFT);
 }
@@ -56,6 +57,10 @@ export const vfioPciHotReset = defineStruct('vfio_pci_hot_reset', [
   ['count', 'u32'],
 ]);
 
+/**
+ * The VFIO_DEVICE_GET_PCI_HOT_RESET_INFO argument: `argsz` bytes (room for the entries),
+ * argsz set. A RangeError when `argsz` is below the fixed struct's size.
+ */
 export function encodeHotResetInfoQuery(argsz: number = vfioPciHotResetInfo.size): Uint8Array {
   if (argsz < vfioPciHotResetInfo.size) {
     throw new RangeError(`vfio_pci_hot_reset_info: argsz ${argsz} < ${vfioPciHotResetInfo.size}`);
@@ -63,13 +68,19 @@ export function encodeHotResetInfoQuery(argsz: number = vfioPciHotResetInfo.size
   return vfioPciHotResetInfo.encode({ argsz }, { bytes: new Uint8Array(argsz) });
 }
 
+/** A device a hot reset would touch (struct vfio_pci_dependent_device). */
 export interface PciDependentDevice {
+  /** Its IOMMU group; its iommufd device id instead when VFIO_PCI_HOT_RESET_FLAG_DEV_ID is set. */
   readonly groupId: number;
+  /** PCI segment (domain). */
   readonly segment: number;
+  /** PCI bus number. */
   readonly bus: number;
+  /** Device and function: slot << 3 | function (pciSlot, pciFunc). */
   readonly devfn: number;
 }
 
+/** VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, decoded. */
 export interface HotResetInfo {
   /**
    * Derived from count. A short buffer makes the ioctl fail with ENOSPC
@@ -77,12 +88,15 @@ export interface HotResetInfo {
    * retry with.
    */
   readonly argsz: number;
+  /** VFIO_PCI_HOT_RESET_FLAG_* bits (DEV_ID, DEV_ID_OWNED). */
   readonly flags: number;
+  /** How many devices the reset touches. */
   readonly count: number;
   /** Empty unless all `count` entries fit in the buffer. */
   readonly devices: readonly PciDependentDevice[];
 }
 
+/** Decodes the VFIO_DEVICE_GET_PCI_HOT_RESET_INFO argument, also after an ENOSPC failure (to learn `argsz`). */
 export function decodeHotResetInfo(bytes: Uint8Array): HotResetInfo {
   const h = vfioPciHotResetInfo.decode(bytes);
   const elem = vfioPciDependentDevice.size;
@@ -97,6 +111,10 @@ export function decodeHotResetInfo(bytes: Uint8Array): HotResetInfo {
   return { argsz, flags: h.flags, count: h.count, devices };
 }
 
+/**
+ * The VFIO_DEVICE_PCI_HOT_RESET argument with the group fds that prove ownership (none for
+ * iommufd-opened devices). A RangeError for a value that is not a file descriptor.
+ */
 export function encodeHotReset(groupFds: Int32Array | readonly number[]): Uint8Array {
   const head = vfioPciHotReset.size;
   const bytes = new Uint8Array(head + 4 * groupFds.length);

@@ -52,17 +52,26 @@ export const vfioRegionInfoCapType = defineStruct('vfio_region_info_cap_type', [
   ['subtype', 'u32'],
 ]);
 
+/** One mmappable area of a region (struct vfio_region_sparse_mmap_area). */
 export interface RegionArea {
+  /** Byte offset from the start of the region. */
   readonly offset: bigint;
+  /** Bytes. */
   readonly size: bigint;
 }
 
+/** A device-specific region's type (VFIO_REGION_INFO_CAP_TYPE). */
 export interface RegionType {
+  /** VFIO_REGION_TYPE_*, or VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor ID. */
   readonly type: number;
+  /** VFIO_REGION_SUBTYPE_*, meaningful within `type`. */
   readonly subtype: number;
 }
 
-/** `capOffset` is where the capability header starts. */
+/**
+ * The areas of a VFIO_REGION_INFO_CAP_SPARSE_MMAP capability; `capOffset` is where the
+ * capability header starts. A RangeError when the areas run past the buffer.
+ */
 export function decodeSparseMmapCap(bytes: Uint8Array, capOffset: number): RegionArea[] {
   const cap = vfioRegionInfoCapSparseMmap.decode(bytes, capOffset);
   const first = capOffset + vfioRegionInfoCapSparseMmap.size;
@@ -76,6 +85,7 @@ export function decodeSparseMmapCap(bytes: Uint8Array, capOffset: number): Regio
   return areas;
 }
 
+/** A VFIO_REGION_INFO_CAP_TYPE capability whose header starts at `capOffset`. */
 export function decodeRegionTypeCap(bytes: Uint8Array, capOffset: number): RegionType {
   const { type, subtype } = vfioRegionInfoCapType.decode(bytes, capOffset);
   return { type, subtype };
@@ -83,28 +93,38 @@ export function decodeRegionTypeCap(bytes: Uint8Array, capOffset: number): Regio
 
 /**
  * A bigger `argsz` lets the kernel append caps in one go; the default asks
- * for the fixed part only and learns the real size from the reply.
+ * for the fixed part only and learns the real size from the reply. The VFIO_DEVICE_GET_REGION_INFO
+ * argument for region `index`; a RangeError when `argsz` is below the fixed struct's size.
  */
 export function encodeRegionInfoQuery(index: number, argsz: number = vfioRegionInfo.size): Uint8Array {
   if (argsz < vfioRegionInfo.size) throw new RangeError(`vfio_region_info: argsz ${argsz} < ${vfioRegionInfo.size}`);
   return vfioRegionInfo.encode({ argsz, index }, { bytes: new Uint8Array(argsz) });
 }
 
+/** VFIO_DEVICE_GET_REGION_INFO, decoded, with the capabilities the library understands. */
 export interface RegionInfo {
   /** Bytes the kernel needs; larger than the buffer means retry with this size to see the caps. */
   readonly argsz: number;
+  /** VFIO_REGION_INFO_FLAG_* bits: READ, WRITE, MMAP, CAPS. */
   readonly flags: number;
+  /** The region index asked about. */
   readonly index: number;
+  /** Bytes; 0 when the device does not implement the region. */
   readonly size: bigint;
   /** Where the region lives in the device fd's offset space. */
   readonly offset: bigint;
+  /** The capability chain, decoded (empty when the reply did not fit the buffer: see `argsz`). */
   readonly caps: {
+    /** VFIO_REGION_INFO_CAP_SPARSE_MMAP: only these areas may be mmapped. */
     readonly sparseMmap?: readonly RegionArea[];
+    /** VFIO_REGION_INFO_CAP_TYPE: a device-specific region's type. */
     readonly type?: RegionType;
+    /** VFIO_REGION_INFO_CAP_MSIX_MAPPABLE: the MSI-X table may be mmapped too. */
     readonly msixMappable: boolean;
   };
 }
 
+/** Decodes the VFIO_DEVICE_GET_REGION_INFO argument after the ioctl, capabilities included when they fit. */
 export function decodeRegionInfo(bytes: Uint8Array): RegionInfo {
   const r = vfioRegionInfo.decode(bytes);
   let sparseMmap: RegionArea[] | undefined;

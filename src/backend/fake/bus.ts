@@ -6,7 +6,10 @@ import type { DeviceBus } from './model.js';
 import type { KDevice } from './objects.js';
 
 /** An IOMMU fault a device model caused. */
-export type RecordedFault = DmaFault & { device: string };
+export type RecordedFault = DmaFault & {
+  /** PCI address of the device that caused it. */
+  device: string;
+};
 
 const COMMAND_MASTER = 0x4;
 

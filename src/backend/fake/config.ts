@@ -20,12 +20,19 @@ import { walkCapabilities } from '../../uapi/pci-walk.js';
 import type { IrqCounts } from './irq.js';
 import type { BarSpec } from './model.js';
 
+/** The type-0 header fields ConfigBuilder writes. */
 export interface HeaderSpec {
+  /** PCI vendor ID. */
   vendor: number;
+  /** PCI device ID. */
   device: number;
+  /** 24-bit class code (class, subclass, prog-if). */
   classCode: number;
+  /** Revision ID (default 0). */
   revision?: number;
+  /** Subsystem vendor ID (default 0). */
   subsystemVendor?: number;
+  /** Subsystem ID (default 0). */
   subsystem?: number;
   /** 1 = INTA#; 0 = no INTx. */
   interruptPin?: number;
@@ -35,6 +42,7 @@ export interface HeaderSpec {
 
 /** Builds a type-0 config space image with a capability list starting at 0x40. */
 export class ConfigBuilder {
+  /** The image being built: 256 bytes, or 4096 with `express`. */
   readonly bytes: Uint8Array;
   #view: DataView;
   #next = 0x40;
@@ -73,6 +81,7 @@ export class ConfigBuilder {
     return this;
   }
 
+  /** MSI-X with `tableSize` vectors, its table and PBA at the given BARs and byte offsets (8-byte aligned). */
   msix(opts: { tableSize: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number }): this {
     const at = this.#cap(PCI_CAP_ID_MSIX, 12);
     this.#view.setUint16(at + PCI_MSIX_FLAGS, opts.tableSize - 1, true);
@@ -81,6 +90,7 @@ export class ConfigBuilder {
     return this;
   }
 
+  /** A power management capability (version 3). */
   pm(): this {
     const at = this.#cap(PCI_CAP_ID_PM, 8);
     this.#view.setUint16(at + 2, 0x0003, true);
@@ -95,6 +105,7 @@ export class ConfigBuilder {
     return this;
   }
 
+  /** The image, for DeviceModel.config (the same array as `bytes`). */
   build(): Uint8Array {
     return this.bytes;
   }

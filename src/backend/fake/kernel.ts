@@ -41,9 +41,22 @@ import { PCI_CLASS_REVISION, PCI_DEVICE_ID, PCI_VENDOR_ID } from '../../uapi/pci
 export type { AddDeviceOptions, FakeKernelOptions } from './options.js';
 export type { RecordedFault } from './bus.js';
 
+/**
+ * A fake Linux kernel behind the Backend interface, for running VFIO drivers with no IOMMU
+ * and no device: /dev/vfio with the legacy container/group/device API, vfio-pci's region,
+ * config and IRQ semantics, the type1 IOMMU, eventfds, and a sysfs tree on disk (under
+ * `root`) for discovery; optionally iommufd with device cdevs, and no-IOMMU mode. Device
+ * models (EduModel, E1000eModel, your own DeviceModel) plug in with addDevice(); pass
+ * `kernel.options` to openDevice and friends.
+ *
+ * Where it differs from the real kernel: BAR accesses are trapped (a model sees every
+ * access), so mmap of a BAR fails with ENODEV and Region falls back to pread/pwrite; hot
+ * reset is not modelled (ENODEV).
+ */
 export class FakeKernel implements Backend {
   readonly name = 'fake';
   readonly pageSize = 4096;
+  /** A fresh temporary directory holding the fake sysfs and /dev tree: the `root` option to pass on. */
   readonly root: string;
   /** IOMMU faults the device models caused, oldest first. */
   readonly faults: RecordedFault[] = [];
@@ -91,7 +104,12 @@ export class FakeKernel implements Backend {
   }
 
   /** Options for openDevice/Container.open that select this kernel. */
-  get options(): { backend: FakeKernel; root: string } {
+  get options(): {
+    /** This kernel. */
+    backend: FakeKernel;
+    /** Its sysfs and /dev tree. */
+    root: string;
+  } {
     return { backend: this, root: this.root };
   }
 
@@ -114,6 +132,7 @@ export class FakeKernel implements Backend {
   memlockLimit(): number {
     return this.#ctx.memlock.limit;
   }
+  /** Bytes of DMA memory pinned now, as counted against the memlock limit. */
   get lockedBytes(): number {
     return this.#ctx.memlock.locked;
   }

@@ -52,10 +52,15 @@ export interface MemlockAccount {
   locked: number;
 }
 
+/** A DMA access the IOMMU (or the bus) refused. */
 export interface DmaFault {
+  /** The device address accessed. */
   iova: number;
+  /** Bytes. */
   length: number;
+  /** A write (true) or a read (false) by the device. */
   write: boolean;
+  /** Why: 'bus master disabled', 'no IOMMU domain', an unmapped IOVA, a permission, … */
   reason: string;
 }
 

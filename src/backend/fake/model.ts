@@ -3,6 +3,7 @@
 // (every access trapped), and reactions to register writes that may DMA through
 // the IOMMU or raise interrupts. See models/edu.ts for a complete one.
 
+/** One BAR of a device model. */
 export interface BarSpec {
   /** Bytes, a power of two (≥ 16 for memory BARs). */
   size: number;
@@ -10,6 +11,7 @@ export interface BarSpec {
   kind?: 'mem' | 'io';
   /** A 64-bit memory BAR (occupies this BAR and the next). */
   is64?: boolean;
+  /** The prefetchable bit of a memory BAR (reported in config space only). */
   prefetchable?: boolean;
 }
 
@@ -29,6 +31,11 @@ export interface DeviceBus {
   readonly irqType: 'none' | 'intx' | 'msi' | 'msix';
 }
 
+/**
+ * A device for the fake kernel: its config space image, its BARs (every access trapped and
+ * handed to read/write), and reactions that may DMA or raise interrupts through the
+ * DeviceBus. See EduModel for a complete one.
+ */
 export interface DeviceModel {
   /** The device's config space as the hardware presents it (256 or 4096 bytes); see ConfigBuilder. */
   readonly config: Uint8Array;
@@ -36,10 +43,13 @@ export interface DeviceModel {
   readonly bars: readonly (BarSpec | undefined)[];
   /** The kernel can reset it on its own (FLR/PM): VFIO_DEVICE_RESET works. */
   readonly resettable?: boolean;
+  /** Called once, at FakeKernel.addDevice: the bus to DMA and interrupt through. */
   attach(bus: DeviceBus): void;
   /** A naturally aligned access of `width` bytes inside BAR `bar`. */
   read(bar: number, offset: number, width: 1 | 2 | 4 | 8): number | bigint;
+  /** A naturally aligned write of `width` bytes inside BAR `bar` (`value` a bigint for width 8). */
   write(bar: number, offset: number, width: 1 | 2 | 4 | 8, value: number | bigint): void;
+  /** Back to power-on state (VFIO_DEVICE_RESET, when `resettable`). */
   reset?(): void;
   /** Stops timers; called when the kernel is disposed. */
   dispose?(): void;

@@ -1,10 +1,16 @@
 // How a FakeKernel is built and how devices are plugged into it.
 
+/** How a FakeKernel is built: the machine it pretends to be. */
 export interface FakeKernelOptions {
   /** RLIMIT_MEMLOCK in bytes for pinned DMA memory; Infinity (the default) acts like CAP_IPC_LOCK. */
   memlockLimit?: number;
   /** IOVA ranges the IOMMU reports (inclusive); default: Intel VT-d with 39 address bits. */
-  iovaRanges?: { start: bigint; end: bigint }[];
+  iovaRanges?: {
+    /** First IOVA of the range. */
+    start: bigint;
+    /** Last IOVA of the range (inclusive). */
+    end: bigint;
+  }[];
   /** IOMMU page-size bitmap; default 4 KiB | 2 MiB | 1 GiB. */
   pgsizes?: bigint;
   /** vfio_iommu_type1 dma_entry_limit; default 65535. */
@@ -24,6 +30,7 @@ export interface FakeKernelOptions {
   capSysAdmin?: boolean;
 }
 
+/** Where FakeKernel.addDevice puts a device: its IOMMU group and driver. */
 export interface AddDeviceOptions {
   /** IOMMU group number; default: a new group of its own. */
   group?: number;

@@ -14,6 +14,7 @@ import {
 import { Transmitter } from './e1000e/transmit.js';
 import type { EthernetLink, EthernetPort } from './ethernet.js';
 
+/** Options of E1000eModel. */
 export interface E1000eModelOptions {
   /** The permanent MAC address (default 52:54:00:12:34:56, QEMU's first NIC). */
   mac?: string | Uint8Array;
@@ -68,6 +69,7 @@ export class E1000eModel implements DeviceModel, EthernetPort {
   readonly resettable = true;
   /** What the driver did that the hardware would not like (bad descriptors, faulted DMA, ...), oldest first. */
   readonly errors: string[] = [];
+  /** The permanent MAC address (6 bytes), as the EEPROM and RAL0/RAH0 hold it after reset. */
   readonly mac: Uint8Array;
   readonly #regs = new RegisterFile();
   readonly #eeprom: Eeprom;
@@ -123,6 +125,7 @@ export class E1000eModel implements DeviceModel, EthernetPort {
     this.#phy.setCable(up);
   }
 
+  /** The link is up now (STATUS.LU), as the driver would read it. */
   get linkUp(): boolean {
     return (this.#regs.r(STATUS) & STATUS_LU) !== 0;
   }

@@ -12,6 +12,7 @@ const DMA_IRQ = 0x4;
 const BUF_START = 0x40000;
 const BUF_SIZE = 0x1000;
 
+/** Options of EduModel. */
 export interface EduOptions {
   /** QEMU's dma_mask property: address bits the engine keeps (default 28). */
   dmaBits?: number;

@@ -1,23 +1,6 @@
-/**
- * Ethernet for NIC models: a hub that carries frames between ports (NIC models, or a
- * FrameTap a test injects and collects with), queueing the way QEMU's `-netdev hubport`
- * and its net queues (net/queue.c, net/hub.c) do, because drivers see the difference:
- *
- *  - A frame a port sends enters the hub only if some other port can take a frame now;
- *    otherwise it waits in the sender's queue. In the hub it is offered to every other port;
- *    a port that cannot take it now (receiver off, ring full) gets it in its own queue.
- *  - A port that refuses a frame it said it could take (no room for the whole frame) stops
- *    being offered frames until it says it is ready again (QEMU's receive_disabled).
- *  - ready(port) (the NIC's RDT write or receiver enable) first flushes every other port's
- *    sending queue, then the port's own queue. So when a receiver's ring overflows while the
- *    sender keeps sending, newer frames can overtake older queued ones, as in QEMU 7.2.
- *  - Queues hold at most `queueLimit` frames (QEMU: 10000); a frame that finds one full is
- *    dropped and counted, here and by the destination port (`missed`).
- *
- *   const hub = wire(nicA, nicB);            // two models, as two NICs on one QEMU hub
- *   const tap = new FrameTap(); hub.attach(tap);
- */
+// Ethernet for NIC models: a hub that carries frames between ports, queueing as QEMU does.
 
+/** Something plugged into an EthernetHub: a NIC model, or a FrameTap. */
 export interface EthernetPort {
   /** Whether a frame could be taken now (QEMU's can_receive). */
   canReceive(): boolean;
@@ -29,7 +12,9 @@ export interface EthernetPort {
   missed?(): void;
 }
 
+/** The hub's side, as a port sees it. */
 export interface EthernetLink {
+  /** `from` transmits `frame` (the hub queues or delivers it). */
   send(from: EthernetPort, frame: Uint8Array): void;
   /** The port may be able to take frames now (its receiver was enabled, buffers were added). */
   ready(port: EthernetPort): void;
@@ -68,12 +53,33 @@ interface Member {
   disabled: boolean;
 }
 
+/** Options of EthernetHub (and wire()). */
 export interface EthernetHubOptions {
   /** Frames per queue before further ones are dropped (QEMU's net queue holds 10000). */
   queueLimit?: number;
 }
 
+/**
+ * An Ethernet hub for NIC models: it carries frames between ports (NIC models, or a
+ * FrameTap a test injects and collects with), queueing the way QEMU's `-netdev hubport`
+ * and its net queues (net/queue.c, net/hub.c) do, because drivers see the difference:
+ *
+ *  - A frame a port sends enters the hub only if some other port can take a frame now;
+ *    otherwise it waits in the sender's queue. In the hub it is offered to every other port;
+ *    a port that cannot take it now (receiver off, ring full) gets it in its own queue.
+ *  - A port that refuses a frame it said it could take (no room for the whole frame) stops
+ *    being offered frames until it says it is ready again (QEMU's receive_disabled).
+ *  - ready(port) (the NIC's RDT write or receiver enable) first flushes every other port's
+ *    sending queue, then the port's own queue. So when a receiver's ring overflows while the
+ *    sender keeps sending, newer frames can overtake older queued ones, as in QEMU 7.2.
+ *  - Queues hold at most `queueLimit` frames (QEMU: 10000); a frame that finds one full is
+ *    dropped and counted, here and by the destination port (`missed`).
+ *
+ *   const hub = wire(nicA, nicB);            // two models, as two NICs on one QEMU hub
+ *   const tap = new FrameTap(); hub.attach(tap);
+ */
 export class EthernetHub implements EthernetLink {
+  /** Frames per queue before further ones are dropped. */
   readonly queueLimit: number;
   /** Frames dropped because a queue was full. */
   dropped = 0;
@@ -97,6 +103,7 @@ export class EthernetHub implements EthernetLink {
     return this;
   }
 
+  /** The ports plugged in, in the order they were attached. */
   get ports(): readonly EthernetPort[] {
     return [...this.#members.keys()];
   }
@@ -206,6 +213,7 @@ export function wire(a: EthernetPort, b: EthernetPort, options?: EthernetHubOpti
 
 /** A test's own station on the hub: records every frame that reaches it and sends frames. */
 export class FrameTap implements EthernetPort {
+  /** Every frame received (copies), oldest first. */
   readonly frames: Uint8Array[] = [];
   /** When false the tap refuses frames (they queue in the hub), like a receiver that is off. */
   accepting = true;
@@ -225,6 +233,7 @@ export class FrameTap implements EthernetPort {
     this.#link = link;
   }
 
+  /** Sends a copy of `frame` into the hub; an Error if the tap is not attached to one. */
   send(frame: Uint8Array): void {
     if (!this.#link) throw new Error('FrameTap.send: not attached to a hub');
     this.#link.send(this, frame.slice());
