@@ -21,7 +21,14 @@ const files = process.argv.slice(2);
 if (!files.length) files.push('build/Release/vfio.node');
 let bad = 0;
 for (const file of files) {
-  const dump = execFileSync('objdump', ['-T', file], { encoding: 'utf8' });
+  let dump;
+  try {
+    dump = execFileSync('objdump', ['-T', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    console.error(`${file}: objdump -T failed: ${e.stderr?.toString().trim() || e.message}`);
+    bad++;
+    continue;
+  }
   // Only undefined symbols are needs; a version the file defines itself is no requirement.
   const needed = new Map();
   for (const line of dump.split('\n')) {

@@ -4,9 +4,11 @@
 // (binary.napi_versions in package.json). The libc tag keeps musl systems from picking a
 // glibc binary: they build from source. Each binary's glibc/libstdc++ floor is then checked
 // (check-symbols.mjs).
-//   VFIO_PREBUILD_ARCHS=x64,arm64 (the default): arm64 is cross-compiled on x64 with Debian's
-//   g++-aarch64-linux-gnu. The tarball should not depend on which compilers the packer has,
-//   so a missing one is an error, not a skip.
+// Architectures: VFIO_PREBUILD_ARCHS=x64,arm64 builds exactly those and fails when a
+// toolchain is missing (CI and releases set it, so the tarball does not depend on the packer's
+// compilers). Unset, the host's architecture is built, plus arm64 on x64 when Debian's
+// g++-aarch64-linux-gnu is there: prepack also runs for git installs, which must not need
+// a cross compiler. An architecture left out is not broken, only built from source.
 // Named `prebuilds`, not `prebuild`, which npm would run before every `npm run build`.
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,22 +46,30 @@ const work = mkdtempSync(join(tmpdir(), 'vfio-prebuilds-'));
 for (const f of ['package.json', 'binding.gyp', 'native']) cpSync(join(root, f), join(work, f), { recursive: true });
 symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
 
-const archs = (process.env.VFIO_PREBUILD_ARCHS || 'x64,arm64').split(',').filter(Boolean);
+// Only this run's binaries go into the tarball, never one left from an earlier run.
+rmSync(join(root, 'prebuilds'), { recursive: true, force: true });
+
+const strict = Boolean(process.env.VFIO_PREBUILD_ARCHS);
+const archs = strict ? process.env.VFIO_PREBUILD_ARCHS.split(',').filter(Boolean) : [process.arch, 'arm64'];
 try {
-  for (const arch of archs) {
+  for (const arch of new Set(archs)) {
     const env = { ...base };
     const args = ['--napi', '--strip', '--tag-libc', '--target', process.versions.node, '--node-gyp', nodeGyp];
     if (arch !== process.arch) {
       const tc = process.arch === 'x64' ? cross[arch] : undefined;
-      if (!tc) throw new Error(`prebuilds: no cross toolchain known for ${arch} on ${process.arch}`);
-      if (!onPath(`${tc.prefix}g++`))
-        throw new Error(`prebuilds: ${tc.prefix}g++ not found: apt-get install ${tc.apt}, or set VFIO_PREBUILD_ARCHS=${process.arch}`);
+      if (!tc || !onPath(`${tc.prefix}g++`)) {
+        const why = tc
+          ? `prebuilds: ${tc.prefix}g++ not found (apt-get install ${tc.apt})`
+          : `prebuilds: no cross toolchain known for ${arch} on ${process.arch}`;
+        if (strict) throw new Error(why);
+        console.warn(`${why}: no ${arch} prebuild; ${arch} installs will build from source`);
+        continue;
+      }
       Object.assign(env, { CC: `${tc.prefix}gcc`, CXX: `${tc.prefix}g++`, LINK: `${tc.prefix}g++` });
       args.push('--arch', arch, '--strip-bin', `${tc.prefix}strip`);
     }
     const dir = `linux-${arch}`;
     run(process.execPath, [prebuildify, ...args], env, work);
-    rmSync(join(root, 'prebuilds', dir), { recursive: true, force: true });
     cpSync(join(work, 'prebuilds', dir), join(root, 'prebuilds', dir), { recursive: true });
     const built = readdirSync(join(root, 'prebuilds', dir)).filter((f) => f.endsWith('.node'));
     run(process.execPath, [checkSymbols, ...built.map((f) => join('prebuilds', dir, f))], process.env, root);
