@@ -8,6 +8,7 @@
 //    char device of the "vfio-dev" major (the cdev, /dev/vfio/devices/vfioN);
 //  - an iommufd is the misc device whose minor /proc/misc lists as "iommu".
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -62,10 +63,21 @@ const char* FdKindName(FdKind k) {
   }
 }
 
+// fstat(2) without glibc's wrapper: since glibc 2.33 that is the symbol fstat64@GLIBC_2.33
+// (before, an inline call to __fxstat64), which would lift the prebuilt addon's glibc floor.
+// On these 64-bit targets the kernel's struct stat is the one <sys/stat.h> declares.
+static int Fstat(int fd, struct stat* st) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  return static_cast<int>(::syscall(SYS_fstat, fd, st));
+#else
+  return ::fstat(fd, st);
+#endif
+}
+
 FdKind ClassifyFd(Napi::Env env, int fd) {
   struct stat st;
   // Named for the call JS made (as the kernel's own EBADF from ioctl would be), not for this probe.
-  if (::fstat(fd, &st) < 0) ThrowErrno(env, errno, "ioctl");
+  if (Fstat(fd, &st) < 0) ThrowErrno(env, errno, "ioctl");
   if (S_ISCHR(st.st_mode)) {
     unsigned maj = major(st.st_rdev), min = minor(st.st_rdev);
     if (maj == kMiscMajor && min == kVfioMinor) return FdKind::kContainer;

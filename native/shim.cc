@@ -1,26 +1,11 @@
 // Argument validation and error construction shared by every entry point.
 #include "shim.h"
 
-#include <uv.h>
-
 #include <climits>
 #include <cmath>
 #include <cstring>
 
 namespace vfio {
-
-// libuv names only the errnos it knows; the kernel also returns EBADFD, ENOTSUPP (524) and
-// others. Ask glibc first, then libuv, and fall back to a stable made-up name.
-static std::string ErrnoName(int err) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  if (const char* n = strerrorname_np(err)) return n;
-#endif
-  if (err == 524) return "ENOTSUPP";  // kernel-internal, leaks out of some ioctls
-  char buf[64];
-  uv_err_name_r(-err, buf, sizeof buf);
-  if (std::strncmp(buf, "Unknown", 7) != 0) return buf;
-  return "ERRNO_" + std::to_string(err);
-}
 
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
   const std::string name = ErrnoName(err);
@@ -111,7 +96,14 @@ Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* fn, const c
 
 }  // namespace vfio
 
+// errno -> name, exported so tests can hold the table against Node's own names.
+static Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) vfio::ThrowType(info.Env(), "errnoName: errno must be a number");
+  return Napi::String::New(info.Env(), vfio::ErrnoName(info[0].As<Napi::Number>().Int32Value()));
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
   vfio::InitFile(env, exports);
   vfio::InitIoctl(env, exports);
   vfio::InitMemory(env, exports);

@@ -13,6 +13,8 @@ namespace vfio {
 
 // Throws an Error shaped like Node's system errors: message, code ('EINVAL'), errno, syscall.
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+// The symbolic name of an errno ("EBADFD", "ENOTSUPP"), or "ERRNO_<n>" for a value with none.
+std::string ErrnoName(int err);
 
 [[noreturn]] void ThrowType(Napi::Env env, const std::string& msg);
 [[noreturn]] void ThrowRange(Napi::Env env, const std::string& msg);

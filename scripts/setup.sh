@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 # qemu + busybox + cpio/kmod/xz/zstd: the QEMU guest (test/vm/harness/README.md);
 # flex/bison/libelf-dev/bc: building the custom guest kernel (VFIO_VM_KERNEL=custom);
 # tshark: reading back the e1000e capture. cmake + ninja: the cmake-js build of the same
-# addon. g++/make/python3: node-gyp.
-packages=(qemu-system-x86 busybox-static cpio kmod xz-utils zstd flex bison libelf-dev bc tshark cmake ninja-build python3 make g++)
+# addon. g++/make/python3: node-gyp; g++-aarch64-linux-gnu: the arm64 prebuilt addon.
+packages=(qemu-system-x86 busybox-static cpio kmod xz-utils zstd flex bison libelf-dev bc tshark cmake ninja-build python3 make g++ g++-aarch64-linux-gnu)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -18,6 +18,8 @@ interface Addon extends Pick<Backend, Direct> {
   eventfd(init?: number): number;
   Poller: new (fd: number, cb: EventCallback) => EventPoller;
   constants: { pageSize: number };
+  /** The code the shim's errors carry for an errno ('EBADFD'); for tests of the table. */
+  errnoName(err: number): string;
 }
 
 const require = createRequire(import.meta.url);

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nativeBackend } from '../../src/backend/native.js';
+import { loadAddon, nativeBackend } from '../../src/backend/native.js';
 import { VFIO_GET_API_VERSION, VFIO_GROUP_GET_STATUS, VFIO_IOMMU_MAP_DMA, VFIO_DEVICE_SET_IRQS } from '../../src/uapi/ioctl.js';
 
 const b = nativeBackend();
@@ -39,6 +39,23 @@ describe('open/close', () => {
     expect(() => b.close(1.5)).toThrow(RangeError);
     expect(() => b.close('3' as unknown as number)).toThrow(TypeError);
     expect(() => b.open('/tmp', 0o100 /* O_CREAT */)).toThrow(/only O_RDONLY/);
+  });
+});
+
+// The shim names errnos from its own table (native/errno.cc), not glibc's strerrorname_np,
+// which the prebuilt addon's glibc floor (2.28) does not have.
+describe('errno names', () => {
+  const name = loadAddon().errnoName;
+  it('agrees with Node on every errno Node knows', () => {
+    // Aliases name the same value as another errno; the shim gives the first name.
+    const aliases: Record<string, string> = { EWOULDBLOCK: 'EAGAIN', ENOTSUP: 'EOPNOTSUPP', EDEADLOCK: 'EDEADLK' };
+    for (const [code, n] of Object.entries(constants.errno)) expect([code, name(n)]).toEqual([code, aliases[code] ?? code]);
+    expect(name(constants.errno.EAGAIN)).toBe('EAGAIN');
+  });
+  it('names what libuv does not: EBADFD and the kernel-internal ENOTSUPP', () => {
+    expect(name(77)).toBe('EBADFD'); // Linux on x86-64 and arm64
+    expect(name(524)).toBe('ENOTSUPP');
+    expect(name(9999)).toBe('ERRNO_9999');
   });
 });
 
