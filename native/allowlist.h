@@ -26,6 +26,9 @@ struct Request {
   Arg arg;
   size_t minsz;            // kArgsz: the kernel's fixed part
   uint32_t flags_allowed;  // kArgsz: flags bits JS may set (others carry pointers or are unknown)
+  size_t count_at;         // kArgsz: offset of a u32 count of elements after minsz the kernel reads
+                           // without checking argsz; 0 when there are none
+  size_t elem_size;        // kArgsz: size of each counted element
 };
 
 constexpr uint32_t kAnyFlags = 0xffffffffu;

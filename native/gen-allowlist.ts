@@ -35,7 +35,9 @@ export function renderAllowlistHeader(): string {
     if (!/^[A-Z][A-Z0-9_]*$/.test(a.name)) throw new Error(`gen-allowlist: bad request name ${JSON.stringify(a.name)}`);
     if (!Number.isInteger(a.number) || a.number < 0 || a.number > 0xffffffff) throw new Error(`gen-allowlist: ${a.name}: bad number`);
     const flags = a.flagsAllowed === undefined ? 'kAnyFlags' : hex(a.flagsAllowed >>> 0);
-    return `    {${FD_KIND[a.kind]}, ${hex(a.number)}ul, "${a.name}", ${ARG[a.arg]}, ${a.minsz}, ${flags}},`;
+    if (a.countAt !== undefined && !(a.countAt >= 8 && a.countAt + 4 <= a.minsz && a.elemSize && a.elemSize > 0))
+      throw new Error(`gen-allowlist: ${a.name}: bad counted array`);
+    return `    {${FD_KIND[a.kind]}, ${hex(a.number)}ul, "${a.name}", ${ARG[a.arg]}, ${a.minsz}, ${flags}, ${a.countAt ?? 0}, ${a.elemSize ?? 0}},`;
   });
   return [
     `// Generated from src/backend/allowlist.ts by native/gen-allowlist.ts. Do not edit:`,

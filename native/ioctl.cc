@@ -88,6 +88,14 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
         ThrowRange(env, where + ": argsz " + std::to_string(argsz) + " exceeds the buffer's " +
                             std::to_string(b.length) + " bytes");
       if (flags & ~req->flags_allowed) ThrowRange(env, where + ": flags not accepted through this call");
+      if (req->count_at != 0) {
+        uint32_t count;
+        std::memcpy(&count, b.data + req->count_at, 4);
+        // 64-bit arithmetic: count * elem_size cannot wrap.
+        if (req->minsz + static_cast<uint64_t>(count) * req->elem_size > argsz)
+          ThrowRange(env, where + ": " + std::to_string(count) + " element(s) of " + std::to_string(req->elem_size) +
+                              " bytes at " + std::to_string(req->minsz) + " run past argsz " + std::to_string(argsz));
+      }
       rc = IoctlRetry(fd, number, b.data);
       break;
     }

@@ -40,15 +40,31 @@ export interface AllowedRequest {
   minsz: number;
   /** 'argsz': the flags bits (second u32) JS may set; others are refused. Default: any. */
   flagsAllowed?: number;
+  /**
+   * 'argsz': the u32 at this offset counts elements of `elemSize` bytes that follow the fixed
+   * part (at minsz). The kernel reads them without checking argsz, so they must end within it.
+   */
+  countAt?: number;
+  /** The size of each counted element; with countAt. */
+  elemSize?: number;
 }
 
-const r = (kind: FdKind, number: number, name: string, arg: ArgKind, minsz = 0, flagsAllowed?: number): AllowedRequest => ({
+const r = (
+  kind: FdKind,
+  number: number,
+  name: string,
+  arg: ArgKind,
+  minsz = 0,
+  flagsAllowed?: number,
+  counted?: { at: number; size: number },
+): AllowedRequest => ({
   kind,
   number,
   name,
   arg,
   minsz,
   ...(flagsAllowed !== undefined && { flagsAllowed }),
+  ...(counted && { countAt: counted.at, elemSize: counted.size }),
 });
 
 export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
@@ -67,7 +83,9 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('device', VFIO_DEVICE_SET_IRQS, 'VFIO_DEVICE_SET_IRQS', 'argsz', 20),
   r('device', VFIO_DEVICE_RESET, 'VFIO_DEVICE_RESET', 'none'),
   r('device', VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO', 'argsz', 12),
-  r('device', VFIO_DEVICE_PCI_HOT_RESET, 'VFIO_DEVICE_PCI_HOT_RESET', 'argsz', 12),
+  // vfio_pci_ioctl_pci_hot_reset copies `count` group fds (u32 at 8) from offset 12 without
+  // looking at argsz.
+  r('device', VFIO_DEVICE_PCI_HOT_RESET, 'VFIO_DEVICE_PCI_HOT_RESET', 'argsz', 12, undefined, { at: 8, size: 4 }),
   // Flags must be 0: later kernels define flags that add user pointers or a PASID.
   r('device', VFIO_DEVICE_BIND_IOMMUFD, 'VFIO_DEVICE_BIND_IOMMUFD', 'argsz', 16, 0),
   r('device', VFIO_DEVICE_ATTACH_IOMMUFD_PT, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'argsz', 12, 0),
@@ -123,6 +141,11 @@ export function checkIoctlArg(req: AllowedRequest, arg: unknown): CheckedArg {
       const flags = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
       if (req.flagsAllowed !== undefined && (flags & ~req.flagsAllowed) !== 0)
         throw new RangeError(`${req.name}: flags not accepted through this call`);
+      if (req.countAt !== undefined && req.elemSize !== undefined) {
+        const count = new DataView(bytes.buffer, bytes.byteOffset).getUint32(req.countAt, true);
+        if (req.minsz + count * req.elemSize > argsz)
+          throw new RangeError(`${req.name}: ${count} element(s) of ${req.elemSize} bytes at ${req.minsz} run past argsz ${argsz}`);
+      }
       return { kind: 'bytes', bytes, argsz };
     }
   }

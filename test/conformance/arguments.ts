@@ -45,6 +45,25 @@ function argumentTests(t: Target): void {
     expect(b.ioctl(c, io.VFIO_CHECK_EXTENSION, BigInt(io.VFIO_TYPE1v2_IOMMU) as unknown as number)).toBe(1);
   });
 
+  // The kernel reads count group fds after the fixed part without checking them against argsz.
+  it('refuses a VFIO_DEVICE_PCI_HOT_RESET whose group fds run past argsz', () => {
+    const c = container();
+    const g = group();
+    b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c);
+    b.ioctl(c, io.VFIO_SET_IOMMU, t.mode === 'noiommu' ? io.VFIO_NOIOMMU_IOMMU : io.VFIO_TYPE1v2_IOMMU);
+    const d = fds.fd(b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress as unknown as number));
+    const name = 'VFIO_DEVICE_PCI_HOT_RESET';
+    const req = (argsz: number, count: number, length = argsz) => {
+      const bytes = new Uint8Array(length);
+      const v = new DataView(bytes.buffer);
+      v.setUint32(0, argsz, true);
+      v.setUint32(8, count, true);
+      return bytes;
+    };
+    refused(ioctl(d, io.VFIO_DEVICE_PCI_HOT_RESET, req(12, 1)), RangeError, `${name}: 1 element(s) of 4 bytes at 12 run past argsz 12`);
+    refused(ioctl(d, io.VFIO_DEVICE_PCI_HOT_RESET, req(16, 0x40000000, 64)), RangeError, `${name}: 1073741824 element(s) of 4 bytes at 12 run past argsz 16`);
+  });
+
   it('refuses a struct in a detached (freed) buffer, whatever the view', () => {
     const g = group();
     for (const view of detachedViews())
