@@ -48,22 +48,38 @@ namespace {
 void Finalize(napi_env, void*, void* hint) {
   Mem* m = static_cast<Mem*>(hint);
   m->finalized = true;
+  if (m->wrapping) return;
   if (m->iommu_maps > 0) return;  // still IOMMU-mapped: keep it until dmaUnmap releases it
   Release(m);
   delete m;
 }
 
+// Hands m to JS. On failure the memory is unmapped here, once. Node may or may not run
+// the finalizer after a failed create (it does for a length above the runtime's limit, at
+// once or later; not when it refused the call outright), so m is freed here only when
+// that cannot happen, and is otherwise left for the finalizer, which then finds it released.
 Napi::ArrayBuffer Wrap(Napi::Env env, Mem* m) {
   napi_value ab;
+  m->wrapping = true;
   napi_status st = napi_create_external_arraybuffer(env, m->addr, m->length, Finalize, m, &ab);
+  m->wrapping = false;
   if (st != napi_ok) {
-    ::munmap(m->addr, m->length);
-    delete m;
+    const size_t length = m->length;
+    // Node may have left its own exception pending ("Cannot create a Buffer larger than ..."):
+    // replace it with one that says what happened to the mapping.
+    bool pending = false;
+    napi_value ignored;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+    Release(m);
+    if (m->finalized || st == napi_no_external_buffers_allowed || st == napi_invalid_arg ||
+        st == napi_pending_exception)
+      delete m;
     if (st == napi_no_external_buffers_allowed)
       ThrowType(env,
                 "this runtime refuses external ArrayBuffers (V8 sandbox, e.g. Electron): device memory "
                 "cannot be exposed as an ArrayBuffer here");
-    ThrowType(env, "could not create an external ArrayBuffer");
+    ThrowRange(env, "could not create an external ArrayBuffer of " + std::to_string(length) +
+                        " bytes (above this runtime's ArrayBuffer limit?); nothing stays mapped");
   }
   m->registry->live.emplace(m->addr, m);
   return Napi::ArrayBuffer(env, ab);

@@ -21,6 +21,7 @@ struct Mem {
   size_t page_size;
   bool released = false;   // munmapped (explicitly or by the finalizer)
   bool finalized = false;  // its ArrayBuffer is gone; only IOMMU records keep it
+  bool wrapping = false;   // inside Wrap: a finalizer run now must leave m to Wrap
   size_t iommu_maps = 0;   // live dmaMap/ioasMap records naming this memory
   std::shared_ptr<Registry> registry{};
 };
