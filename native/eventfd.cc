@@ -50,6 +50,10 @@ Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
 
 class Poller;
 
+// Marks objects made by the Poller constructor (napi_type_tag_object); random, so no other
+// addon's tag can equal it.
+const napi_type_tag kPollerTag = {0x6a1f0c5e3b9d4e27ull, 0xb3c8d2f1a7e64905ull};
+
 // Outlives the JS wrapper: owned by the uv handle until its close callback runs.
 struct PollState {
   uv_poll_t handle;
@@ -64,15 +68,24 @@ struct PollState {
 
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
+  // The prototype's members are plain functions that check their receiver themselves:
+  // ObjectWrap's would unwrap whatever `this` JS passes (Poller.prototype.close.call({}),
+  // or another addon's wrapped object) and use it as a Poller.
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Poller",
-                       {InstanceMethod<&Poller::Ref>("ref"), InstanceMethod<&Poller::Unref>("unref"),
-                        InstanceMethod<&Poller::Close>("close"), InstanceAccessor<&Poller::Closed>("closed")});
+    Napi::Function ctor = DefineClass(env, "Poller", {});
+    ctor.Get("prototype").As<Napi::Object>().DefineProperties({
+        Napi::PropertyDescriptor::Function(env, Napi::Object(), "ref", &Poller::Ref, napi_default_method),
+        Napi::PropertyDescriptor::Function(env, Napi::Object(), "unref", &Poller::Unref, napi_default_method),
+        Napi::PropertyDescriptor::Function(env, Napi::Object(), "close", &Poller::Close, napi_default_method),
+        Napi::PropertyDescriptor::Accessor<&Poller::Closed>("closed", napi_configurable),
+    });
+    return ctor;
   }
 
   // new Poller(fd, callback(err, count)): takes ownership of fd.
   Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
     Napi::Env env = info.Env();
+    if (napi_type_tag_object(env, info.This(), &kPollerTag) != napi_ok) ThrowType(env, "Poller: could not tag the new object");
     int fd = ArgFd(info, 0, "Poller");
     if (info.Length() < 2 || !info[1].IsFunction()) ThrowType(env, "Poller: callback must be a function");
     uv_loop_t* loop = nullptr;
@@ -170,19 +183,37 @@ class Poller : public Napi::ObjectWrap<Poller> {
     Shutdown(st, true);
   }
 
-  void Ref(const Napi::CallbackInfo& info) {
-    if (state_ && !state_->closing) uv_ref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+  // The Poller behind `this`, or a TypeError: only objects this constructor made carry the tag.
+  static Poller* Self(const Napi::CallbackInfo& info, const char* what) {
+    Napi::Env env = info.Env();
+    napi_value self = info.This();
+    bool tagged = false;
+    if (info.This().IsObject()) napi_check_object_type_tag(env, self, &kPollerTag, &tagged);
+    Poller* p = tagged ? Poller::Unwrap(info.This().As<Napi::Object>()) : nullptr;
+    if (p == nullptr) ThrowType(env, std::string("Poller.") + what + ": receiver is not a Poller");
+    return p;
   }
-  void Unref(const Napi::CallbackInfo& info) {
-    if (state_ && !state_->closing) uv_unref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+
+  static Napi::Value Ref(const Napi::CallbackInfo& info) {
+    Poller* p = Self(info, "ref");
+    if (p->state_ && !p->state_->closing) uv_ref(reinterpret_cast<uv_handle_t*>(&p->state_->handle));
+    return info.Env().Undefined();
   }
-  void Close(const Napi::CallbackInfo& info) {
-    if (state_ == nullptr || state_->closing) return;
-    Shutdown(state_, false);
-    Napi::ObjectWrap<Poller>::Unref();
+  static Napi::Value Unref(const Napi::CallbackInfo& info) {
+    Poller* p = Self(info, "unref");
+    if (p->state_ && !p->state_->closing) uv_unref(reinterpret_cast<uv_handle_t*>(&p->state_->handle));
+    return info.Env().Undefined();
   }
-  Napi::Value Closed(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), state_ == nullptr || state_->closing);
+  static Napi::Value Close(const Napi::CallbackInfo& info) {
+    Poller* p = Self(info, "close");
+    if (p->state_ == nullptr || p->state_->closing) return info.Env().Undefined();
+    Shutdown(p->state_, false);
+    p->Napi::ObjectWrap<Poller>::Unref();
+    return info.Env().Undefined();
+  }
+  static Napi::Value Closed(const Napi::CallbackInfo& info) {
+    Poller* p = Self(info, "closed");
+    return Napi::Boolean::New(info.Env(), p->state_ == nullptr || p->state_->closing);
   }
 
   PollState* state_ = nullptr;

@@ -89,3 +89,22 @@ describe('a mapping JS cannot be given as an ArrayBuffer', () => {
     b.close(fd);
   });
 });
+
+describe('Poller methods on a receiver that is not a Poller', () => {
+  it('throw a TypeError for a plain object, another class, or the prototype itself', () => {
+    const { Poller } = loadAddon() as unknown as { Poller: { prototype: object } };
+    const proto = Poller.prototype as Record<string, unknown>;
+    const closed = Object.getOwnPropertyDescriptor(proto, 'closed')!.get!;
+    // Any wrapped native object would do; a Poller's prototype chain on a plain object is the sneaky one.
+    const foreign = [{}, Object.create(proto), proto, new (class Other {})(), new Date(), null, undefined, 42];
+    for (const self of foreign) {
+      for (const m of ['close', 'ref', 'unref']) expect(() => (proto[m] as () => void).call(self), `${m} on ${String(self)}`).toThrow(TypeError);
+      expect(() => closed.call(self), `closed on ${String(self)}`).toThrow(TypeError);
+    }
+    // A real one still works, and stays usable after all that.
+    const p = b.poll(b.eventfd(), () => {});
+    expect(p.closed).toBe(false);
+    p.close();
+    expect(p.closed).toBe(true);
+  });
+});
