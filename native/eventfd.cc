@@ -11,10 +11,26 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cstring>
+#include <string>
+
 #include "shim.h"
 
 namespace vfio {
 namespace {
+
+// eventfd read/write on any other fd would read or write 8 bytes of a device or file.
+void RequireEventfd(Napi::Env env, int fd, const char* syscall) {
+  char link[32];
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(proc.c_str(), link, sizeof link - 1);
+  if (n < 0) ThrowErrno(env, errno == ENOENT ? EBADF : errno, syscall);
+  link[n] = '\0';
+  if (std::strcmp(link, "anon_inode:[eventfd]") != 0) ThrowErrno(env, EINVAL, syscall, "not an eventfd");
+}
+
+// Counts above 2^53-1 would round as a Number.
+constexpr uint64_t kMaxExactCount = (1ull << 53) - 1;
 
 Napi::Value EventfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -30,6 +46,7 @@ Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "eventfdWrite");
   uint64_t v = info.Length() > 1 ? ArgU64(info, 1, "eventfdWrite", "value") : 1;
   if (v == 0 || v == UINT64_MAX) ThrowRange(env, "eventfdWrite: value must be in [1, 2^64-2]");
+  RequireEventfd(env, fd, "write");
   ssize_t n;
   do n = ::write(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
   if (n < 0) ThrowErrno(env, errno, "write", "eventfd");
@@ -40,11 +57,19 @@ Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
 Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "eventfdRead");
+  RequireEventfd(env, fd, "read");
   uint64_t v = 0;
   ssize_t n;
   do n = ::read(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
   if (n < 0 && errno == EAGAIN) return env.Null();
   if (n < 0) ThrowErrno(env, errno, "read", "eventfd");
+  if (v > kMaxExactCount) {
+    // Put it back (writes add, and the counter is 0 after the read), so nothing is lost.
+    ssize_t w;
+    do w = ::write(fd, &v, sizeof v); while (w < 0 && errno == EINTR);
+    ThrowRange(env, "eventfdRead: the counter " + std::to_string(v) +
+                        " is above 2^53-1 and cannot be returned exactly; it was left in the eventfd");
+  }
   return Napi::Number::New(env, static_cast<double>(v));
 }
 

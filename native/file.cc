@@ -8,9 +8,8 @@
 namespace vfio {
 namespace {
 
-// Only access-mode and O_NONBLOCK come from JS; O_CLOEXEC is always added so a
-// child process never inherits a container, group or device.
-constexpr int kAllowedOpenFlags = O_ACCMODE | O_NONBLOCK;
+// JS picks only the access mode the library uses (O_RDONLY or O_RDWR); O_CLOEXEC is always
+// added so a child process never inherits a container, group or device.
 
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -20,8 +19,12 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   int flags = O_RDWR;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     if (!info[1].IsNumber()) ThrowType(env, "open: flags must be a number");
-    flags = info[1].As<Napi::Number>().Int32Value();
-    if (flags & ~kAllowedOpenFlags) ThrowRange(env, "open: only O_RDONLY/O_WRONLY/O_RDWR/O_NONBLOCK are accepted");
+    // Compared as a double: ToInt32 would turn NaN, 1.5 or 2^32+2 into accepted flags.
+    double d = info[1].As<Napi::Number>().DoubleValue();
+    if (d != O_RDONLY && d != O_RDWR)
+      ThrowRange(env, "open: flags must be only O_RDONLY (0) or O_RDWR (2) (O_CLOEXEC is always added), got " +
+                          NumberText(info[1]));
+    flags = d == O_RDONLY ? O_RDONLY : O_RDWR;
   }
   int fd;
   do fd = ::open(path.c_str(), flags | O_CLOEXEC); while (fd < 0 && errno == EINTR);

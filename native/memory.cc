@@ -140,6 +140,13 @@ Napi::Value DmaAlloc(const Napi::CallbackInfo& info) {
   uint64_t huge = info.Length() > 1 ? ArgU64(info, 1, "dmaAlloc", "huge") : 0;
   if (length == 0) ThrowRange(env, "dmaAlloc: length must be greater than 0");
   if (huge > 2) ThrowRange(env, "dmaAlloc: huge must be 0, 1 or 2");
+  // MAP_POPULATE commits (and the IOMMU later pins) the whole size at once, so more than the
+  // machine's memory can only end in the OOM killer or a long stall; checked before rounding
+  // up to a page, which would wrap near 2^64.
+  const uint64_t limit = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (length > limit)
+    ThrowRange(env, "dmaAlloc: length " + std::to_string(length) + " exceeds the limit of " + std::to_string(limit) +
+                        " bytes (the machine's physical memory)");
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   void* p = MAP_FAILED;
   size_t size = 0;

@@ -9,6 +9,26 @@ export function argFd(fd: unknown, fn: string, position = 1): number {
   return fd;
 }
 
+/**
+ * open(2) flags as native/file.cc takes them: O_RDONLY (0) or O_RDWR (2), the only modes the
+ * library opens VFIO files with; undefined means O_RDWR. O_CLOEXEC is always added.
+ */
+export function argOpenFlags(flags: unknown): number {
+  if (flags === undefined) return 2;
+  if (typeof flags !== 'number') throw new TypeError('open: flags must be a number');
+  if (flags !== 0 && flags !== 2)
+    throw new RangeError(`open: flags must be only O_RDONLY (0) or O_RDWR (2) (O_CLOEXEC is always added), got ${flags}`);
+  return flags;
+}
+
+/** The largest count eventfdRead returns as a Number: beyond it a Number would round. */
+export const EVENTFD_READ_MAX = 2 ** 53 - 1;
+
+/** eventfdRead's refusal of a larger counter, which stays in the eventfd (as native/eventfd.cc). */
+export function eventfdTooLarge(counter: bigint): RangeError {
+  return new RangeError(`eventfdRead: the counter ${counter} is above 2^53-1 and cannot be returned exactly; it was left in the eventfd`);
+}
+
 /** A non-negative integer below 2^64: a safe-integer number or a BigInt. */
 export function argU64(v: unknown, fn: string, name: string): bigint {
   const where = `${fn}: ${name}`;

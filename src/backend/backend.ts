@@ -61,7 +61,7 @@ export interface Backend {
   /** The system page size in bytes: the granule of DMA allocations and mappings. */
   readonly pageSize: number;
 
-  /** open(2), close-on-exec; flags default to O_RDWR. Returns the fd. */
+  /** open(2), close-on-exec; flags O_RDONLY or O_RDWR (the default), nothing else. Returns the fd. */
   open(path: string, flags?: number): number;
   /** close(2). */
   close(fd: number): void;
@@ -77,7 +77,11 @@ export interface Backend {
   /** Detaches the buffer (all views become empty), then unmaps. */
   munmap(buffer: ArrayBuffer): void;
 
-  /** Anonymous, pre-faulted memory for DMA, `length` bytes rounded up to the page size. */
+  /**
+   * Anonymous, pre-faulted memory for DMA, `length` bytes rounded up to the page size. The
+   * native backend refuses (RangeError) more than the machine's physical memory: the whole
+   * size is committed at once.
+   */
   dmaAlloc(length: number, huge: HugePages): DmaAllocation;
   /** Refuses (EBUSY) while an IOMMU mapping still names the memory. */
   dmaFree(buffer: ArrayBuffer): void;
@@ -114,7 +118,10 @@ export interface Backend {
    * need not be the kernel's (the fake's are not).
    */
   eventfdWrite(fd: number, value: number): void;
-  /** The counter (reset to 0), or null when nothing is pending. */
+  /**
+   * The counter (reset to 0), or null when nothing is pending. A counter above 2^53-1 is a
+   * RangeError and stays in the eventfd (a Number would round it). A non-eventfd fd is EINVAL.
+   */
   eventfdRead(fd: number): number | null;
   /** Watches `fd` on this thread's event loop; the poller takes ownership of the fd. */
   poll(fd: number, callback: EventCallback): EventPoller;

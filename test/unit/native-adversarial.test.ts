@@ -8,11 +8,17 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
+import { fakeTarget } from '../conformance/fake-target.js';
 
 const b = nativeBackend();
 const addon = loadAddon() as unknown as Record<string, (...a: unknown[]) => unknown>;
 const dir = mkdtempSync(join(tmpdir(), 'vfio-adversarial-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fake = fakeTarget();
+const fakeKernel = fake.kernel;
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  fake.kernel.dispose();
+});
 
 function tempFile(bytes: number): string {
   const p = join(dir, `f${Math.random().toString(36).slice(2)}`);
@@ -106,5 +112,43 @@ describe('Poller methods on a receiver that is not a Poller', () => {
     expect(p.closed).toBe(false);
     p.close();
     expect(p.closed).toBe(true);
+  });
+});
+
+describe.each([
+  ['native', b],
+  ['fake', fakeKernel],
+] as const)('argument checks the %s backend makes that ToInt32 or a rounding would get wrong', (_name, k) => {
+  it('open takes flags O_RDONLY or O_RDWR only, as an exact integer', () => {
+    const path = _name === 'native' ? tempFile(16) : fake.target.containerPath;
+    for (const f of [NaN, 1.5, 2 ** 32 + 2, -1, Infinity, 0o4000 /* O_NONBLOCK */, 1 /* O_WRONLY */, 0o100 /* O_CREAT */])
+      expect(() => k.open(path, f), String(f)).toThrow(RangeError);
+    expect(() => k.open(path, '2' as unknown as number)).toThrow(TypeError);
+    for (const f of [undefined, 0, 2]) k.close(k.open(path, f));
+  });
+  it('eventfd read/write refuse an fd that is not an eventfd', () => {
+    const fd = _name === 'native' ? k.open(tempFile(16)) : k.open(fake.target.containerPath);
+    expect(() => k.eventfdWrite(fd, 1)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/not an eventfd/) }));
+    expect(() => k.eventfdRead(fd)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/not an eventfd/) }));
+    k.close(fd);
+  });
+  it('eventfdRead refuses a counter above 2^53-1 rather than round it, and leaves it there', () => {
+    const fd = k.eventfd();
+    k.eventfdWrite(fd, (2n ** 53n + 1n) as unknown as number);
+    expect(() => k.eventfdRead(fd)).toThrow(/above 2\^53-1/);
+    expect(() => k.eventfdRead(fd)).toThrow(/above 2\^53-1/);
+    k.close(fd);
+    const small = k.eventfd();
+    k.eventfdWrite(small, 2 ** 53 - 1);
+    expect(k.eventfdRead(small)).toBe(2 ** 53 - 1);
+    k.close(small);
+  });
+});
+
+describe('dmaAlloc lengths', () => {
+  it('a length that page rounding would wrap is a RangeError naming the limit, not an mmap EINVAL', () => {
+    for (const len of [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 63n])
+      for (const huge of ['never', 'prefer'] as const)
+        expect(() => b.dmaAlloc(len as unknown as number, huge)).toThrow(/dmaAlloc: length .* exceeds the limit of \d+ bytes/);
   });
 });

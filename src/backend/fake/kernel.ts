@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages, IoasRanges } from '../backend.js';
 import { checkIoctlArg, checkRequest, findAllowed } from '../allowlist.js';
 import { errnoError } from './errno.js';
-import { argFd, argU64 } from '../args.js';
+import { argFd, argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
 import { deviceBus, type RecordedFault } from './bus.js';
 import { cdevIoctl, openCdev, releaseCdev } from './cdev.js';
 import { VirtualConfig } from './config.js';
@@ -223,8 +223,7 @@ export class FakeKernel implements Backend {
   open(path: string, flags?: number): number {
     if (typeof path !== 'string') throw new TypeError('open: path must be a string');
     if (path.includes('\0')) throw new TypeError('open: path contains a NUL byte');
-    if (flags !== undefined && (typeof flags !== 'number' || flags & ~(3 | 0o4000)))
-      throw new RangeError('open: only O_RDONLY/O_WRONLY/O_RDWR/O_NONBLOCK are accepted');
+    argOpenFlags(flags);
     const prefix = join(this.root, 'dev') + '/';
     const rel = path.startsWith(prefix) ? path.slice(prefix.length) : '';
     const ctx = this.#ctx;
@@ -347,7 +346,9 @@ export class FakeKernel implements Backend {
   }
 
   eventfdRead(fd: number): number | null {
-    const v = this.#eventfd(fd, 'read').read();
+    const e = this.#eventfd(fd, 'read');
+    if (e.counter > BigInt(EVENTFD_READ_MAX)) throw eventfdTooLarge(e.counter);
+    const v = e.read();
     return v === null ? null : Number(v);
   }
 
