@@ -164,9 +164,12 @@ class Poller : public Napi::ObjectWrap<Poller> {
     Napi::HandleScope scope(env);
     Napi::Value errv = env.Null();
     if (err) {
-      Napi::Error e = Napi::Error::New(env, std::string("eventfd poll failed: ") + uv_err_name(-err));
-      e.Set("code", Napi::String::New(env, uv_err_name(-err)));
-      e.Set("errno", Napi::Number::New(env, err));
+      // ErrnoName, not uv_err_name: libuv allocates (and never frees) a name for an errno it does not know.
+      const std::string name = ErrnoName(err);
+      Napi::Error e = Napi::Error::New(env, "eventfd poll failed: " + name);
+      e.Set("code", Napi::String::New(env, name));
+      e.Set("errno", Napi::Number::New(env, -err));
+      e.Set("syscall", Napi::String::New(env, "uv_poll"));
       errv = e.Value();
     }
     try {

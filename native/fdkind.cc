@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -43,13 +44,19 @@ long LookupNumber(const char* path, const char* name, bool char_section_only) {
   return found;
 }
 
-// Cached once found: a loaded module keeps its numbers.
-long Cached(long& slot, const char* path, const char* name, bool char_section_only) {
-  if (slot < 0) slot = LookupNumber(path, name, char_section_only);
-  return slot;
+// Cached once found: a loaded module keeps its numbers. Not found (-1) is looked up again, as the
+// module may load later. Worker threads classify fds concurrently, hence atomics; two threads
+// that both look up store the same number.
+long Cached(std::atomic<long>& slot, const char* path, const char* name, bool char_section_only) {
+  long v = slot.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = LookupNumber(path, name, char_section_only);
+    if (v >= 0) slot.store(v, std::memory_order_relaxed);
+  }
+  return v;
 }
 
-long group_major = -1, cdev_major = -1, iommufd_minor = -1;
+std::atomic<long> group_major{-1}, cdev_major{-1}, iommufd_minor{-1};
 
 }  // namespace
 

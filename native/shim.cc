@@ -14,7 +14,7 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
   if (!detail.empty()) msg += ": " + detail;
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("code", Napi::String::New(env, code));
-  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("errno", Napi::Number::New(env, -err));
   e.Set("syscall", Napi::String::New(env, syscall));
   throw e;
 }

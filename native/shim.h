@@ -11,7 +11,8 @@
 
 namespace vfio {
 
-// Throws an Error shaped like Node's system errors: message, code ('EINVAL'), errno, syscall.
+// Throws an Error shaped like Node's system errors: message, code ('EINVAL'), errno (negative,
+// as Node's: -22), syscall.
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
 // The symbolic name of an errno ("EBADFD", "ENOTSUPP"), or "ERRNO_<n>" for a value with none.
 std::string ErrnoName(int err);

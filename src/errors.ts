@@ -59,6 +59,7 @@ export class VfioError extends Error {
 /** The shape of a failed syscall as the backends throw it (like Node's system errors). */
 export interface SystemErrorLike {
   code: string;
+  /** Negative, as Node's (-22 for EINVAL); VfioError.errno is the kernel's positive number. */
   errno: number;
   syscall?: string;
   message: string;
@@ -96,7 +97,7 @@ export function toVfioError(e: unknown, op: string, ctx: ErrorContext): unknown 
   const hint = ctx.hint?.(e.code);
   return new VfioError({
     code: e.code,
-    errno: e.errno,
+    errno: Math.abs(e.errno),
     op,
     message: e.message,
     cause: e,

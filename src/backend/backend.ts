@@ -41,7 +41,7 @@ export interface IoasRanges {
 
 /**
  * Called by an EventPoller each time its eventfd fires: with the counter read (and reset),
- * or with an Error (`code`, `errno`; count 0) when polling or reading the eventfd failed.
+ * or with an Error (`code`, negative `errno`; count 0) when polling or reading the eventfd failed.
  */
 export type EventCallback = (err: Error | null, count: number) => void;
 
@@ -51,7 +51,7 @@ export type EventCallback = (err: Error | null, count: number) => void;
  * (`vfio/fake`) implements it for tests. Nothing above this interface knows which it has.
  * Pass one as the `backend` option of openDevice and friends.
  *
- * Failed syscalls throw an Error with `code` ('EINVAL'), `errno` and `syscall`,
+ * Failed syscalls throw an Error with `code` ('EINVAL'), `errno` (negative: -22) and `syscall`,
  * like Node's system errors (the object model turns them into VfioErrors); bad arguments
  * throw TypeError/RangeError.
  */

@@ -25,7 +25,7 @@ const NAMED = /^(open|close|ioctl|pread|pwrite|mmap|munmap|dmaAlloc|dmaFree|dmaM
 function acceptable(e: unknown): boolean {
   if (e instanceof TypeError || e instanceof RangeError) return NAMED.test(e.message);
   const x = e as { code?: unknown; errno?: unknown; syscall?: unknown };
-  return e instanceof Error && typeof x.code === 'string' && typeof x.errno === 'number' && x.errno > 0 && typeof x.syscall === 'string';
+  return e instanceof Error && typeof x.code === 'string' && typeof x.errno === 'number' && x.errno < 0 && typeof x.syscall === 'string';
 }
 
 const kernel = new FakeKernel();

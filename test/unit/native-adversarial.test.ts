@@ -4,11 +4,12 @@
  * plain build and under ASan/UBSan (with float-cast-overflow).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
 import { fakeTarget } from '../conformance/fake-target.js';
+import { toVfioError, VfioError } from '../../src/errors.js';
 
 const b = nativeBackend();
 const addon = loadAddon() as unknown as Record<string, (...a: unknown[]) => unknown>;
@@ -150,5 +151,30 @@ describe('dmaAlloc lengths', () => {
     for (const len of [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 63n])
       for (const huge of ['never', 'prefer'] as const)
         expect(() => b.dmaAlloc(len as unknown as number, huge)).toThrow(/dmaAlloc: length .* exceeds the limit of \d+ bytes/);
+  });
+});
+
+describe('system errors shaped like Node\'s', () => {
+  let nodeErr: NodeJS.ErrnoException | undefined;
+  try {
+    openSync('/nonexistent/vfio', 'r');
+  } catch (e) {
+    nodeErr = e as NodeJS.ErrnoException;
+  }
+  it.each([
+    ['native', () => b.open('/nonexistent/vfio')],
+    ['fake', () => fakeKernel.open('/nonexistent/vfio')],
+  ])('%s: errno has Node\'s sign; VfioError.errno is the kernel\'s positive number', (_name, call) => {
+    let err: (Error & { code?: string; errno?: number }) | undefined;
+    try {
+      call();
+    } catch (e) {
+      err = e as Error & { code?: string; errno?: number };
+    }
+    expect(err).toMatchObject({ code: 'ENOENT', errno: nodeErr!.errno });
+    expect(nodeErr!.errno).toBe(-2);
+    const v = toVfioError(err, 'open', {}) as VfioError;
+    expect(v).toBeInstanceOf(VfioError);
+    expect(v.errno).toBe(2);
   });
 });

@@ -24,7 +24,7 @@ describe('open/close', () => {
       b.open('/nonexistent/vfio');
       expect.unreachable();
     } catch (e) {
-      expect(e).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'open' });
+      expect(e).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'open' });
     }
   });
   it('closing twice is EBADF, not a crash', () => {

@@ -7,7 +7,7 @@ export function errnoError(code: string, syscall: string, detail?: string): Erro
   const errno = errnos[code] ?? 0;
   const e = new Error(`${syscall} failed: ${code}${detail ? `: ${detail}` : ''}`) as Error & { code: string; errno: number; syscall: string };
   e.code = code;
-  e.errno = errno;
+  e.errno = -errno; // negative, as Node's system errors and the native shim's
   e.syscall = syscall;
   return e;
 }
