@@ -117,8 +117,11 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   if (length == 0) ThrowRange(env, "mmap: length must be greater than 0");
   if (offset % page) ThrowRange(env, "mmap: offset must be a multiple of the page size");
-  if (prot == 0 || (prot & ~static_cast<uint64_t>(PROT_READ | PROT_WRITE)))
-    ThrowRange(env, "mmap: prot must be PROT_READ, PROT_WRITE or both");
+  // A JS store into a page without PROT_WRITE is a SIGSEGV, and any view JS makes of the
+  // buffer can store: only memory that can be written is handed out. Read-only (and
+  // write-only) regions go through pread/pwrite.
+  if (prot != static_cast<uint64_t>(PROT_READ | PROT_WRITE))
+    ThrowRange(env, "mmap: prot must be PROT_READ|PROT_WRITE (3): read-only memory cannot be an ArrayBuffer; use pread");
   void* p = ::mmap(nullptr, length, static_cast<int>(prot), MAP_SHARED, fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap");
   Mem* m = new Mem{static_cast<uint8_t*>(p), static_cast<size_t>(length), false, page};

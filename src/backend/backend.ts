@@ -72,7 +72,10 @@ export interface Backend {
   /** pwrite(2) of `source` at file offset `offset`; returns the bytes written. */
   pwrite(fd: number, source: Uint8Array, offset: number): number;
 
-  /** A shared mapping of `fd` as a detachable ArrayBuffer. */
+  /**
+   * A shared mapping of `fd` as a detachable ArrayBuffer. `prot` must be PROT_READ|PROT_WRITE:
+   * a store into read-only memory would be a SIGSEGV, so read-only regions use pread.
+   */
   mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer;
   /** Detaches the buffer (all views become empty), then unmaps. */
   munmap(buffer: ArrayBuffer): void;

@@ -42,7 +42,8 @@ const FAST_LIMIT = 2 ** 31;
  * access of exactly the element's width that the JIT never merges or splits,
  * and a store that is ordered after earlier stores (MMIO is not memory: see
  * README.md, "Safety model"). Offsets outside the mapped areas go through pread/pwrite
- * on the device fd, which is also how non-mmappable and I/O-port BARs work.
+ * on the device fd, which is also how non-mmappable and I/O-port BARs work, and how a region
+ * that is not both readable and writable is reached (it is never mapped).
  *
  * Every accessor takes a byte offset from the start of the region, aligned to the access
  * width, and throws a RangeError when the access falls outside the region, is unaligned, or
@@ -86,7 +87,10 @@ export class Region {
     this.flags = info.flags;
     this.#base = Number(info.offset);
     let mmapError: Error | undefined;
-    if (mmap && (info.flags & VFIO_REGION_INFO_FLAG_MMAP) !== 0 && this.size > 0) {
+    // Only a region that is both readable and writable is mapped: the backends hand out no
+    // read-only memory (a store into it would be a SIGSEGV), and the rest goes through
+    // pread/pwrite, which check the region's flags.
+    if (mmap && (info.flags & VFIO_REGION_INFO_FLAG_MMAP) !== 0 && this.readable && this.writable && this.size > 0) {
       try {
         this.#mapAreas();
       } catch (e) {
@@ -127,7 +131,7 @@ export class Region {
     const areas = sparse
       ? sparse.map((a) => ({ start: Number(a.offset), size: Number(a.size) })).filter((a) => a.size > 0)
       : [{ start: 0, size: Math.ceil(this.size / page) * page }];
-    const prot = (this.readable ? PROT_READ : 0) | (this.writable ? PROT_WRITE : 0);
+    const prot = PROT_READ | PROT_WRITE;
     for (const { start, size } of areas) {
       const buffer = syscall(`mmap ${this.name}`, { device: this.#device }, () =>
         this.#backend.mmap(this.#fd, this.#base + start, size, prot),

@@ -178,3 +178,16 @@ describe('system errors shaped like Node\'s', () => {
     expect(v.errno).toBe(2);
   });
 });
+
+describe('no read-only memory reaches JS as an ArrayBuffer', () => {
+  // A JS store into a PROT_READ page is a SIGSEGV, and nothing stops `new Uint8Array(buffer)[0] = 1`.
+  it.each([
+    ['native', () => b, () => b.open(tempFile(8192))],
+    ['fake', () => fakeKernel, () => fakeKernel.open(fake.target.containerPath)],
+  ] as const)('%s: mmap refuses any prot but PROT_READ|PROT_WRITE', (_name, k, open) => {
+    const fd = open();
+    for (const prot of [1 /* PROT_READ */, 2 /* PROT_WRITE */])
+      expect(() => k().mmap(fd, 0, 4096, prot), String(prot)).toThrow(/mmap: prot must be PROT_READ\|PROT_WRITE/);
+    k().close(fd);
+  });
+});

@@ -111,7 +111,7 @@ describe('mmap and detach-on-unmap', () => {
     const got = new Uint8Array(4);
     expect(b.pread(fd, got, 8)).toBe(4);
     expect([...got]).toEqual([1, 2, 3, 4]);
-    const ab = b.mmap(fd, 0, 4096, 1);
+    const ab = b.mmap(fd, 0, 4096, 3);
     const view = new Uint8Array(ab, 0, 16);
     b.munmap(ab);
     expect(() => b.pread(fd, view, 0)).toThrow(/detached \(freed\) buffer/); // never read into freed memory

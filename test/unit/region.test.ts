@@ -119,4 +119,21 @@ describe('sparse and unmapped regions', () => {
     expect(() => region.write32(0, 1)).toThrow(expect.objectContaining({ code: 'ERR_VFIO_ACCESS' }));
     done();
   });
+  // A store into a PROT_READ mapping is a SIGSEGV: a read-only region must never be mapped,
+  // so neither Region's fast path nor a view a user makes can write it.
+  it('does not map a read-only region with MMAP, and refuses every write with a named error', () => {
+    const { region, fileWord, done } = fixture(8192, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_MMAP);
+    expect(region.mappedAreas).toEqual([]);
+    expect(region.read32(0x10)).toBe(0);
+    for (const write of [
+      () => region.write8(0, 1),
+      () => region.write16(0, 1),
+      () => region.write32(0x10, 0xdeadbeef),
+      () => region.write64(0, 1n),
+      () => region.writeBytes(0, new Uint8Array(16)),
+    ])
+      expect(write).toThrow(expect.objectContaining({ code: 'ERR_VFIO_ACCESS', message: expect.stringMatching(/BAR0 is not writable/) }));
+    expect(fileWord(0x10)).toBe(0);
+    done();
+  });
 });

@@ -81,7 +81,7 @@ export function mmapRegion(ctx: KernelContext, fd: number, offset: number, lengt
   const p = argU64(prot, 'mmap', 'prot');
   if (len === 0n) throw new RangeError('mmap: length must be greater than 0');
   if (off % BigInt(PAGE)) throw new RangeError('mmap: offset must be a multiple of the page size');
-  if (p === 0n || p & ~3n) throw new RangeError('mmap: prot must be PROT_READ, PROT_WRITE or both');
+  if (p !== 3n) throw new RangeError('mmap: prot must be PROT_READ|PROT_WRITE (3): read-only memory cannot be an ArrayBuffer; use pread');
   const e = deviceFile(ctx, fd, 'mmap');
   if (e.kind !== 'device') throw errnoError('ENODEV', 'mmap');
   if (e.cdev && !e.cdev.bound) throw errnoError('EINVAL', 'mmap', 'the device cdev is not bound to an iommufd yet');
