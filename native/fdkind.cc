@@ -73,7 +73,7 @@ const char* FdKindName(FdKind k) {
 // fstat(2) without glibc's wrapper: since glibc 2.33 that is the symbol fstat64@GLIBC_2.33
 // (before, an inline call to __fxstat64), which would lift the prebuilt addon's glibc floor.
 // On these 64-bit targets the kernel's struct stat is the one <sys/stat.h> declares.
-static int Fstat(int fd, struct stat* st) {
+int Fstat(int fd, struct stat* st) {
 #if defined(__x86_64__) || defined(__aarch64__)
   return static_cast<int>(::syscall(SYS_fstat, fd, st));
 #else

@@ -13,6 +13,10 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <linux/memfd.h>
+#include <sys/syscall.h>
+
+#include <climits>
 
 #include <string>
 #include <vector>
@@ -108,6 +112,42 @@ void DetachAndRelease(Napi::Env env, const Napi::CallbackInfo& info, size_t i, M
   Release(m);
 }
 
+// A mapping JS can touch must never SIGBUS: pages of a file past its end do, and a regular
+// file can be truncated under the mapping by anyone. So only two kinds of fd are mapped:
+//  - a VFIO device fd: vfio-pci checks the range against the region itself;
+//  - a memfd sealed against shrinking (F_SEAL_SHRINK), within its size: it can never lose
+//    pages under the mapping. The tests use these to stand in for a device.
+void RequireMappable(Napi::Env env, int fd, uint64_t offset, uint64_t length) {
+  FdKind kind = ClassifyFd(env, fd);
+  if (kind == FdKind::kDevice) return;
+  int seals = ::fcntl(fd, F_GET_SEALS);
+  if (kind != FdKind::kOther || seals < 0 || !(seals & F_SEAL_SHRINK))
+    ThrowErrno(env, ENODEV, "mmap",
+               "fd " + std::to_string(fd) + " is a " + FdKindName(kind) +
+                   ": only VFIO device fds (and memfds sealed against shrinking) are mapped");
+  struct stat st;
+  if (Fstat(fd, &st) < 0) ThrowErrno(env, errno, "mmap");
+  if (offset + length > static_cast<uint64_t>(st.st_size))
+    ThrowErrno(env, EINVAL, "mmap", "the mapping would run past the end of the memfd");
+}
+
+// memfd(size) -> fd: shared memory that mmap accepts (sealed against shrinking), so tests on a
+// machine without a VFIO device can exercise mapped regions.
+Napi::Value Memfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t size = ArgU64(info, 0, "memfd", "size");
+  if (size > static_cast<uint64_t>(INT64_MAX)) ThrowRange(env, "memfd: size must be below 2^63");
+  int fd = static_cast<int>(::syscall(SYS_memfd_create, "vfio", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (fd < 0) ThrowErrno(env, errno, "memfd_create");
+  if (::ftruncate(fd, static_cast<off_t>(size)) < 0 ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, err, "memfd_create");
+  }
+  return Napi::Number::New(env, fd);
+}
+
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "mmap");
@@ -122,6 +162,8 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   // write-only) regions go through pread/pwrite.
   if (prot != static_cast<uint64_t>(PROT_READ | PROT_WRITE))
     ThrowRange(env, "mmap: prot must be PROT_READ|PROT_WRITE (3): read-only memory cannot be an ArrayBuffer; use pread");
+  if (offset > static_cast<uint64_t>(INT64_MAX) - length) ThrowRange(env, "mmap: offset + length must be below 2^63");
+  RequireMappable(env, fd, offset, length);
   void* p = ::mmap(nullptr, length, static_cast<int>(prot), MAP_SHARED, fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap");
   Mem* m = new Mem{static_cast<uint8_t*>(p), static_cast<size_t>(length), false, page};
@@ -236,6 +278,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new std::shared_ptr<Registry>(std::make_shared<Registry>()));
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
+  exports.Set("memfd", Napi::Function::New(env, Memfd, "memfd"));
   exports.Set("dmaAlloc", Napi::Function::New(env, DmaAlloc, "dmaAlloc"));
   exports.Set("dmaFree", Napi::Function::New(env, DmaFree, "dmaFree"));
   exports.Set("dmaPhysical", Napi::Function::New(env, DmaPhysical, "dmaPhysical"));

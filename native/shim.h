@@ -5,6 +5,7 @@
 
 #include <napi.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -44,6 +45,9 @@ int IoctlRetry(int fd, unsigned long request, Arg... arg) {
 
 // A new BigUint64Array of n elements for JS; *data points at its storage. `fn` names the call in errors.
 Napi::Value NewBigUint64Array(Napi::Env env, size_t n, uint64_t** data, const char* fn);
+
+// fstat(2) through the raw syscall (glibc's symbol would lift the addon's glibc floor).
+int Fstat(int fd, struct stat* st);
 
 // The kernel object behind an fd, from fstat/readlink (see fdkind.cc).
 enum class FdKind { kOther, kContainer, kGroup, kDevice, kIommufd };

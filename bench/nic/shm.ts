@@ -1,13 +1,10 @@
 /**
- * The memory the simulator and the driver share: one file in /dev/shm (tmpfs, so no disk
- * behind it), mapped MAP_SHARED by both through the same native mmap the Region class uses
- * for real BARs. BAR0 is a Region over the file's first 128 KiB, so the driver's register
+ * The memory the simulator and the driver share: a memfd (the native mmap maps no regular
+ * file, which could be truncated under it), mapped MAP_SHARED by both through the same native
+ * mmap the Region class uses for real BARs; the C programs open it as /proc/<pid>/fd/<fd>. BAR0 is a Region over the file's first 128 KiB, so the driver's register
  * accesses take exactly the path they take on a VFIO device (Atomics on a mapping).
  */
-import { closeSync, existsSync, ftruncateSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { nativeBackend } from '../../src/backend/native.js';
+import { loadAddon, nativeBackend } from '../../src/backend/native.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { Region } from '../../src/model/region.js';
 import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../../src/uapi/vfio-region.js';
@@ -25,20 +22,11 @@ export interface SharedNic {
   close(): void;
 }
 
-let serial = 0;
-
 export function createSharedNic(): SharedNic {
-  const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-  const path = join(dir, `vfio-bench-nic-${process.pid}-${serial++}`);
-  // A fresh, zeroed (sparse) file per run: the simulator starts from power-on state.
-  const created = openSync(path, 'wx', 0o600);
-  try {
-    ftruncateSync(created, FILE_SIZE);
-  } finally {
-    closeSync(created);
-  }
+  // A fresh, zeroed memfd per run: the simulator starts from power-on state.
+  const fd = loadAddon().memfd(FILE_SIZE);
+  const path = `/proc/${process.pid}/fd/${fd}`;
   const backend = nativeBackend();
-  const fd = backend.open(path);
   const bar = new Region(backend, fd, 'sim', 'BAR0', {
     argsz: 32,
     flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
@@ -61,7 +49,6 @@ export function createSharedNic(): SharedNic {
       bar.close();
       backend.munmap(ctlBuffer);
       backend.close(fd);
-      rmSync(path, { force: true });
     },
   };
 }

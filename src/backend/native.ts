@@ -18,6 +18,11 @@ interface Addon extends Pick<Backend, Direct> {
   eventfd(init?: number): number;
   Poller: new (fd: number, cb: EventCallback) => EventPoller;
   constants: { pageSize: number };
+  /**
+   * A memfd of `size` bytes sealed against shrinking: besides a VFIO device fd, the only fd
+   * mmap accepts (a regular file could be truncated under the mapping). For tests.
+   */
+  memfd(size: number): number;
   /** The code the shim's errors carry for an errno ('EBADFD'); for tests of the table. */
   errnoName(err: number): string;
 }

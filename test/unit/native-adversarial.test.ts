@@ -4,7 +4,7 @@
  * plain build and under ASan/UBSan (with float-cast-overflow).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
@@ -80,10 +80,9 @@ describe('a mapping JS cannot be given as an ArrayBuffer', () => {
   // Node 20 refuses external ArrayBuffers above 2^32 bytes and runs the finalizer itself;
   // the shim must then release the mapping exactly once. A file mapping commits no memory.
   it('mmap longer than the runtime allows fails cleanly (no double free), or works', () => {
-    // Sparse: no disk or memory behind it.
-    const path = tempFile(0);
-    truncateSync(path, 2 ** 32 + 4096);
-    const fd = b.open(path);
+    // (A memfd: mmap refuses regular files, finding 9.)
+    // Sparse: no memory behind it until touched.
+    const fd = (addon.memfd as (size: number) => number)(2 ** 32 + 4096);
     for (let k = 0; k < 3; k++) {
       let buffer: ArrayBuffer | undefined;
       try {
@@ -189,5 +188,26 @@ describe('no read-only memory reaches JS as an ArrayBuffer', () => {
     for (const prot of [1 /* PROT_READ */, 2 /* PROT_WRITE */])
       expect(() => k().mmap(fd, 0, 4096, prot), String(prot)).toThrow(/mmap: prot must be PROT_READ\|PROT_WRITE/);
     k().close(fd);
+  });
+});
+
+describe('mmap maps only what cannot SIGBUS under JS', () => {
+  it('refuses a regular file: past its end, and within it (it could be truncated under the mapping)', () => {
+    const fd = b.open(tempFile(4096));
+    // Past the end: the first access beyond it would be a SIGBUS.
+    expect(() => b.mmap(fd, 0, 3 * 4096, 3)).toThrow(expect.objectContaining({ code: 'ENODEV', syscall: 'mmap' }));
+    // Within it: truncate(2) by anyone would turn the mapping into a SIGBUS.
+    expect(() => b.mmap(fd, 0, 4096, 3)).toThrow(expect.objectContaining({ code: 'ENODEV', message: expect.stringMatching(/non-VFIO file/) }));
+    b.close(fd);
+  });
+  it('maps a memfd only when sealed against shrinking, and only within its size', () => {
+    const memfd = (addon.memfd as (size: number) => number)(8192);
+    const ab = b.mmap(memfd, 4096, 4096, 3);
+    new Uint8Array(ab).fill(7);
+    b.munmap(ab);
+    // A memfd cannot be shrunk, so no part of the mapping can vanish.
+    expect(() => ftruncateSync(memfd, 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(() => b.mmap(memfd, 4096, 8192, 3)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/past the end/) }));
+    b.close(memfd);
   });
 });

@@ -1,12 +1,10 @@
 /**
- * Region accessors over a temp file standing in for a device fd: the mmapped
+ * Region accessors over a memfd standing in for a device fd: the mmapped
  * fast path, sparse areas with pread/pwrite for the rest, and every refusal.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { nativeBackend } from '../../src/backend/native.js';
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { loadAddon, nativeBackend } from '../../src/backend/native.js';
 import { Region } from '../../src/model/region.js';
 import { VfioError } from '../../src/errors.js';
 import {
@@ -17,15 +15,13 @@ import {
 } from '../../src/uapi/vfio-region.js';
 
 const backend = nativeBackend();
-const dir = mkdtempSync(join(tmpdir(), 'vfio-region-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const RW = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 
 function fixture(size: number, flags: number, sparse?: { offset: bigint; size: bigint }[]) {
-  const path = join(dir, `r${Math.random().toString(36).slice(2)}`);
-  // The "region" starts at file offset 4096, as regions sit at offsets inside a device fd.
-  writeFileSync(path, Buffer.alloc(4096 + size));
-  const fd = backend.open(path);
+  // The "region" starts at offset 4096, as regions sit at offsets inside a device fd. A memfd
+  // stands in for the device: mmap refuses regular files (they could be truncated under it).
+  const fd = loadAddon().memfd(4096 + Math.ceil(size / 4096) * 4096);
+  const path = `/proc/self/fd/${fd}`;
   const info: RegionInfo = {
     argsz: 32,
     flags,
