@@ -161,24 +161,35 @@ class Poller : public Napi::ObjectWrap<Poller> {
       if (n < 0) err = errno;
     }
     Napi::Env env(st->env);
-    Napi::HandleScope scope(env);
-    Napi::Value errv = env.Null();
-    if (err) {
-      // ErrnoName, not uv_err_name: libuv allocates (and never frees) a name for an errno it does not know.
-      const std::string name = ErrnoName(err);
-      Napi::Error e = Napi::Error::New(env, "eventfd poll failed: " + name);
-      e.Set("code", Napi::String::New(env, name));
-      e.Set("errno", Napi::Number::New(env, -err));
-      e.Set("syscall", Napi::String::New(env, "uv_poll"));
-      errv = e.Value();
-    }
+    // Nothing may escape into libuv: a C++ exception here would reach std::terminate.
     try {
-      st->callback.MakeCallback(env.Global(), {errv, Napi::Number::New(env, static_cast<double>(count))},
-                                *st->async);
-    } catch (const Napi::Error& e) {
-      // A listener threw: report it like any uncaught exception from a callback.
-      napi_fatal_exception(env, e.Value());
+      Napi::HandleScope scope(env);
+      Napi::Value errv = env.Null();
+      if (err) {
+        // ErrnoName, not uv_err_name: libuv allocates (and never frees) a name for an errno it does not know.
+        const std::string name = ErrnoName(err);
+        Napi::Error e = Napi::Error::New(env, "eventfd poll failed: " + name);
+        e.Set("code", Napi::String::New(env, name));
+        e.Set("errno", Napi::Number::New(env, -err));
+        e.Set("syscall", Napi::String::New(env, "uv_poll"));
+        errv = e.Value();
+      }
+      napi_value argv[2] = {errv, Napi::Number::New(env, static_cast<double>(count))};
+      napi_value result;
+      if (napi_make_callback(env, *st->async, env.Global(), st->callback.Value(), 2, argv, &result) == napi_ok) return;
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+        // A listener threw: report it like any uncaught exception from a callback.
+        napi_value exc;
+        if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+        return;
+      }
+    } catch (const Napi::Error&) {
+      // Building the call's arguments failed: the environment is going away, as below.
     }
+    // The call failed with nothing pending: the environment is terminating (a worker being
+    // stopped) and can run no more JS. Stop polling; its teardown hook closes the fd.
+    uv_poll_stop(&st->handle);
   }
 
   // Stops polling, drops the JS callback, and closes the handle; the fd is closed once

@@ -4,7 +4,9 @@
  * plain build and under ASan/UBSan (with float-cast-overflow).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { ftruncateSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
@@ -210,4 +212,40 @@ describe('mmap maps only what cannot SIGBUS under JS', () => {
     expect(() => b.mmap(memfd, 4096, 8192, 3)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/past the end/) }));
     b.close(memfd);
   });
+});
+
+describe('workers terminated with pollers armed and callbacks in flight', () => {
+  // Each worker's poller callback re-signals its own eventfd, so a callback is always due when
+  // terminate() lands; MakeCallback then fails inside a dying environment.
+  const addonPath = process.env.VFIO_NATIVE_ADDON ?? createRequire(import.meta.url)('node-gyp-build').path(join(import.meta.dirname, '..', '..'));
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const a = require(workerData.addon);
+    const fd = a.eventfd(0);
+    let calls = 0;
+    new a.Poller(fd, () => {
+      calls++;
+      a.eventfdWrite(fd, 1);
+      if (calls === 3) parentPort.postMessage('busy');
+      if (calls % 7 === 0) throw new Error('a listener that throws');
+    });
+    process.on('uncaughtException', () => {});
+    a.eventfdWrite(fd, 1);
+  `;
+  const openFds = () => readdirSync('/proc/self/fd').length;
+  it('50 times: the process survives and no eventfd leaks', async () => {
+    const before = openFds();
+    for (let k = 0; k < 50; k++) {
+      const w = new Worker(source, { eval: true, workerData: { addon: addonPath } });
+      await new Promise<void>((resolve, reject) => {
+        w.once('message', () => resolve());
+        w.once('error', reject);
+      });
+      await new Promise((r) => setTimeout(r, k % 5));
+      await w.terminate();
+    }
+    // Teardown closes each fd from the loop's close callback: give stragglers a moment.
+    for (let t = 0; t < 20 && openFds() > before; t++) await new Promise((r) => setTimeout(r, 50));
+    expect(openFds()).toBeLessThanOrEqual(before);
+  }, 30_000);
 });
