@@ -182,7 +182,10 @@ describe('e1000e driver on the real kernel', () => {
     expect(waits).toBeLessThanOrEqual(3);
     expect(after.rxInterrupts - before.rxInterrupts).toBeGreaterThanOrEqual(1);
     expect(after.rxTimeouts - before.rxTimeouts).toBe(0);
-    expect(cpuMs).toBeLessThan(waitedMs / 2); // asleep, not spinning
+    // Asleep, not spinning: no empty poll while it waited. The CPU figure is logged, not
+    // asserted: a guest charges the process for time its vCPU lost to a loaded host (seen in
+    // CI: 403 ms of CPU over a 526 ms wait with one wait, one interrupt and no empty poll).
+    expect(after.rxEmptyPolls - before.rxEmptyPolls).toBeLessThanOrEqual(waits);
     expect(B.rxBurst(() => {}, 8)).toBe(1);
 
     // Polling for the same time burns the CPU: the contrast the switch is for.
@@ -195,6 +198,7 @@ describe('e1000e driver on the real kernel', () => {
     const pollCpuMs = (pc.user + pc.system) / 1000;
     console.log(`e1000e guest: poll-mode 500 ms idle: CPU ${pollCpuMs.toFixed(0)} ms of ${pollMs.toFixed(0)} ms, ${polled.stats.rxEmptyPolls} empty polls`);
     expect(pollCpuMs).toBeGreaterThan(pollMs / 2);
+    expect(polled.stats.rxEmptyPolls).toBeGreaterThan(100);
     B.setRxMode('interrupt');
   });
 
