@@ -42,6 +42,8 @@ export class VfioError extends Error {
   /** The usual cause and remedy, also appended to the message; undefined if none is known. */
   readonly hint: string | undefined;
 
+  readonly #init: VfioErrorInit;
+
   constructor(init: VfioErrorInit) {
     const who = init.device ? ` (${init.device})` : init.group !== undefined ? ` (group ${init.group})` : '';
     const text = `${init.op}${who}: ${init.message}` + (init.hint ? `\n  hint: ${init.hint}` : '');
@@ -53,7 +55,28 @@ export class VfioError extends Error {
     this.device = init.device;
     this.group = init.group;
     this.hint = init.hint;
+    this.#init = init;
   }
+
+  /**
+   * @internal The same failure naming a device or group it did not name yet: a close step
+   * of a shared object (the container) fails on behalf of the device being closed.
+   */
+  withContext(ctx: { device?: string; group?: number }): VfioError {
+    const device = this.device ?? ctx.device;
+    const group = this.group ?? ctx.group;
+    if (device === this.device && group === this.group) return this;
+    const e = new VfioError({ ...this.#init, ...(device !== undefined && { device }), ...(group !== undefined && { group }) });
+    e.stack = e.stack?.split('\n')[0] + '\n' + (this.stack?.split('\n').slice(1).join('\n') ?? '');
+    return e;
+  }
+}
+
+/** Adds `ctx` to a VfioError that lacks it, and to each VfioError of an AggregateError. */
+export function withContext(e: unknown, ctx: { device?: string; group?: number }): unknown {
+  if (e instanceof VfioError) return e.withContext(ctx);
+  if (e instanceof AggregateError) return new AggregateError(e.errors.map((x) => withContext(x, ctx)), e.message);
+  return e;
 }
 
 /** The shape of a failed syscall as the backends throw it (like Node's system errors). */

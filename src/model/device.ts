@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
+import { VfioError, closeSteps, closedError, syscall, withContext } from '../errors.js';
 import type { DmaOptions, IommuApi } from './dma-space.js';
 import type { DeviceHost, KnownDeviceHost } from './device-host.js';
 import { VFIO_PCI_HOT_RESET_FLAG_DEV_ID } from '../uapi/iommufd.js';
@@ -383,7 +383,12 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
         this.#host.backend.close(fd);
       },
       () => {
-        if (this.#ownsContext) this.context.close();
+        try {
+          if (this.#ownsContext) this.context.close();
+        } catch (e) {
+          const group = (this.group as { number?: number } | null)?.number;
+          throw withContext(e, { device: this.address, ...(group !== undefined && { group }) });
+        }
       },
     ]);
   }

@@ -1,5 +1,5 @@
 import type { Backend, HugePages } from '../backend/backend.js';
-import { VfioError, syscall } from '../errors.js';
+import { VfioError, syscall, type ErrorContext } from '../errors.js';
 import { IovaAllocator } from './iova.js';
 import { DmaBuffer } from './dma.js';
 import { formatBytes } from '../host/limits.js';
@@ -203,11 +203,56 @@ export abstract class DmaSpace {
     return new DmaBuffer(this, memory, Number(base), memory.byteLength, pageSize);
   }
 
+  /**
+   * Asked after an unmap failed with EINVAL: did the kernel drop every mapping of this space
+   * already? A container does when its last group has left it (see Container).
+   */
+  protected mappingsDropped(): boolean {
+    return false;
+  }
+
+  /** Names the space's group or device in its errors, where it has one. */
+  protected errorContext(): ErrorContext {
+    return {};
+  }
+
+  // An unmap that failed because the kernel had already dropped the mappings: the memory
+  // is no longer reachable by any device, so it is freed like after an unmap.
+  #unmapFailed(e: unknown): boolean {
+    if (!(e instanceof VfioError && e.code === 'EINVAL' && this.mappingsDropped())) return false;
+    this.#freeUnmapped([...this.#dma]);
+    return true;
+  }
+
+  #unmapContext(): ErrorContext {
+    return { ...this.errorContext(), hint: (code) => (code === 'EINVAL' ? this.unmapHint() : undefined) };
+  }
+
+  /** The hint of an unmap's EINVAL. */
+  protected unmapHint(): string {
+    return `the range must cover whole mappings of ${this.label} (a mapping is never split)`;
+  }
+
+  #freeUnmapped(buffers: readonly DmaBuffer[]): void {
+    for (const b of buffers) {
+      this.#dma.delete(b);
+      this.#iova?.release(b.iova, b.size);
+      syscall('free DMA memory', this.errorContext(), () => this.backend.dmaFree(b.buffer));
+      b.markFreed();
+    }
+  }
+
   /** @internal DmaBuffer.free: IOMMU unmap first, then the memory. */
   releaseDma(buf: DmaBuffer): void {
     if (!this.#dma.has(buf)) return;
     if (this.dmaTranslated) {
-      const unmapped = syscall(this.unmapOp, {}, () => this.unmap(BigInt(buf.iova), BigInt(buf.size)));
+      let unmapped: bigint;
+      try {
+        unmapped = syscall(this.unmapOp, this.#unmapContext(), () => this.unmap(BigInt(buf.iova), BigInt(buf.size)));
+      } catch (e) {
+        if (this.#unmapFailed(e)) return;
+        throw e;
+      }
       if (unmapped !== BigInt(buf.size)) {
         throw new VfioError({
           code: 'ERR_VFIO_UNMAP_SHORT',
@@ -218,23 +263,25 @@ export abstract class DmaSpace {
       this.#iova?.release(buf.iova, buf.size);
     }
     this.#dma.delete(buf);
-    syscall('free DMA memory', {}, () => this.backend.dmaFree(buf.buffer));
+    syscall('free DMA memory', this.errorContext(), () => this.backend.dmaFree(buf.buffer));
     buf.markFreed();
   }
 
   /** One unmap-all request where the kernel offers it (not one per buffer), then frees the memory. */
   protected releaseAllDma(): void {
     if (this.#dma.size === 0) return;
-    if (!this.dmaTranslated || !syscall(`${this.unmapOp} (all)`, {}, () => this.unmapAll())) {
+    let all: boolean;
+    try {
+      all = this.dmaTranslated && syscall(`${this.unmapOp} (all)`, this.#unmapContext(), () => this.unmapAll());
+    } catch (e) {
+      if (this.#unmapFailed(e)) return;
+      throw e;
+    }
+    if (!all) {
       for (const b of [...this.#dma]) b.free();
       return;
     }
-    for (const b of [...this.#dma]) {
-      this.#dma.delete(b);
-      this.#iova?.release(b.iova, b.size);
-      syscall('free DMA memory', {}, () => this.backend.dmaFree(b.buffer));
-      b.markFreed();
-    }
+    this.#freeUnmapped([...this.#dma]);
   }
 
   protected describeRanges(): string {
