@@ -12,7 +12,10 @@ export interface DmaOptions {
    * address.
    */
   hugepages?: HugePages;
-  /** A fixed IOVA instead of an allocated one (not in no-IOMMU mode: addresses are physical there). */
+  /**
+   * A fixed IOVA instead of an allocated one (not in no-IOMMU mode: addresses are physical
+   * there). With `dmaBits`, the whole buffer must lie below 2^dmaBits (else a RangeError).
+   */
   iova?: number;
   /** The device's DMA address width: IOVAs stay below 2^dmaBits (e.g. 28 for QEMU's edu). */
   dmaBits?: number;
@@ -99,7 +102,8 @@ export abstract class DmaSpace {
    * at `options.iova`); in no-IOMMU mode, at its physical address. Free it with
    * `buffer.free()` or by closing. `size` is in bytes, rounded up to the page size.
    *
-   * Throws a RangeError for bad arguments, and a VfioError: ERR_VFIO_NO_GROUP before the
+   * Throws a RangeError for bad arguments (a fixed `iova` whose range ends beyond `dmaBits`
+   * among them), and a VfioError: ERR_VFIO_NO_GROUP before the
    * space has an IOMMU; ERR_VFIO_NO_IOVA when no IOVA range fits (or the fixed one is taken);
    * the kernel's errno from the map (ENOMEM: RLIMIT_MEMLOCK, ENOSPC: too many mappings,
    * with hints). In no-IOMMU mode also ERR_VFIO_NOIOMMU_HUGEPAGES, ERR_VFIO_NOIOMMU_IOVA,
@@ -115,6 +119,10 @@ export abstract class DmaSpace {
       throw new RangeError(`allocDma: dmaBits must be an integer in [12, 64], got ${options.dmaBits}`);
     if (options.iova !== undefined && (!Number.isSafeInteger(options.iova) || options.iova < 0))
       throw new RangeError(`allocDma: iova must be a non-negative safe integer, got ${options.iova}`);
+    if (options.iova !== undefined && options.dmaBits !== undefined && options.dmaBits < 53 && options.iova + size > 2 ** options.dmaBits)
+      throw new RangeError(
+        `allocDma: iova 0x${options.iova.toString(16)} + ${size} bytes ends beyond dmaBits ${options.dmaBits} (0x${(2 ** options.dmaBits).toString(16)}): the device could not reach it`,
+      );
     if (this.api === null) {
       throw new VfioError({
         code: 'ERR_VFIO_NO_GROUP',
@@ -137,7 +145,9 @@ export abstract class DmaSpace {
     const length = memory.byteLength;
     const iovas = this.#iova!;
     const align = Math.max(pageSize, this.iommuPageSize);
-    const iova = fixed !== undefined ? (iovas.reserve(fixed, length) ? fixed : undefined) : iovas.alloc(length, align, limit);
+    // The page rounding (a hugepage) can carry a fixed IOVA past the limit the arguments passed.
+    const reachable = fixed === undefined || fixed + length <= limit;
+    const iova = fixed !== undefined ? (reachable && iovas.reserve(fixed, length) ? fixed : undefined) : iovas.alloc(length, align, limit);
     if (iova === undefined) {
       this.backend.dmaFree(memory);
       throw new VfioError({
@@ -145,7 +155,9 @@ export abstract class DmaSpace {
         op: `${this.constructor.name}.allocDma`,
         message:
           fixed !== undefined
-            ? `IOVA range 0x${fixed.toString(16)}+${length} is in use or outside the IOMMU's ranges`
+            ? reachable
+              ? `IOVA range 0x${fixed.toString(16)}+${length} is in use or outside the IOMMU's ranges`
+              : `IOVA range 0x${fixed.toString(16)}+${length} (the buffer rounded up to its ${formatBytes(pageSize)} pages) ends beyond dmaBits (0x${limit.toString(16)})`
             : `no free IOVA range of ${formatBytes(length)} below 0x${limit.toString(16)}`,
         hint: `usable IOVA ranges: ${this.describeRanges()}`,
       });
