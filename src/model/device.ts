@@ -99,6 +99,8 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     if (count === 0) return;
     const set = new InterruptSet(this.#host.backend, this.#fd, this.address, kind, 1, () => {});
     set.vector.unref();
+    // A notifier nobody armed by hand must not end the process: its poll failure is a warning.
+    set.vector.on('error', (e) => process.emitWarning(`${e.message} (the ${event} notifier of ${this.address})`, { code: 'VFIO_NOTIFIER_ERROR' }));
     set.vector.on('interrupt', () => {
       if (this.listenerCount(event) > 0) this.emit(event);
       else if (event === 'release-request')
