@@ -29,12 +29,15 @@ import {
 /**
  * The events a Device emits (Node EventEmitter), each without arguments. Both come from
  * kernel notifiers armed at open when the device offers them; unheard, they become process
- * warnings (VFIO_RELEASE_REQUEST, VFIO_PCI_ERROR).
+ * warnings (VFIO_RELEASE_REQUEST, VFIO_PCI_ERROR). The notifiers are unref'd: listening
+ * for these does not keep the process alive (a device alone never pins the process; an
+ * armed InterruptVector does).
  */
 export interface DeviceEvents {
   /**
-   * The kernel asks for the device back (someone is unbinding it from vfio-pci); the
-   * unbind waits until it is closed. Close it, or the kernel keeps asking.
+   * The kernel asks for the device back (someone is unbinding or removing it from
+   * vfio-pci); the unbind waits until it is closed. Call close() from the handler (it
+   * succeeds on every interface, DMA buffers mapped or not), or the kernel keeps asking.
    */
   'release-request': [];
   /** A PCIe error was reported for the device (AER); the driver decides how to recover. */
