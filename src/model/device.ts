@@ -300,8 +300,11 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    */
   reset(): void {
     this.#ioctl('VFIO_DEVICE_RESET', VFIO_DEVICE_RESET, undefined, (code) =>
-      code === 'ENOTTY' || code === 'EINVAL' || code === 'EAGAIN'
-        ? `the device offers no reset the kernel can do on its own (canReset: ${this.canReset}); a hot reset of its bus may still work`
+      code === 'EAGAIN'
+        ? 'the reset needs a lock another user of its slot or bus holds (e.g. a device there is being reset or opened); try again'
+        : code === 'ENOTTY' || code === 'EINVAL'
+        ? `the kernel has no reset of this device alone (canReset: ${this.canReset}: no FLR, PM or bus reset that touches only it); ` +
+          'a slot or bus reset may still work: hotReset(), once every device hotResetInfo() lists is open here'
         : undefined,
     );
   }
@@ -354,7 +357,13 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
   }
 
   #hotResetHint(code: string): string | undefined {
-    if (code === 'ENODEV') return 'no slot or bus reset is possible for this device (e.g. it sits on the root bus); try reset()';
+    if (code === 'ENODEV')
+      return (
+        'no slot or bus reset is possible for this device (e.g. it sits on the root bus, or its bridge cannot reset the bus); ' +
+        (this.canReset
+          ? 'reset() resets it alone (canReset is true)'
+          : 'it has no reset of its own either (canReset is false): bring it to a known state through its registers, or remove and rescan it through sysfs')
+      );
     if (code === 'EINVAL' || code === 'EPERM') return `every device the reset touches (see hotResetInfo) must be open in ${this.#host.hotResetScope}`;
     return undefined;
   }

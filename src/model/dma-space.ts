@@ -1,5 +1,5 @@
 import type { Backend, HugePages } from '../backend/backend.js';
-import { VfioError, syscall, type ErrorContext } from '../errors.js';
+import { VfioError, syscall, toVfioError, type ErrorContext } from '../errors.js';
 import { IovaAllocator } from './iova.js';
 import { DmaBuffer } from './dma.js';
 import { formatBytes } from '../host/limits.js';
@@ -163,11 +163,12 @@ export abstract class DmaSpace {
       });
     }
     try {
-      syscall(this.mapOp, { hint: (code) => this.mapHint(code, length) }, () => this.map(memory, length, BigInt(iova), access));
+      this.map(memory, length, BigInt(iova), access);
     } catch (e) {
+      // Released before the hint is computed: it lists the ranges as they were before this request.
       iovas.release(iova, length);
       this.backend.dmaFree(memory);
-      throw e;
+      throw toVfioError(e, this.mapOp, { ...this.errorContext(), hint: (code) => this.mapHint(code, length) });
     }
     return new DmaBuffer(this, memory, iova, length, pageSize);
   }
