@@ -150,7 +150,18 @@ Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
   unmap.iova = iova;
   unmap.size = size;
   int rc = IoctlRetry(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
-  if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_UNMAP_DMA");
+  if (rc < 0) {
+    const int err = errno;
+    // EINVAL from a container without an IOMMU driver (GET_INFO is EINVAL too): its last
+    // group left, as the kernel makes it while unbinding the last device
+    // (vfio_group_detach_container), and the driver's release dropped every mapping.
+    if (err == EINVAL) {
+      vfio_iommu_type1_info probe{};
+      probe.argsz = sizeof probe;
+      if (IoctlRetry(fd, VFIO_IOMMU_GET_INFO, &probe) < 0 && errno == EINVAL) ForgetRecords(env, fd, 0, true, 0, 0);
+    }
+    ThrowErrno(env, err, "ioctl", "VFIO_IOMMU_UNMAP_DMA");
+  }
   ForgetRecords(env, fd, 0, (flags & VFIO_DMA_UNMAP_FLAG_ALL) != 0, unmap.iova, unmap.size);
   return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.size));
 }

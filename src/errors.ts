@@ -4,7 +4,7 @@ export interface VfioErrorInit {
   code: string;
   /** The step that failed: 'VFIO_GROUP_SET_CONTAINER', 'open /dev/vfio/7', 'mmap BAR0', … */
   op: string;
-  /** What went wrong; the error's message prefixes `op` and the device or group, and appends the hint. */
+  /** What went wrong; the error's message prefixes `op` and the device or group. */
   message: string;
   /** The kernel's errno number, where a syscall failed. */
   errno?: number;
@@ -26,7 +26,8 @@ export interface VfioErrorInit {
  * Branch on `code`: an errno name (`'EBUSY'`, `'EPERM'`, …) when the kernel refused, or
  * one of the library's own `ERR_VFIO_*` codes, e.g. `ERR_VFIO_CLOSED` (the object was
  * closed), `ERR_VFIO_GROUP_NOT_VIABLE`, `ERR_VFIO_NOT_BOUND`, `ERR_VFIO_NO_IOMMU`.
- * The message is `op (device): message` plus a `hint:` line.
+ * The message is `op (device): message`; the hint is its own field, which toString() and
+ * `stack` (what an uncaught error prints) add on a `hint:` line.
  */
 export class VfioError extends Error {
   /** errno name from the kernel ('EINVAL'), or an ERR_VFIO_* code for the library's own checks. */
@@ -39,21 +40,55 @@ export class VfioError extends Error {
   readonly device: string | undefined;
   /** IOMMU group number concerned, if any. */
   readonly group: number | undefined;
-  /** The usual cause and remedy, also appended to the message; undefined if none is known. */
+  /** The usual cause and remedy (not part of `message`; toString() and `stack` show it); undefined if none is known. */
   readonly hint: string | undefined;
+
+  readonly #init: VfioErrorInit;
+
+  /** `VfioError: op (device): message`, and the hint on a second line when there is one. */
+  override toString(): string {
+    return `${this.name}: ${this.message}` + (this.hint ? `\n  hint: ${this.hint}` : '');
+  }
 
   constructor(init: VfioErrorInit) {
     const who = init.device ? ` (${init.device})` : init.group !== undefined ? ` (group ${init.group})` : '';
-    const text = `${init.op}${who}: ${init.message}` + (init.hint ? `\n  hint: ${init.hint}` : '');
-    super(text, init.cause === undefined ? undefined : { cause: init.cause });
+    super(`${init.op}${who}: ${init.message}`, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'VfioError';
+    // An uncaught error prints its stack: the hint goes there (and into toString()), not into
+    // the message, so code that prints message and hint shows the hint once.
+    if (init.hint && this.stack !== undefined) {
+      const head = `${this.name}: ${this.message}`;
+      const at = this.stack.startsWith(head) ? head.length : this.stack.indexOf('\n');
+      this.stack = `${head}\n  hint: ${init.hint}` + (at < 0 ? '' : this.stack.slice(at));
+    }
     this.code = init.code;
     this.op = init.op;
     this.errno = init.errno;
     this.device = init.device;
     this.group = init.group;
     this.hint = init.hint;
+    this.#init = init;
   }
+
+  /**
+   * @internal The same failure naming a device or group it did not name yet: a close step
+   * of a shared object (the container) fails on behalf of the device being closed.
+   */
+  withContext(ctx: { device?: string; group?: number }): VfioError {
+    const device = this.device ?? ctx.device;
+    const group = this.group ?? ctx.group;
+    if (device === this.device && group === this.group) return this;
+    const e = new VfioError({ ...this.#init, ...(device !== undefined && { device }), ...(group !== undefined && { group }) });
+    e.stack = e.stack?.split('\n')[0] + '\n' + (this.stack?.split('\n').slice(1).join('\n') ?? '');
+    return e;
+  }
+}
+
+/** Adds `ctx` to a VfioError that lacks it, and to each VfioError of an AggregateError. */
+export function withContext(e: unknown, ctx: { device?: string; group?: number }): unknown {
+  if (e instanceof VfioError) return e.withContext(ctx);
+  if (e instanceof AggregateError) return new AggregateError(e.errors.map((x) => withContext(x, ctx)), e.message);
+  return e;
 }
 
 /** The shape of a failed syscall as the backends throw it (like Node's system errors). */
@@ -107,14 +142,14 @@ export function toVfioError(e: unknown, op: string, ctx: ErrorContext): unknown 
   });
 }
 
-/** Thrown by every method of an object after its close(). */
-export function closedError(what: string, op: string, device?: string): VfioError {
+/** Thrown by every method of an object after its close(); `hint` replaces the advice to open it again. */
+export function closedError(what: string, op: string, device?: string, hint = 'open it again; objects cannot be used after close()'): VfioError {
   return new VfioError({
     code: 'ERR_VFIO_CLOSED',
     op,
     message: `${what} is closed`,
     ...(device !== undefined && { device }),
-    hint: 'open it again; objects cannot be used after close()',
+    hint,
   });
 }
 

@@ -155,10 +155,10 @@ export function run(argv: readonly string[], io: CliIo, overrides: CliOverrides 
     return cmd.run(ctx, args);
   } catch (e) {
     if (e instanceof UsageError) return usage(e.message);
-    if (e instanceof VfioError && e.code === 'ERR_VFIO_BAD_ADDRESS') return usage(e.message.replace(/\n\s*hint: /, '; '));
+    if (e instanceof VfioError && e.code === 'ERR_VFIO_BAD_ADDRESS') return usage(e.hint ? `${e.message}; ${e.hint}` : e.message);
     if (e instanceof VfioError) {
-      if (json) out(toJson({ error: { code: e.code, op: e.op, message: e.message.split('\n')[0], device: e.device, group: e.group, hint: e.hint } }));
-      err(`vfio ${cmd.name}: ${e.message}`);
+      if (json) out(toJson({ error: { code: e.code, op: e.op, message: e.message, device: e.device, group: e.group, hint: e.hint } }));
+      err(`vfio ${cmd.name}: ${e.message}` + (e.hint ? `\n  hint: ${e.hint}` : ''));
       return EXIT_FAILED;
     }
     const error = e as Error;

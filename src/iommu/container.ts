@@ -1,6 +1,6 @@
 import type { Backend } from '../backend/backend.js';
 import { defaultBackend } from '../backend/native.js';
-import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
+import { VfioError, closeSteps, closedError, syscall, type ErrorContext } from '../errors.js';
 import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
 import type { Device } from '../model/device.js';
 import { queryWithCaps } from '../model/query.js';
@@ -267,6 +267,35 @@ export class Container extends DmaSpace {
     return true;
   }
 
+  /**
+   * True when no group is in the container any more: the kernel detaches a group when its
+   * last device is unbound from vfio-pci (a release request), and the last group out takes
+   * the IOMMU driver with every mapping (vfio_group_detach_container). A removed group's
+   * fd answers GET_STATUS with ENODEV; a detached one without CONTAINER_SET.
+   */
+  protected override mappingsDropped(): boolean {
+    if (this.#iommuType === null || this.#iommuType === 'NoIommu') return false;
+    return [...this.#groups].every((g) => {
+      try {
+        return !g.status().containerSet;
+      } catch (e) {
+        if (e instanceof VfioError && e.code === 'ENODEV') return true;
+        throw e;
+      }
+    });
+  }
+
+  protected override errorContext(): ErrorContext {
+    const [first, ...more] = this.#groups;
+    return first && more.length === 0 ? { group: first.number } : {};
+  }
+
+  protected override unmapHint(): string {
+    return this.#groups.size === 0
+      ? 'the container has no group left, so no IOMMU: the kernel dropped the mappings with the last group'
+      : super.unmapHint();
+  }
+
   protected override mapLimitNote(): string {
     return ` (dma_avail was ${this.#info?.dmaAvail ?? 'unknown'})`;
   }
@@ -279,7 +308,7 @@ export class Container extends DmaSpace {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     const groups = [...this.#groups];
-    closeSteps('Container.close', [
+    closeSteps(`Container.close${groups.length ? ` (group ${groups.map((g) => g.number).join(', ')})` : ''}`, [
       ...groups.map((g) => () => g.closeDevices()),
       () => this.releaseAllDma(),
       ...groups.map((g) => () => g.close()),

@@ -114,8 +114,10 @@ export class Group<C extends DmaSpace = DmaSpace> {
   }
 
   /**
-   * Closes its devices, leaves the container and closes the group. DMA mappings
-   * belong to the container and stay until it is closed.
+   * Closes its devices, leaves the container and closes the group. DMA mappings belong to
+   * the container and stay while another group is in it; when the last group leaves, the
+   * kernel drops the container's IOMMU and every mapping with it (the container's close()
+   * then frees the buffers' memory).
    */
   close(): void {
     if (this.#fd < 0) return;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
+import { VfioError, closeSteps, closedError, syscall, withContext } from '../errors.js';
 import type { DmaOptions, IommuApi } from './dma-space.js';
 import type { DeviceHost, KnownDeviceHost } from './device-host.js';
 import { VFIO_PCI_HOT_RESET_FLAG_DEV_ID } from '../uapi/iommufd.js';
@@ -29,12 +29,15 @@ import {
 /**
  * The events a Device emits (Node EventEmitter), each without arguments. Both come from
  * kernel notifiers armed at open when the device offers them; unheard, they become process
- * warnings (VFIO_RELEASE_REQUEST, VFIO_PCI_ERROR).
+ * warnings (VFIO_RELEASE_REQUEST, VFIO_PCI_ERROR). The notifiers are unref'd: listening
+ * for these does not keep the process alive (a device alone never pins the process; an
+ * armed InterruptVector does).
  */
 export interface DeviceEvents {
   /**
-   * The kernel asks for the device back (someone is unbinding it from vfio-pci); the
-   * unbind waits until it is closed. Close it, or the kernel keeps asking.
+   * The kernel asks for the device back (someone is unbinding or removing it from
+   * vfio-pci); the unbind waits until it is closed. Call close() from the handler (it
+   * succeeds on every interface, DMA buffers mapped or not), or the kernel keeps asking.
    */
   'release-request': [];
   /** A PCIe error was reported for the device (AER); the driver decides how to recover. */
@@ -99,6 +102,8 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     if (count === 0) return;
     const set = new InterruptSet(this.#host.backend, this.#fd, this.address, kind, 1, () => {});
     set.vector.unref();
+    // A notifier nobody armed by hand must not end the process: its poll failure is a warning.
+    set.vector.on('error', (e) => process.emitWarning(`${e.message} (the ${event} notifier of ${this.address})`, { code: 'VFIO_NOTIFIER_ERROR' }));
     set.vector.on('interrupt', () => {
       if (this.listenerCount(event) > 0) this.emit(event);
       else if (event === 'release-request')
@@ -295,8 +300,11 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    */
   reset(): void {
     this.#ioctl('VFIO_DEVICE_RESET', VFIO_DEVICE_RESET, undefined, (code) =>
-      code === 'ENOTTY' || code === 'EINVAL' || code === 'EAGAIN'
-        ? `the device offers no reset the kernel can do on its own (canReset: ${this.canReset}); a hot reset of its bus may still work`
+      code === 'EAGAIN'
+        ? 'the reset needs a lock another user of its slot or bus holds (e.g. a device there is being reset or opened); try again'
+        : code === 'ENOTTY' || code === 'EINVAL'
+        ? `the kernel has no reset of this device alone (canReset: ${this.canReset}: no FLR, PM or bus reset that touches only it); ` +
+          'a slot or bus reset may still work: hotReset(), once every device hotResetInfo() lists is open here'
         : undefined,
     );
   }
@@ -349,7 +357,13 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
   }
 
   #hotResetHint(code: string): string | undefined {
-    if (code === 'ENODEV') return 'no slot or bus reset is possible for this device (e.g. it sits on the root bus); try reset()';
+    if (code === 'ENODEV')
+      return (
+        'no slot or bus reset is possible for this device (e.g. it sits on the root bus, or its bridge cannot reset the bus); ' +
+        (this.canReset
+          ? 'reset() resets it alone (canReset is true)'
+          : 'it has no reset of its own either (canReset is false): bring it to a known state through its registers, or remove and rescan it through sysfs')
+      );
     if (code === 'EINVAL' || code === 'EPERM') return `every device the reset touches (see hotResetInfo) must be open in ${this.#host.hotResetScope}`;
     return undefined;
   }
@@ -383,7 +397,12 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
         this.#host.backend.close(fd);
       },
       () => {
-        if (this.#ownsContext) this.context.close();
+        try {
+          if (this.#ownsContext) this.context.close();
+        } catch (e) {
+          const group = (this.group as { number?: number } | null)?.number;
+          throw withContext(e, { device: this.address, ...(group !== undefined && { group }) });
+        }
       },
     ]);
   }

@@ -1,5 +1,5 @@
 import type { Backend, HugePages } from '../backend/backend.js';
-import { VfioError, syscall } from '../errors.js';
+import { VfioError, syscall, toVfioError, type ErrorContext } from '../errors.js';
 import { IovaAllocator } from './iova.js';
 import { DmaBuffer } from './dma.js';
 import { formatBytes } from '../host/limits.js';
@@ -12,7 +12,10 @@ export interface DmaOptions {
    * address.
    */
   hugepages?: HugePages;
-  /** A fixed IOVA instead of an allocated one (not in no-IOMMU mode: addresses are physical there). */
+  /**
+   * A fixed IOVA instead of an allocated one (not in no-IOMMU mode: addresses are physical
+   * there). With `dmaBits`, the whole buffer must lie below 2^dmaBits (else a RangeError).
+   */
   iova?: number;
   /** The device's DMA address width: IOVAs stay below 2^dmaBits (e.g. 28 for QEMU's edu). */
   dmaBits?: number;
@@ -99,7 +102,8 @@ export abstract class DmaSpace {
    * at `options.iova`); in no-IOMMU mode, at its physical address. Free it with
    * `buffer.free()` or by closing. `size` is in bytes, rounded up to the page size.
    *
-   * Throws a RangeError for bad arguments, and a VfioError: ERR_VFIO_NO_GROUP before the
+   * Throws a RangeError for bad arguments (a fixed `iova` whose range ends beyond `dmaBits`
+   * among them), and a VfioError: ERR_VFIO_NO_GROUP before the
    * space has an IOMMU; ERR_VFIO_NO_IOVA when no IOVA range fits (or the fixed one is taken);
    * the kernel's errno from the map (ENOMEM: RLIMIT_MEMLOCK, ENOSPC: too many mappings,
    * with hints). In no-IOMMU mode also ERR_VFIO_NOIOMMU_HUGEPAGES, ERR_VFIO_NOIOMMU_IOVA,
@@ -115,6 +119,10 @@ export abstract class DmaSpace {
       throw new RangeError(`allocDma: dmaBits must be an integer in [12, 64], got ${options.dmaBits}`);
     if (options.iova !== undefined && (!Number.isSafeInteger(options.iova) || options.iova < 0))
       throw new RangeError(`allocDma: iova must be a non-negative safe integer, got ${options.iova}`);
+    if (options.iova !== undefined && options.dmaBits !== undefined && options.dmaBits < 53 && options.iova + size > 2 ** options.dmaBits)
+      throw new RangeError(
+        `allocDma: iova 0x${options.iova.toString(16)} + ${size} bytes ends beyond dmaBits ${options.dmaBits} (0x${(2 ** options.dmaBits).toString(16)}): the device could not reach it`,
+      );
     if (this.api === null) {
       throw new VfioError({
         code: 'ERR_VFIO_NO_GROUP',
@@ -137,7 +145,9 @@ export abstract class DmaSpace {
     const length = memory.byteLength;
     const iovas = this.#iova!;
     const align = Math.max(pageSize, this.iommuPageSize);
-    const iova = fixed !== undefined ? (iovas.reserve(fixed, length) ? fixed : undefined) : iovas.alloc(length, align, limit);
+    // The page rounding (a hugepage) can carry a fixed IOVA past the limit the arguments passed.
+    const reachable = fixed === undefined || fixed + length <= limit;
+    const iova = fixed !== undefined ? (reachable && iovas.reserve(fixed, length) ? fixed : undefined) : iovas.alloc(length, align, limit);
     if (iova === undefined) {
       this.backend.dmaFree(memory);
       throw new VfioError({
@@ -145,17 +155,20 @@ export abstract class DmaSpace {
         op: `${this.constructor.name}.allocDma`,
         message:
           fixed !== undefined
-            ? `IOVA range 0x${fixed.toString(16)}+${length} is in use or outside the IOMMU's ranges`
+            ? reachable
+              ? `IOVA range 0x${fixed.toString(16)}+${length} is in use or outside the IOMMU's ranges`
+              : `IOVA range 0x${fixed.toString(16)}+${length} (the buffer rounded up to its ${formatBytes(pageSize)} pages) ends beyond dmaBits (0x${limit.toString(16)})`
             : `no free IOVA range of ${formatBytes(length)} below 0x${limit.toString(16)}`,
         hint: `usable IOVA ranges: ${this.describeRanges()}`,
       });
     }
     try {
-      syscall(this.mapOp, { hint: (code) => this.mapHint(code, length) }, () => this.map(memory, length, BigInt(iova), access));
+      this.map(memory, length, BigInt(iova), access);
     } catch (e) {
+      // Released before the hint is computed: it lists the ranges as they were before this request.
       iovas.release(iova, length);
       this.backend.dmaFree(memory);
-      throw e;
+      throw toVfioError(e, this.mapOp, { ...this.errorContext(), hint: (code) => this.mapHint(code, length) });
     }
     return new DmaBuffer(this, memory, iova, length, pageSize);
   }
@@ -203,11 +216,56 @@ export abstract class DmaSpace {
     return new DmaBuffer(this, memory, Number(base), memory.byteLength, pageSize);
   }
 
+  /**
+   * Asked after an unmap failed with EINVAL: did the kernel drop every mapping of this space
+   * already? A container does when its last group has left it (see Container).
+   */
+  protected mappingsDropped(): boolean {
+    return false;
+  }
+
+  /** Names the space's group or device in its errors, where it has one. */
+  protected errorContext(): ErrorContext {
+    return {};
+  }
+
+  // An unmap that failed because the kernel had already dropped the mappings: the memory
+  // is no longer reachable by any device, so it is freed like after an unmap.
+  #unmapFailed(e: unknown): boolean {
+    if (!(e instanceof VfioError && e.code === 'EINVAL' && this.mappingsDropped())) return false;
+    this.#freeUnmapped([...this.#dma]);
+    return true;
+  }
+
+  #unmapContext(): ErrorContext {
+    return { ...this.errorContext(), hint: (code) => (code === 'EINVAL' ? this.unmapHint() : undefined) };
+  }
+
+  /** The hint of an unmap's EINVAL. */
+  protected unmapHint(): string {
+    return `the range must cover whole mappings of ${this.label} (a mapping is never split)`;
+  }
+
+  #freeUnmapped(buffers: readonly DmaBuffer[]): void {
+    for (const b of buffers) {
+      this.#dma.delete(b);
+      this.#iova?.release(b.iova, b.size);
+      syscall('free DMA memory', this.errorContext(), () => this.backend.dmaFree(b.buffer));
+      b.markFreed();
+    }
+  }
+
   /** @internal DmaBuffer.free: IOMMU unmap first, then the memory. */
   releaseDma(buf: DmaBuffer): void {
     if (!this.#dma.has(buf)) return;
     if (this.dmaTranslated) {
-      const unmapped = syscall(this.unmapOp, {}, () => this.unmap(BigInt(buf.iova), BigInt(buf.size)));
+      let unmapped: bigint;
+      try {
+        unmapped = syscall(this.unmapOp, this.#unmapContext(), () => this.unmap(BigInt(buf.iova), BigInt(buf.size)));
+      } catch (e) {
+        if (this.#unmapFailed(e)) return;
+        throw e;
+      }
       if (unmapped !== BigInt(buf.size)) {
         throw new VfioError({
           code: 'ERR_VFIO_UNMAP_SHORT',
@@ -218,23 +276,25 @@ export abstract class DmaSpace {
       this.#iova?.release(buf.iova, buf.size);
     }
     this.#dma.delete(buf);
-    syscall('free DMA memory', {}, () => this.backend.dmaFree(buf.buffer));
+    syscall('free DMA memory', this.errorContext(), () => this.backend.dmaFree(buf.buffer));
     buf.markFreed();
   }
 
   /** One unmap-all request where the kernel offers it (not one per buffer), then frees the memory. */
   protected releaseAllDma(): void {
     if (this.#dma.size === 0) return;
-    if (!this.dmaTranslated || !syscall(`${this.unmapOp} (all)`, {}, () => this.unmapAll())) {
+    let all: boolean;
+    try {
+      all = this.dmaTranslated && syscall(`${this.unmapOp} (all)`, this.#unmapContext(), () => this.unmapAll());
+    } catch (e) {
+      if (this.#unmapFailed(e)) return;
+      throw e;
+    }
+    if (!all) {
       for (const b of [...this.#dma]) b.free();
       return;
     }
-    for (const b of [...this.#dma]) {
-      this.#dma.delete(b);
-      this.#iova?.release(b.iova, b.size);
-      syscall('free DMA memory', {}, () => this.backend.dmaFree(b.buffer));
-      b.markFreed();
-    }
+    this.#freeUnmapped([...this.#dma]);
   }
 
   protected describeRanges(): string {

@@ -1,5 +1,7 @@
 import { closedError } from '../errors.js';
 
+const FREED_HINT = 'the buffer was freed (free(), or its device or space closed); allocate a new one with allocDma()';
+
 /** @internal What a DmaBuffer's free() hands it back to: its DmaSpace. */
 export interface DmaBufferOwner {
   /** Unmaps from the IOMMU, frees the memory, returns the IOVA range. */
@@ -33,7 +35,7 @@ export class DmaBuffer {
 
   /** The memory. Views made from it become empty when the buffer is freed. */
   get buffer(): ArrayBuffer {
-    if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.buffer');
+    if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.buffer', undefined, FREED_HINT);
     return this.#buffer;
   }
 
@@ -49,7 +51,7 @@ export class DmaBuffer {
 
   /** IOVA of `offset` bytes into the buffer, bounds-checked (RangeError; ERR_VFIO_CLOSED once freed). */
   iovaAt(offset: number): number {
-    if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.iovaAt');
+    if (this.#buffer === null) throw closedError('this DMA buffer', 'DmaBuffer.iovaAt', undefined, FREED_HINT);
     if (!(offset >= 0 && offset < this.size) || !Number.isInteger(offset))
       throw new RangeError(`DmaBuffer.iovaAt: offset ${offset} is outside [0, ${this.size})`);
     return this.iova + offset;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Backend, EventPoller } from '../backend/backend.js';
-import { VfioError, closedError, syscall } from '../errors.js';
+import { VfioError, closedError, syscall, toVfioError } from '../errors.js';
 import { VFIO_DEVICE_SET_IRQS } from '../uapi/ioctl.js';
 import { VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, encodeIrqSet } from '../uapi/vfio-irq.js';
 import {
@@ -31,8 +31,13 @@ export interface InterruptVectorEvents {
    * (the eventfd counter; interrupts that arrive together coalesce).
    */
   interrupt: [count: number];
-  /** Polling the eventfd failed. As for any EventEmitter, an 'error' nobody listens to is thrown. */
-  error: [err: Error];
+  /**
+   * Polling or reading the eventfd failed: a VfioError (`code` the errno name, or
+   * ERR_VFIO_POLL; `op` 'poll eventfd (vector N)'; `device`; `hint`). As for any
+   * EventEmitter, an 'error' nobody listens to is thrown, from the event loop: it ends the
+   * process unless you listen.
+   */
+  error: [err: VfioError];
   /** The vector was closed (its InterruptSet disabled, or the device closed). */
   close: [];
 }
@@ -132,7 +137,7 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
 
   #deliver(err: Error | null, count: number): void {
     if (err) {
-      this.emit('error', err);
+      this.emit('error', this.#pollError(err));
       return;
     }
     const waiters = this.#waiters;
@@ -146,6 +151,14 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
       q.wake?.();
     }
     this.emit('interrupt', count);
+  }
+
+  #pollError(err: Error): VfioError {
+    const op = `poll eventfd (vector ${this.vector})`;
+    const hint = 'this vector may deliver nothing more: disable() its InterruptSet and enable interrupts again';
+    const e = toVfioError(err, op, { device: this.#device, hint: () => hint });
+    if (e instanceof VfioError) return e;
+    return new VfioError({ code: 'ERR_VFIO_POLL', op, device: this.#device, message: err.message, hint, cause: err });
   }
 
   /** @internal InterruptSet.disable, after the kernel has let go of the eventfd. */

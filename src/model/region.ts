@@ -47,7 +47,7 @@ const FAST_LIMIT = 2 ** 31;
  *
  * Every accessor takes a byte offset from the start of the region, aligned to the access
  * width, and throws a RangeError when the access falls outside the region, is unaligned, or
- * the value does not fit. After close() they throw a VfioError (ERR_VFIO_CLOSED); an
+ * the value does not fit (a TypeError when the offset is not a number). After close() they throw a VfioError (ERR_VFIO_CLOSED); an
  * access through pread/pwrite to a region the kernel does not let be read (or written)
  * throws ERR_VFIO_ACCESS, and a short transfer EIO.
  */
@@ -242,6 +242,7 @@ export class Region {
 
   #checkRange(op: string, offset: number, width: number, align: number): void {
     if (this.#closed) throw closedError(`${this.name}`, `${this.name}.${op}`, this.#device);
+    if (typeof offset !== 'number') throw new TypeError(`${this.name}.${op}: offset must be a number, got ${typeof offset} ${String(offset)}`);
     if (!Number.isInteger(offset) || offset < 0 || offset + width > this.size)
       throw new RangeError(`${this.name}.${op}: offset ${offset} (+${width}) is outside the ${this.size}-byte region`);
     if (offset % align !== 0) throw new RangeError(`${this.name}.${op}: offset 0x${offset.toString(16)} is not ${align}-byte aligned`);

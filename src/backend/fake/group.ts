@@ -3,7 +3,7 @@
 import { errnoError } from './errno.js';
 import { detachGroup } from './container.js';
 import { groupViable } from './dma-owner.js';
-import type { KDevice, KernelContext, KGroup } from './objects.js';
+import type { GroupFile, KDevice, KernelContext, KGroup } from './objects.js';
 import type { CheckedArg } from '../allowlist.js';
 import { writeArg } from './uarg.js';
 import { VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_UNSET_CONTAINER } from '../../uapi/ioctl.js';
@@ -24,7 +24,10 @@ export function openGroup(ctx: KernelContext, g: KGroup, path: string): number {
 }
 
 /** Releasing the group file detaches it from its container unless devices still hold it. */
-export function releaseGroup(g: KGroup): void {
+export function releaseGroup(f: GroupFile): void {
+  // A removed group's file names a dead vfio_group: nothing of it is left to release.
+  if (f.removed) return;
+  const g = f.g;
   g.open = false;
   if (g.container && !g.devices.some((d) => d.opens > 0)) detachGroup(g);
 }
@@ -37,8 +40,29 @@ export function releaseGroupDevice(d: KDevice): void {
   if (!d.group.open && d.group.container && !d.group.devices.some((x) => x.opens > 0)) detachGroup(d.group);
 }
 
-export function groupIoctl(ctx: KernelContext, g: KGroup, request: number, a: CheckedArg): number {
+/**
+ * vfio_device_remove_group: the group's last vfio-pci driver left. The kernel detaches the
+ * group from its container (the last group out takes the IOMMU driver and every mapping
+ * with it), and the group files still open keep naming the dead vfio_group, whose
+ * iommu_group is gone (see removedGroupIoctl); a rebind makes a new group.
+ */
+export function removeGroup(g: KGroup, files: readonly GroupFile[]): void {
+  if (g.container) detachGroup(g);
+  for (const f of files) f.removed = true;
+  g.open = false;
+}
+
+// A dead vfio_group: no iommu_group (GET_STATUS, SET_CONTAINER: ENODEV), no container
+// (UNSET_CONTAINER: EINVAL), no devices (GET_DEVICE_FD: ENODEV).
+function removedGroupIoctl(request: number): number {
+  if (request === VFIO_GROUP_UNSET_CONTAINER) throw errnoError('EINVAL', 'ioctl', 'VFIO_GROUP_UNSET_CONTAINER');
+  throw errnoError('ENODEV', 'ioctl', 'the group was removed (its last device left vfio-pci)');
+}
+
+export function groupIoctl(ctx: KernelContext, f: GroupFile, request: number, a: CheckedArg): number {
   const einval = (what: string) => errnoError('EINVAL', 'ioctl', what);
+  if (f.removed) return removedGroupIoctl(request);
+  const g = f.g;
   switch (request) {
     case VFIO_GROUP_GET_STATUS: {
       const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };

@@ -27,11 +27,11 @@ import { containerIoctl, newContainer, releaseContainer } from './container.js';
 import { DmaPool } from './dma-pool.js';
 import { dmaMap, dmaUnmap, ioasIovaRanges, ioasMap, ioasUnmap } from './dmamap.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
-import { groupIoctl, groupNode, openGroup, releaseGroup, releaseGroupDevice } from './group.js';
+import { groupIoctl, groupNode, openGroup, releaseGroup, releaseGroupDevice, removeGroup } from './group.js';
 import { FakeIommufd } from './iommufd.js';
 import { IrqState } from './irq.js';
 import type { DeviceModel } from './model.js';
-import { fileKindName, type FdEntry, type KDevice, type KernelContext, type KGroup } from './objects.js';
+import { fileKindName, type FdEntry, type GroupFile, type KDevice, type KernelContext, type KGroup } from './objects.js';
 import type { AddDeviceOptions, FakeKernelOptions } from './options.js';
 import { mmapRegion, regionIo } from './region-io.js';
 import { SysfsTree } from './sysfs.js';
@@ -65,6 +65,8 @@ export class FakeKernel implements Backend {
   #nextFd = 100;
   #groups = new Map<number, KGroup>();
   #devices = new Map<string, KDevice>();
+  /** Devices an unbind waits for: the last close of one finishes its unbind. */
+  #unbinding = new Map<KDevice, () => void>();
   #ctx: KernelContext;
   #pool: DmaPool;
 
@@ -167,7 +169,12 @@ export class FakeKernel implements Backend {
     const d = this.#devices.get(address);
     if (!d) throw new Error(`FakeKernel.bindDriver: no device ${address}`);
     if (d.opens > 0 && driver !== 'vfio-pci') throw new Error(`FakeKernel.bindDriver: ${address} is open through VFIO`);
+    const leaves = d.driver === 'vfio-pci' && driver !== 'vfio-pci';
     d.driver = driver;
+    if (leaves && !d.group.devices.some((x) => x.driver === 'vfio-pci')) {
+      const files = [...this.#fds.values()].filter((e): e is GroupFile => e.kind === 'group' && e.g === d.group);
+      removeGroup(d.group, files);
+    }
     this.#sys.setDriver(address, driver);
     this.#refreshDevNode(d.group);
     this.#refreshVfioDevice(d);
@@ -180,8 +187,13 @@ export class FakeKernel implements Backend {
   async unbind(address: string): Promise<void> {
     const d = this.#devices.get(address);
     if (!d) throw new Error(`FakeKernel.unbind: no device ${address}`);
-    if (d.opens > 0) d.irq.req?.signal();
-    while (d.opens > 0) await new Promise((r) => setTimeout(r, 2));
+    if (d.opens > 0) {
+      d.irq.req?.signal();
+      // vfio_unregister_group_dev sleeps until the last device fd is released, and goes on
+      // at once: the group is detached before the closing process takes its next step.
+      // close() finishes the unbind (bindDriver) when it releases the last fd.
+      return new Promise<void>((resolve) => this.#unbinding.set(d, resolve));
+    }
     this.bindDriver(address, null);
   }
 
@@ -246,9 +258,17 @@ export class FakeKernel implements Backend {
     const e = this.#entry(fd, 'close');
     this.#fds.delete(fd);
     if (e.kind === 'container') releaseContainer(e.c);
-    else if (e.kind === 'group') releaseGroup(e.g);
+    else if (e.kind === 'group') releaseGroup(e);
     else if (e.kind === 'iommufd') e.ctx.closeFd();
-    else if (e.kind === 'device') e.cdev ? releaseCdev(e.cdev) : releaseGroupDevice(e.d);
+    else if (e.kind === 'device') {
+      e.cdev ? releaseCdev(e.cdev) : releaseGroupDevice(e.d);
+      const unbinding = this.#unbinding.get(e.d);
+      if (unbinding && e.d.opens === 0) {
+        this.#unbinding.delete(e.d);
+        this.bindDriver(e.d.address, null);
+        unbinding();
+      }
+    }
     else e.e.poller?.close();
   }
 
@@ -263,7 +283,7 @@ export class FakeKernel implements Backend {
       case 'container':
         return containerIoctl(this.#ctx, e.c, request, a);
       case 'group':
-        return groupIoctl(this.#ctx, e.g, request, a);
+        return groupIoctl(this.#ctx, e, request, a);
       case 'iommufd': {
         const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
         return e.ctx.ioctl(request, bytes, argsz);

@@ -53,9 +53,20 @@ export interface CdevFile {
 }
 
 /** What an open file descriptor of the fake kernel refers to. */
+/**
+ * An open /dev/vfio/N. `removed`: its vfio_group was torn down when the group's last
+ * vfio-pci driver left (vfio_device_remove_group); the file still names the dead group,
+ * whose iommu_group is gone, while a rebind makes a new one behind the same node.
+ */
+export interface GroupFile {
+  kind: 'group';
+  g: KGroup;
+  removed?: boolean;
+}
+
 export type FdEntry =
   | { kind: 'container'; c: KContainer }
-  | { kind: 'group'; g: KGroup }
+  | GroupFile
   | { kind: 'device'; d: KDevice; cdev?: CdevFile }
   | { kind: 'iommufd'; ctx: FakeIommufd }
   | { kind: 'eventfd'; e: FakeEventfd };

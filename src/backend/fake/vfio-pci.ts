@@ -66,7 +66,7 @@ export function deviceIoctl(ctx: KernelContext, d: KDevice, request: number, a: 
       return 0;
     case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
     case VFIO_DEVICE_PCI_HOT_RESET:
-      if (argsz < 12) throw einval('VFIO_DEVICE_PCI_HOT_RESET');
+      if (argsz < 12) throw einval(request === VFIO_DEVICE_PCI_HOT_RESET ? 'VFIO_DEVICE_PCI_HOT_RESET' : 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO');
       throw errnoError('ENODEV', 'ioctl', 'hot reset is not modelled (no slot or bus reset)');
     // The cdev's own requests: on a device fd from a group, BIND is refused by
     // vfio_df_ioctl_bind_iommufd and ATTACH/DETACH reach vfio-pci, which knows them not.
