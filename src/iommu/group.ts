@@ -122,6 +122,8 @@ export class Group<C extends DmaSpace = DmaSpace> {
   close(): void {
     if (this.#fd < 0) return;
     this.closeDevices();
+    // A device from openDevice() closes the container it made, and with it this group.
+    if (this.#fd < 0) return;
     const backend = this.container.backend;
     try {
       syscall('VFIO_GROUP_UNSET_CONTAINER', { group: this.number }, () => backend.ioctl(this.#fd, VFIO_GROUP_UNSET_CONTAINER));
