@@ -3,7 +3,8 @@
 //
 // Lifetime rules (README.md, "Safety model"):
 //  - Each mapping is an external ArrayBuffer. An explicit unmap/free detaches the
-//    buffer first (every view then reads as empty), then munmaps.
+//    buffer first (every view then reads as empty), then releases the range into the
+//    quarantine below instead of munmapping it.
 //  - The buffer's finalizer releases only what was not released explicitly.
 //  - DMA memory remembers each IOMMU mapping made through dmaMap. It cannot be freed
 //    while one remains, and a finalizer that finds one leaks the memory instead of
@@ -17,7 +18,10 @@
 #include <sys/syscall.h>
 
 #include <climits>
+#include <ctime>
 
+#include <deque>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,9 +43,89 @@ std::shared_ptr<Registry>& RegistryOf(Napi::Env env) {
   return *env.GetInstanceData<std::shared_ptr<Registry>>();
 }
 
+// The quarantine. Detaching cannot stop async work that already holds a view's raw pointer:
+// an fs.read, crypto.randomFill or zlib call running on a threadpool thread keeps writing
+// after the buffer is released, and an addon cannot pin views. munmap would turn that write
+// into a SIGSEGV of the whole process, or, once the kernel hands the range to the next
+// mmap (the next dmaAlloc, a BAR mapping, V8's heap), into silent corruption of that memory.
+// So a released range is not unmapped: one mmap(MAP_FIXED) atomically replaces it (no window
+// in which another thread's mmap could take the address) with a placeholder that is private,
+// anonymous, writable and MAP_NORESERVE. A late write lands in a throwaway page: no crash,
+// nothing corrupted, nothing reaches the device (a BAR's placeholder is ordinary memory), and
+// the DMA pages themselves go back to the kernel at once (hugepages included). PROT_NONE
+// would also keep the address from being reused, but turns the late write into a SIGSEGV.
+// Placeholders cost address space and one VMA each (adjacent ones merge), and RSS only for
+// pages a late write touched. They are munmapped lazily, oldest first, on the next release:
+// once older than kDelay, or while the quarantine holds more than kBudget bytes or kMaxEntries
+// ranges (the newest is always kept). An I/O still in flight after that is back to the old
+// hazard; no delay covers a read that blocks forever, hence the rule in the README: do not
+// start async I/O on a view you are about to release. One quarantine per process (munmap is
+// process-wide), shared by every worker thread's environment, so it has a lock.
+namespace {
+
+struct Quarantined {
+  void* addr;
+  size_t length;
+  timespec at;
+};
+
+constexpr size_t kBudget = 64u << 20;
+constexpr size_t kMaxEntries = 1024;
+constexpr time_t kDelaySeconds = 10;
+
+std::mutex quarantine_lock;
+std::deque<Quarantined>& Queue() {
+  static auto* q = new std::deque<Quarantined>();  // never destroyed: finalizers may run at exit
+  return *q;
+}
+size_t quarantined_bytes = 0;
+
+// Munmaps the oldest entries the limits no longer allow (all of them when `all`). Lock held.
+void Evict(bool all) {
+  auto& q = Queue();
+  timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  while (!q.empty()) {
+    const Quarantined& e = q.front();
+    const bool over = q.size() > 1 && (quarantined_bytes > kBudget || q.size() > kMaxEntries);
+    const bool old = now.tv_sec - e.at.tv_sec >= kDelaySeconds;
+    if (!all && !over && !old) break;
+    ::munmap(e.addr, e.length);
+    quarantined_bytes -= e.length;
+    q.pop_front();
+  }
+}
+
+void Quarantine(void* addr, size_t length) {
+  void* p = ::mmap(addr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+                   -1, 0);
+  if (p == MAP_FAILED) {
+    // ENOMEM (vm.max_map_count, if the replacement splits a VMA): fall back to what was done
+    // before the quarantine existed rather than leave the old mapping in place.
+    ::munmap(addr, length);
+    return;
+  }
+  Quarantined e{addr, length, {}};
+  ::clock_gettime(CLOCK_MONOTONIC, &e.at);
+  std::lock_guard<std::mutex> hold(quarantine_lock);
+  Queue().push_back(e);
+  quarantined_bytes += length;
+  Evict(false);
+}
+
+// drainQuarantine(): munmaps every placeholder now, for tests and for a driver that knows
+// no async I/O is in flight (e.g. before measuring its memory).
+Napi::Value DrainQuarantine(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> hold(quarantine_lock);
+  Evict(true);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
 void Release(Mem* m) {
   if (m->released) return;
-  ::munmap(m->addr, m->length);
+  Quarantine(m->addr, m->length);
   m->released = true;
   m->registry->live.erase(m->addr);
 }
@@ -282,6 +366,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("dmaAlloc", Napi::Function::New(env, DmaAlloc, "dmaAlloc"));
   exports.Set("dmaFree", Napi::Function::New(env, DmaFree, "dmaFree"));
   exports.Set("dmaPhysical", Napi::Function::New(env, DmaPhysical, "dmaPhysical"));
+  exports.Set("drainQuarantine", Napi::Function::New(env, DrainQuarantine, "drainQuarantine"));
 }
 
 }  // namespace vfio

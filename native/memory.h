@@ -19,7 +19,7 @@ struct Mem {
   size_t length;
   bool dma;
   size_t page_size;
-  bool released = false;   // munmapped (explicitly or by the finalizer)
+  bool released = false;   // unmapped, into the quarantine (explicitly or by the finalizer)
   bool finalized = false;  // its ArrayBuffer is gone; only IOMMU records keep it
   bool wrapping = false;   // inside Wrap: a finalizer run now must leave m to Wrap
   size_t iommu_maps = 0;   // live dmaMap/ioasMap records naming this memory
@@ -44,7 +44,8 @@ struct Registry {
 std::shared_ptr<Registry>& RegistryOf(Napi::Env env);
 // The live Mem behind argument i, which must be an ArrayBuffer made by this module.
 Mem* Lookup(const Napi::CallbackInfo& info, size_t i, const char* fn);
-// munmap; a second call does nothing.
+// Unmaps the memory, leaving a placeholder over the range for a while (memory.cc,
+// "The quarantine"); a second call does nothing.
 void Release(Mem* m);
 // Forgets the records of (fd, ioas) wholly inside [iova, iova+size) (all of them when `all`),
 // releasing memory whose buffer was collected while it was still mapped.

@@ -77,7 +77,10 @@ export interface Backend {
    * a store into read-only memory would be a SIGSEGV, so read-only regions use pread.
    */
   mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer;
-  /** Detaches the buffer (all views become empty), then unmaps. */
+  /**
+   * Detaches the buffer (all views become empty), then unmaps; the range stays reserved by a
+   * throwaway placeholder for a while (README, "Safety model").
+   */
   munmap(buffer: ArrayBuffer): void;
 
   /**

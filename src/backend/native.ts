@@ -23,6 +23,11 @@ interface Addon extends Pick<Backend, Direct> {
    * mmap accepts (a regular file could be truncated under the mapping). For tests.
    */
   memfd(size: number): number;
+  /**
+   * Munmaps now every released range the shim still holds reserved with a placeholder
+   * (native/memory.cc, "The quarantine"). For tests and measurements.
+   */
+  drainQuarantine(): void;
   /** The code the shim's errors carry for an errno ('EBADFD'); for tests of the table. */
   errnoName(err: number): string;
 }
