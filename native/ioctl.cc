@@ -1,7 +1,8 @@
 // ioctl through an allow-list. The kernel trusts the pointer it is given, so every
 // request names how its argument is passed and the least the kernel reads or writes
 // (its "minsz"). For argsz-style structs the kernel never touches bytes past argsz,
-// so argsz <= buffer length keeps it inside the buffer. Requests whose structs carry
+// so argsz <= buffer length keeps it inside the buffer, provided the argsz checked is the
+// argsz the kernel reads: the kernel gets a private copy, never JS memory. Requests whose structs carry
 // user pointers (MAP_DMA's vaddr, dirty bitmaps) are not here: memory.cc builds those.
 // Requests are keyed by (fd kind, number): see fdkind.cc for why. The table itself
 // (allowlist.gen.h) is generated from src/backend/allowlist.ts, which the fake kernel
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "allowlist.gen.h"
 #include "shim.h"
@@ -23,6 +25,9 @@ const Request* Find(FdKind kind, unsigned long number) {
     if (r.kind == kind && r.number == number) return &r;
   return nullptr;
 }
+
+// The most an argsz-style argument may claim; the private copy below is this big at most.
+constexpr uint32_t kMaxArgsz = 1u << 20;
 
 bool Known(unsigned long number) {
   for (const Request& r : kRequests)
@@ -81,22 +86,46 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
       if (b.length < req->minsz)
         ThrowRange(env, where + ": buffer of " + std::to_string(b.length) + " bytes is smaller than the " +
                             std::to_string(req->minsz) + " the kernel reads");
-      uint32_t argsz, flags;
-      std::memcpy(&argsz, b.data, 4);
-      std::memcpy(&flags, b.data + 4, 4);
-      if (argsz > b.length)
-        ThrowRange(env, where + ": argsz " + std::to_string(argsz) + " exceeds the buffer's " +
+      // The view may be a SharedArrayBuffer another thread writes while we run. Whatever we check
+      // there, the kernel would fetch again later (argsz flipped to 4096 after our check: the kernel
+      // writes capability data past the buffer). So: one fetch of argsz sizes a private copy, every
+      // check below reads the copy, the kernel gets the copy, and the copy comes back afterwards.
+      uint32_t first;
+      std::memcpy(&first, b.data, 4);
+      if (first > b.length)
+        ThrowRange(env, where + ": argsz " + std::to_string(first) + " exceeds the buffer's " +
                             std::to_string(b.length) + " bytes");
+      // Bounded: the largest real argument (SET_IRQS with an eventfd per MSI-X vector) is ~8 KiB.
+      if (first > kMaxArgsz)
+        ThrowRange(env, where + ": argsz " + std::to_string(first) + " is over the shim's limit of " +
+                            std::to_string(kMaxArgsz) + " bytes");
+      // The kernel reads its fixed part whatever argsz says (and fails the call if argsz is smaller).
+      size_t len = first < req->minsz ? req->minsz : first;
+      std::vector<uint8_t> copy(b.data, b.data + len);
+      uint32_t argsz, flags;
+      std::memcpy(&argsz, copy.data(), 4);
+      std::memcpy(&flags, copy.data() + 4, 4);
+      // Differs from `first` only if another thread changed it between the two reads.
+      if (argsz > len)
+        ThrowRange(env, where + ": argsz " + std::to_string(argsz) + " exceeds the buffer's " +
+                            std::to_string(len) + " bytes (it changed while the call read it)");
       if (flags & ~req->flags_allowed) ThrowRange(env, where + ": flags not accepted through this call");
       if (req->count_at != 0) {
         uint32_t count;
-        std::memcpy(&count, b.data + req->count_at, 4);
+        std::memcpy(&count, copy.data() + req->count_at, 4);
         // 64-bit arithmetic: count * elem_size cannot wrap.
         if (req->minsz + static_cast<uint64_t>(count) * req->elem_size > argsz)
           ThrowRange(env, where + ": " + std::to_string(count) + " element(s) of " + std::to_string(req->elem_size) +
                               " bytes at " + std::to_string(req->minsz) + " run past argsz " + std::to_string(argsz));
       }
-      rc = IoctlRetry(fd, number, b.data);
+      rc = IoctlRetry(fd, number, copy.data());
+      int err = errno;
+      // Back whatever the kernel wrote, on failure too (ENOSPC from GET_PCI_HOT_RESET_INFO carries
+      // the count needed). b is still valid: no JS runs on this thread between ArgBytes and here, so
+      // nothing detaches or shrinks a plain ArrayBuffer (resizable ones only resize from their own
+      // thread); another thread can neither detach a SharedArrayBuffer nor shrink a growable one.
+      std::memcpy(b.data, copy.data(), len);
+      errno = err;
       break;
     }
   }

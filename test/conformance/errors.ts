@@ -4,6 +4,7 @@
  * real kernel is right and the fake is fixed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
 import * as io from '../../src/uapi/ioctl.js';
 import {
   VFIO_IRQ_INFO_AUTOMASKED,
@@ -128,6 +129,45 @@ function errorTests(t: Target): void {
       expect(info.dmaAvail).toBe(65535);
       return info;
     });
+    // Issue 12 finding 3: argsz checked in JS-visible memory, then fetched again by the kernel. A
+    // worker flips argsz between 16 (the view's length) and 4096; a kernel that reads 4096 after
+    // the check passed 16 writes cap_offset and the capability chain past the 16-byte view, into
+    // the rest of the SharedArrayBuffer. With the private copy nothing past byte 16 ever changes.
+    it('argsz flipped by another thread mid-call never lets the kernel write past the view', async () => {
+      const [c] = ready();
+      const sab = new SharedArrayBuffer(8192);
+      const words = new Int32Array(sab);
+      const view = new Uint8Array(sab, 0, 16);
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      const w = new Worker(
+        `const { parentPort, workerData: { sab, stop } } = require('node:worker_threads');
+         const words = new Int32Array(sab), halt = new Int32Array(stop);
+         parentPort.postMessage('flipping');
+         while (Atomics.load(halt, 0) === 0) { Atomics.store(words, 0, 4096); Atomics.store(words, 0, 16); }`,
+        { eval: true, workerData: { sab, stop } },
+      );
+      await new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+      let ok = 0;
+      try {
+        for (let k = 0; k < 3000; k++) {
+          Atomics.store(words, 0, 16);
+          try {
+            b.ioctl(c, io.VFIO_IOMMU_GET_INFO, view);
+            ok++;
+          } catch (e) {
+            // The shim's own check catching 4096 > 16 is fine; so is EINVAL from the fake kernel,
+            // which (in JS, bounded by the view) reads the live buffer more than once.
+            expect(String(e)).toMatch(/argsz|EINVAL/);
+          }
+          const past = new Uint8Array(sab, 16);
+          expect(past.findIndex((x) => x !== 0), `call ${k}: bytes past the view written`).toBe(-1);
+        }
+      } finally {
+        Atomics.store(stop, 0, 1);
+        await w.terminate();
+      }
+      expect(ok).toBeGreaterThan(0);
+    }, 60_000);
   });
 
   describe('group', () => {
