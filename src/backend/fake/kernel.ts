@@ -1,18 +1,7 @@
-// A fake Linux kernel behind the Backend interface: /dev/vfio with the legacy
-// container/group/device API, vfio-pci's region/config/IRQ semantics, the type1
-// IOMMU, eventfds, and a sysfs tree on disk for discovery. Optionally Linux 6.12's
-// iommufd with the device cdev, and no-IOMMU mode, where devices address "physical"
-// memory. Device models plug in with addDevice(). Where it disagrees with the real
-// kernel, the kernel is right: the conformance suite (test/conformance) runs against both.
-//
-// This file is the file table and the system-call entry points; each kind of file
-// is emulated where the kernel keeps it: container.ts and type1.ts, group.ts,
-// vfio-pci.ts and region-io.ts, cdev.ts, iommufd.ts and ioas.ts, eventfd.ts.
-//
-// Known differences, by design: BAR accesses are trapped (a model sees every
-// access), so mmap of a BAR is refused with ENODEV and Region falls back to
-// pread/pwrite; hot reset is not modelled (ENODEV, as for a device on a root bus);
-// VFIO_GROUP_SET_CONTAINER with an iommufd (its VFIO compatibility) is not modelled.
+// The fake kernel's file table and system-call entry points (the class doc says what it
+// emulates). Each kind of file is emulated where the kernel keeps it: container.ts and
+// type1.ts, group.ts, vfio-pci.ts and region-io.ts, cdev.ts, iommufd.ts and ioas.ts,
+// eventfd.ts; the /dev nodes in dev-nodes.ts.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,14 +10,14 @@ import { checkIoctlArg, checkRequest, findAllowed } from '../allowlist.js';
 import { errnoError } from './errno.js';
 import { argFd, argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
 import { deviceBus, type RecordedFault } from './bus.js';
-import { cdevIoctl, openCdev, releaseCdev } from './cdev.js';
+import { cdevIoctl, releaseCdev } from './cdev.js';
 import { VirtualConfig } from './config.js';
-import { containerIoctl, newContainer, releaseContainer } from './container.js';
+import { containerIoctl, releaseContainer } from './container.js';
 import { DmaPool } from './dma-pool.js';
 import { dmaMap, dmaUnmap, ioasIovaRanges, ioasMap, ioasUnmap } from './dmamap.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
-import { groupIoctl, groupNode, openGroup, releaseGroup, releaseGroupDevice, removeGroup } from './group.js';
-import { FakeIommufd } from './iommufd.js';
+import { groupIoctl, releaseGroup, releaseGroupDevice, removeGroup } from './group.js';
+import { openDevNode, refreshDevNode, refreshVfioDevice } from './dev-nodes.js';
 import { IrqState } from './irq.js';
 import type { DeviceModel } from './model.js';
 import { fileKindName, type FdEntry, type GroupFile, type KDevice, type KernelContext, type KGroup } from './objects.js';
@@ -159,8 +148,8 @@ export class FakeKernel implements Backend {
     this.#devices.set(address, d);
     const classCode = config.read(PCI_CLASS_REVISION, 4) >>> 8;
     this.#sys.addDevice({ address, vendor: config.read(PCI_VENDOR_ID, 2), device: config.read(PCI_DEVICE_ID, 2), classCode, driver, group: id });
-    this.#refreshDevNode(group);
-    this.#refreshVfioDevice(d);
+    refreshDevNode(this.#sys, group);
+    refreshVfioDevice(this.#sys, this.#devices.values(), this.#ctx, d);
     model.attach(deviceBus(d, this.#pool.phys, this.faults));
   }
 
@@ -176,8 +165,8 @@ export class FakeKernel implements Backend {
       removeGroup(d.group, files);
     }
     this.#sys.setDriver(address, driver);
-    this.#refreshDevNode(d.group);
-    this.#refreshVfioDevice(d);
+    refreshDevNode(this.#sys, d.group);
+    refreshVfioDevice(this.#sys, this.#devices.values(), this.#ctx, d);
   }
 
   /**
@@ -203,27 +192,6 @@ export class FakeKernel implements Backend {
     this.#sys.remove();
   }
 
-  #refreshDevNode(g: KGroup): void {
-    this.#sys.setDevNode(groupNode(g), g.devices.some((d) => d.driver === 'vfio-pci'));
-  }
-
-  // vfio_device's index comes from an IDA: the lowest free one while vfio-pci drives it.
-  #refreshVfioDevice(d: KDevice): void {
-    const want = d.driver === 'vfio-pci';
-    if (want === (d.index !== null)) return;
-    // The kernel creates no cdev for no-IOMMU devices (vfio_device_add).
-    const cdev = this.#ctx.iommufd && !d.group.noiommu;
-    if (want) {
-      const used = new Set([...this.#devices.values()].map((x) => x.index));
-      let n = 0;
-      while (used.has(n)) n++;
-      d.index = n;
-    }
-    if (cdev) this.#sys.setNode(`dev/vfio/devices/vfio${d.index}`, want);
-    if (!want) d.index = null;
-    this.#sys.setVfioDev(d.address, d.index);
-  }
-
   // ---- files -------------------------------------------------------------
 
   #entry(fd: number, syscall: string): FdEntry {
@@ -236,21 +204,7 @@ export class FakeKernel implements Backend {
     if (typeof path !== 'string') throw new TypeError('open: path must be a string');
     if (path.includes('\0')) throw new TypeError('open: path contains a NUL byte');
     argOpenFlags(flags);
-    const prefix = join(this.root, 'dev') + '/';
-    const rel = path.startsWith(prefix) ? path.slice(prefix.length) : '';
-    const ctx = this.#ctx;
-    if (rel === 'iommu' && ctx.iommufd) return ctx.install({ kind: 'iommufd', ctx: new FakeIommufd(ctx.iommuConfig, ctx.memlock) });
-    if (rel === 'vfio/vfio') return ctx.install({ kind: 'container', c: newContainer() });
-    const cdev = /^vfio\/devices\/vfio(\d+)$/.exec(rel);
-    if (cdev) {
-      const d = [...this.#devices.values()].find((x) => x.index === Number(cdev[1]));
-      if (!d || !ctx.iommufd || d.group.noiommu) throw errnoError('ENOENT', 'open', path);
-      return openCdev(ctx, d);
-    }
-    const node = /^vfio\/(noiommu-)?(\d+)$/.exec(rel);
-    const g = node ? this.#groups.get(Number(node[2])) : undefined;
-    if (!g || g.noiommu !== (node![1] !== undefined) || !g.devices.some((d) => d.driver === 'vfio-pci')) throw errnoError('ENOENT', 'open', path);
-    return openGroup(ctx, g, path);
+    return openDevNode(this.#ctx, this.root, this.#devices.values(), this.#groups, path);
   }
 
   close(fd: number): void {
