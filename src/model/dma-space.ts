@@ -273,11 +273,8 @@ export abstract class DmaSpace {
           message: `the kernel unmapped ${unmapped} of ${buf.size} bytes at IOVA 0x${buf.iova.toString(16)}; the memory stays allocated`,
         });
       }
-      this.#iova?.release(buf.iova, buf.size);
     }
-    this.#dma.delete(buf);
-    syscall('free DMA memory', this.errorContext(), () => this.backend.dmaFree(buf.buffer));
-    buf.markFreed();
+    this.#freeUnmapped([buf]);
   }
 
   /** One unmap-all request where the kernel offers it (not one per buffer), then frees the memory. */
