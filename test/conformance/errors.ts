@@ -4,7 +4,6 @@
  * real kernel is right and the fake is fixed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Worker } from 'node:worker_threads';
 import * as io from '../../src/uapi/ioctl.js';
 import {
   VFIO_IRQ_INFO_AUTOMASKED,
@@ -27,6 +26,7 @@ import { decodeIommuInfo, encodeIommuInfoQuery } from '../../src/uapi/vfio-iommu
 import { encodeHotResetInfoQuery } from '../../src/uapi/vfio-pci.js';
 import type { Target } from './target.js';
 import { Held, errno } from './held.js';
+import { flipArgsz } from '../helpers/argsz-flipper.js';
 
 const MiB = 2 ** 20;
 
@@ -138,15 +138,7 @@ function errorTests(t: Target): void {
       const sab = new SharedArrayBuffer(8192);
       const words = new Int32Array(sab);
       const view = new Uint8Array(sab, 0, 16);
-      const stop = new Int32Array(new SharedArrayBuffer(4));
-      const w = new Worker(
-        `const { parentPort, workerData: { sab, stop } } = require('node:worker_threads');
-         const words = new Int32Array(sab), halt = new Int32Array(stop);
-         parentPort.postMessage('flipping');
-         while (Atomics.load(halt, 0) === 0) { Atomics.store(words, 0, 4096); Atomics.store(words, 0, 16); }`,
-        { eval: true, workerData: { sab, stop } },
-      );
-      await new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+      const flipper = await flipArgsz(sab);
       let ok = 0;
       try {
         for (let k = 0; k < 3000; k++) {
@@ -163,8 +155,7 @@ function errorTests(t: Target): void {
           expect(past.findIndex((x) => x !== 0), `call ${k}: bytes past the view written`).toBe(-1);
         }
       } finally {
-        Atomics.store(stop, 0, 1);
-        await w.terminate();
+        await flipper.stop();
       }
       expect(ok).toBeGreaterThan(0);
     }, 60_000);

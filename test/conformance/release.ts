@@ -4,23 +4,28 @@
  * pass and on the fake.
  */
 import { describe, expect, it } from 'vitest';
-import { openDevice, readPciDevice } from '../../src/index.js';
+import { openDevice, readPciDevice, type Device } from '../../src/index.js';
 import type { Target } from './target.js';
+
+/** The documented pattern: close the device from its 'release-request' handler; settles with close()'s outcome. */
+function closeOnReleaseRequest(dev: Device): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    dev.once('release-request', () => {
+      try {
+        dev.close();
+        resolve();
+      } catch (e) {
+        reject(e);
+      }
+    }),
+  );
+}
 
 export function releaseSuite(t: Target): void {
   describe('release requests', () => {
     it("emits 'release-request' when the device is being unbound; closing lets the unbind finish", async () => {
       const dev = openDevice(t.eduAddress, t.options);
-      const asked = new Promise<void>((resolve, reject) =>
-        dev.once('release-request', () => {
-          try {
-            dev.close();
-            resolve();
-          } catch (e) {
-            reject(e);
-          }
-        }),
-      );
+      const asked = closeOnReleaseRequest(dev);
       const unbound = t.unbind(t.eduAddress);
       await asked;
       await unbound;
@@ -41,16 +46,7 @@ export function releaseSuite(t: Target): void {
       const dev = openDevice(t.eduAddress, t.options);
       const buf = dev.allocDma(4096, { dmaBits: t.eduDmaBits ?? 28 });
       buf.bytes[0] = 0x5a;
-      const asked = new Promise<void>((resolve, reject) =>
-        dev.once('release-request', () => {
-          try {
-            dev.close();
-            resolve();
-          } catch (e) {
-            reject(e);
-          }
-        }),
-      );
+      const asked = closeOnReleaseRequest(dev);
       const unbound = t.unbind(t.eduAddress);
       await asked;
       await unbound;

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
 import { fakeTarget } from '../conformance/fake-target.js';
+import { flipArgsz } from '../helpers/argsz-flipper.js';
 import { toVfioError, VfioError } from '../../src/errors.js';
 
 const b = nativeBackend();
@@ -342,16 +343,7 @@ describe('ioctl on a SharedArrayBuffer another thread rewrites', () => {
   it('every call ends in the same refusal, and bytes past the view stay untouched', async () => {
     const fd = b.open(tempFile(64));
     const sab = new SharedArrayBuffer(8192);
-    const words = new Int32Array(sab);
-    const stop = new Int32Array(new SharedArrayBuffer(4));
-    const w = new Worker(
-      `const { parentPort, workerData: { sab, stop } } = require('node:worker_threads');
-       const words = new Int32Array(sab), halt = new Int32Array(stop);
-       parentPort.postMessage('flipping');
-       while (Atomics.load(halt, 0) === 0) { Atomics.store(words, 0, 4096); Atomics.store(words, 0, 16); }`,
-      { eval: true, workerData: { sab, stop } },
-    );
-    await new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+    const flipper = await flipArgsz(sab);
     try {
       for (let k = 0; k < 2000; k++) {
         let threw: unknown;
@@ -364,8 +356,7 @@ describe('ioctl on a SharedArrayBuffer another thread rewrites', () => {
       }
       expect(new Uint8Array(sab, 16).every((x) => x === 0)).toBe(true);
     } finally {
-      Atomics.store(stop, 0, 1);
-      await w.terminate();
+      await flipper.stop();
       b.close(fd);
     }
   });
