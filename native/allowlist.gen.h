@@ -14,7 +14,6 @@ inline constexpr Request kRequests[] = {
     {FdKind::kGroup, 0x3b67ul, "VFIO_GROUP_GET_STATUS", Arg::kArgsz, 8, kAnyFlags, 0, 0},
     {FdKind::kGroup, 0x3b68ul, "VFIO_GROUP_SET_CONTAINER", Arg::kIntPtr, 0, kAnyFlags, 0, 0},
     {FdKind::kGroup, 0x3b69ul, "VFIO_GROUP_UNSET_CONTAINER", Arg::kNone, 0, kAnyFlags, 0, 0},
-    {FdKind::kGroup, 0x3b6aul, "VFIO_GROUP_GET_DEVICE_FD", Arg::kString, 0, kAnyFlags, 0, 0},
     {FdKind::kDevice, 0x3b6bul, "VFIO_DEVICE_GET_INFO", Arg::kArgsz, 16, kAnyFlags, 0, 0},
     {FdKind::kDevice, 0x3b6cul, "VFIO_DEVICE_GET_REGION_INFO", Arg::kArgsz, 32, kAnyFlags, 0, 0},
     {FdKind::kDevice, 0x3b6dul, "VFIO_DEVICE_GET_IRQ_INFO", Arg::kArgsz, 16, kAnyFlags, 0, 0},

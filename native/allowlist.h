@@ -14,8 +14,7 @@ namespace vfio {
 enum class Arg {
   kNone,     // no argument
   kValue,    // an integer passed by value
-  kIntPtr,   // a pointer to one int (an fd)
-  kString,   // a NUL-terminated string
+  kIntPtr,   // a pointer to one int (an fd, given as a number or a handle)
   kArgsz,    // a struct starting with u32 argsz, u32 flags
 };
 

@@ -23,7 +23,6 @@ const ARG: Record<ArgKind, string> = {
   none: 'Arg::kNone',
   value: 'Arg::kValue',
   intptr: 'Arg::kIntPtr',
-  string: 'Arg::kString',
   argsz: 'Arg::kArgsz',
 };
 

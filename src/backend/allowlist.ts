@@ -13,7 +13,6 @@ import {
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
   VFIO_GET_API_VERSION,
-  VFIO_GROUP_GET_DEVICE_FD,
   VFIO_GROUP_GET_STATUS,
   VFIO_GROUP_SET_CONTAINER,
   VFIO_GROUP_UNSET_CONTAINER,
@@ -30,7 +29,7 @@ import {
 import { argBytes, argFd, argU64 } from './args.js';
 
 export type FdKind = 'container' | 'group' | 'device' | 'iommufd';
-export type ArgKind = 'none' | 'value' | 'intptr' | 'string' | 'argsz';
+export type ArgKind = 'none' | 'value' | 'intptr' | 'argsz';
 
 export interface AllowedRequest {
   kind: FdKind;
@@ -75,7 +74,7 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('group', VFIO_GROUP_GET_STATUS, 'VFIO_GROUP_GET_STATUS', 'argsz', 8),
   r('group', VFIO_GROUP_SET_CONTAINER, 'VFIO_GROUP_SET_CONTAINER', 'intptr'),
   r('group', VFIO_GROUP_UNSET_CONTAINER, 'VFIO_GROUP_UNSET_CONTAINER', 'none'),
-  r('group', VFIO_GROUP_GET_DEVICE_FD, 'VFIO_GROUP_GET_DEVICE_FD', 'string'),
+  // VFIO_GROUP_GET_DEVICE_FD makes an fd, so it is Backend.groupDeviceFd, which returns a handle.
   r('device', VFIO_DEVICE_GET_INFO, 'VFIO_DEVICE_GET_INFO', 'argsz', 16),
   r('device', VFIO_DEVICE_GET_REGION_INFO, 'VFIO_DEVICE_GET_REGION_INFO', 'argsz', 32),
   r('device', VFIO_DEVICE_GET_IRQ_INFO, 'VFIO_DEVICE_GET_IRQ_INFO', 'argsz', 16),
@@ -107,7 +106,7 @@ export function checkRequest(request: unknown): number {
     throw new RangeError(`ioctl: request must be an integer in [0, 2^32), got ${request}`);
   if (!ALLOWED_IOCTLS.some((a) => a.number === request))
     throw new RangeError(
-      `ioctl: request 0x${request.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)`,
+      `ioctl: request 0x${request.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; GET_DEVICE_FD through groupDeviceFd)`,
     );
   return request;
 }
@@ -117,21 +116,21 @@ export function findAllowed(kind: FdKind | 'other', request: number): AllowedReq
 }
 
 /** The argument as the kernel will see it, after the shim's checks. */
-export type CheckedArg = { kind: 'none' } | { kind: 'value'; value: bigint } | { kind: 'string'; value: string } | { kind: 'bytes'; bytes: Uint8Array; argsz: number };
+export type CheckedArg = { kind: 'none' } | { kind: 'value'; value: bigint } | { kind: 'bytes'; bytes: Uint8Array; argsz: number };
 
-/** Validates a JS argument (the third of ioctl's) for `req` exactly as native/ioctl.cc does. */
-export function checkIoctlArg(req: AllowedRequest, arg: unknown): CheckedArg {
+/**
+ * Validates a JS argument (the third of ioctl's) for `req` exactly as native/ioctl.cc does.
+ * An 'intptr' (fd) argument may be a number or a handle; `handleFd` resolves a handle (and
+ * throws for a closed or foreign one).
+ */
+export function checkIoctlArg(req: AllowedRequest, arg: unknown, handleFd: (h: object) => number): CheckedArg {
   switch (req.arg) {
     case 'none':
       return { kind: 'none' };
     case 'value':
       return { kind: 'value', value: argU64(arg, req.name, 'argument') };
     case 'intptr':
-      return { kind: 'value', value: BigInt(argFd(arg, req.name, 3)) };
-    case 'string':
-      if (typeof arg !== 'string') throw new TypeError(`${req.name}: argument must be a string`);
-      if (arg.includes('\0')) throw new TypeError(`${req.name}: argument contains a NUL byte`);
-      return { kind: 'string', value: arg };
+      return { kind: 'value', value: BigInt(typeof arg === 'object' && arg !== null ? handleFd(arg) : argFd(arg, req.name, 3)) };
     case 'argsz': {
       const bytes = argBytes(arg, req.name, 'argument');
       if (bytes.length < req.minsz)
