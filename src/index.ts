@@ -43,7 +43,7 @@ export {
 export { listPciDeviceStatus, pciDeviceStatus, filterPciDevices, parsePciIdFilter, parseClassFilter, type PciDeviceStatus, type PciDeviceFilter } from './host/status.js';
 export { vfioGroupUsers, type VfioNodeUser } from './host/procfs.js';
 export { bindVfioPci, unbindVfioPci, type BindOptions, type BindResult, type BindReport } from './host/bind.js';
-export type { Backend, EventPoller, HugePages, DmaAllocation, IoasRanges, EventCallback } from './backend/backend.js';
+export type { Backend, EventPoller, FdHandle, FileKind, HugePages, DmaAllocation, IoasRanges, EventCallback } from './backend/backend.js';
 export { nativeBackend, defaultBackend } from './backend/native.js';
 export { runDoctor, doctorFailed, DEFAULT_MEMLOCK_NEEDED, type DoctorCheck, type DoctorStatus, type DoctorOptions, type DoctorUser } from './admin/doctor.js';
 export {

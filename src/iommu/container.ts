@@ -1,4 +1,4 @@
-import type { Backend } from '../backend/backend.js';
+import type { Backend, FdHandle } from '../backend/backend.js';
 import { defaultBackend } from '../backend/native.js';
 import { VfioError, closeSteps, closedError, syscall, type ErrorContext } from '../errors.js';
 import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
@@ -64,7 +64,8 @@ export class Container extends DmaSpace {
   readonly options: SysfsOptions;
   /** No-IOMMU groups may join (the `unsafeNoIommu` opt-in). */
   readonly unsafeNoIommu: boolean;
-  #fd: number;
+  #file: FdHandle;
+  #closed = false;
   #groups = new Set<Group<Container>>();
   #iommuType: IommuType | null = null;
   #info: IommuInfo | null = null;
@@ -73,9 +74,9 @@ export class Container extends DmaSpace {
   protected readonly mapOp = 'VFIO_IOMMU_MAP_DMA';
   protected readonly unmapOp = 'VFIO_IOMMU_UNMAP_DMA';
 
-  private constructor(backend: Backend, fd: number, options: SysfsOptions, unsafeNoIommu: boolean) {
+  private constructor(backend: Backend, file: FdHandle, options: SysfsOptions, unsafeNoIommu: boolean) {
     super(backend);
-    this.#fd = fd;
+    this.#file = file;
     this.options = options;
     this.unsafeNoIommu = unsafeNoIommu;
   }
@@ -104,15 +105,21 @@ export class Container extends DmaSpace {
     return new Container(backend, fd, { ...(options.root !== undefined && { root: options.root }) }, options.unsafeNoIommu === true);
   }
 
-  /** The container fd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  /** The container fd's number, for structs that carry one; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
     this.#check('Container.fd');
-    return this.#fd;
+    return this.#file.fd;
+  }
+
+  /** The container's backend handle, for Backend calls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  get file(): FdHandle {
+    this.#check('Container.file');
+    return this.#file;
   }
 
   /** True after close(). */
   get closed(): boolean {
-    return this.#fd < 0;
+    return this.#closed;
   }
 
   /** Set when the first group joins. */
@@ -147,7 +154,7 @@ export class Container extends DmaSpace {
   /** VFIO_CHECK_EXTENSION: does the kernel support `extension` (an IOMMU model such as VFIO_TYPE1v2_IOMMU, from `vfio/uapi`)? */
   checkExtension(extension: number): boolean {
     this.#check('VFIO_CHECK_EXTENSION');
-    return syscall('VFIO_CHECK_EXTENSION', {}, () => this.backend.ioctl(this.#fd, VFIO_CHECK_EXTENSION, extension)) > 0;
+    return syscall('VFIO_CHECK_EXTENSION', {}, () => this.backend.ioctl(this.#file, VFIO_CHECK_EXTENSION, extension)) > 0;
   }
 
   /**
@@ -170,7 +177,7 @@ export class Container extends DmaSpace {
     const link = { container: this, options: this.options, peers: () => this.groups, onClose: (g: Group<Container>) => this.#groups.delete(g) };
     const g = Group.open(link, group, noIommu);
     try {
-      syscall('VFIO_GROUP_SET_CONTAINER', { group }, () => this.backend.ioctl(g.fd, VFIO_GROUP_SET_CONTAINER, this.#fd));
+      syscall('VFIO_GROUP_SET_CONTAINER', { group }, () => this.backend.ioctl(g.file, VFIO_GROUP_SET_CONTAINER, this.#file));
       this.#setupIommu(group, noIommu);
     } catch (e) {
       // Leaves the container if it joined (Group.close tolerates a group that did not).
@@ -209,7 +216,7 @@ export class Container extends DmaSpace {
     if (this.#iommuType !== null) return;
     if (noIommu) {
       if (!this.unsafeNoIommu) throw noIommuOptInError('VFIO_SET_IOMMU', { group });
-      syscall('VFIO_SET_IOMMU (no-IOMMU)', { group }, () => this.backend.ioctl(this.#fd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
+      syscall('VFIO_SET_IOMMU (no-IOMMU)', { group }, () => this.backend.ioctl(this.#file, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU));
       this.#iommuType = 'NoIommu';
       return;
     }
@@ -228,7 +235,7 @@ export class Container extends DmaSpace {
       });
     }
     syscall('VFIO_SET_IOMMU', { group, hint: setIommuHint }, () =>
-      this.backend.ioctl(this.#fd, VFIO_SET_IOMMU, type === 'Type1v2' ? VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU),
+      this.backend.ioctl(this.#file, VFIO_SET_IOMMU, type === 'Type1v2' ? VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU),
     );
     this.#iommuType = type;
     this.#info = this.#queryIommuInfo();
@@ -238,7 +245,7 @@ export class Container extends DmaSpace {
 
   #queryIommuInfo(): IommuInfo {
     return queryWithCaps(encodeIommuInfoQuery, decodeIommuInfo, (bytes) =>
-      syscall('VFIO_IOMMU_GET_INFO', {}, () => this.backend.ioctl(this.#fd, VFIO_IOMMU_GET_INFO, bytes)),
+      syscall('VFIO_IOMMU_GET_INFO', {}, () => this.backend.ioctl(this.#file, VFIO_IOMMU_GET_INFO, bytes)),
     );
   }
 
@@ -254,16 +261,16 @@ export class Container extends DmaSpace {
   }
 
   protected map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void {
-    this.backend.dmaMap(this.#fd, buffer, 0, length, iova, DMA_ACCESS_FLAGS[access]);
+    this.backend.dmaMap(this.#file, buffer, 0, length, iova, DMA_ACCESS_FLAGS[access]);
   }
 
   protected unmap(iova: bigint, length: bigint): bigint {
-    return this.backend.dmaUnmap(this.#fd, iova, length, 0);
+    return this.backend.dmaUnmap(this.#file, iova, length, 0);
   }
 
   protected unmapAll(): boolean {
     if (!this.#unmapAll) return false;
-    this.backend.dmaUnmap(this.#fd, 0n, 0n, VFIO_DMA_UNMAP_FLAG_ALL);
+    this.backend.dmaUnmap(this.#file, 0n, 0n, VFIO_DMA_UNMAP_FLAG_ALL);
     return true;
   }
 
@@ -305,22 +312,21 @@ export class Container extends DmaSpace {
    * then closes the container. Idempotent.
    */
   close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
+    if (this.#closed) return;
     const groups = [...this.#groups];
     closeSteps(`Container.close${groups.length ? ` (group ${groups.map((g) => g.number).join(', ')})` : ''}`, [
       ...groups.map((g) => () => g.closeDevices()),
       () => this.releaseAllDma(),
       ...groups.map((g) => () => g.close()),
       () => {
-        this.#fd = -1;
-        this.backend.close(fd);
+        this.#closed = true;
+        this.backend.close(this.#file);
       },
     ]);
   }
 
   #check(op: string): void {
-    if (this.#fd < 0) throw closedError('the container', op);
+    if (this.#closed) throw closedError('the container', op);
   }
 }
 

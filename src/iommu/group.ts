@@ -1,10 +1,11 @@
 import { VfioError, closedError, syscall } from '../errors.js';
 import { Device } from '../model/device.js';
 import type { DeviceHost } from '../model/device-host.js';
+import type { FdHandle } from '../backend/backend.js';
 import type { DmaSpace } from '../model/dma-space.js';
 import { groupMembers, groupNotViableError, groupViability } from '../host/groups.js';
 import { bindHint, normalizePciAddress, sysPath, type SysfsOptions } from '../host/pci.js';
-import { VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_UNSET_CONTAINER } from '../uapi/ioctl.js';
+import { VFIO_GROUP_GET_STATUS, VFIO_GROUP_UNSET_CONTAINER } from '../uapi/ioctl.js';
 import { decodeGroupStatus, encodeGroupStatusQuery, type GroupStatus } from '../uapi/vfio-group.js';
 
 /** What the container that opens a group hands it (the group never imports the container). */
@@ -29,17 +30,18 @@ export class Group<C extends DmaSpace = DmaSpace> {
   readonly container: C;
   /** A vfio no-IOMMU group (/dev/vfio/noiommu-N): its devices' DMA is not translated. */
   readonly noIommu: boolean;
-  #fd: number;
+  #file: FdHandle;
+  #closed = false;
   #link: GroupLink<C>;
   #host: GroupDeviceHost<C>;
   #devices = new Set<Device<GroupDeviceHost<C>>>();
 
-  private constructor(link: GroupLink<C>, number: number, fd: number, noIommu: boolean) {
+  private constructor(link: GroupLink<C>, number: number, file: FdHandle, noIommu: boolean) {
     this.container = link.container;
     this.#link = link;
     this.noIommu = noIommu;
     this.number = number;
-    this.#fd = fd;
+    this.#file = file;
     this.#host = new GroupDeviceHost(this, link.peers);
   }
 
@@ -51,33 +53,38 @@ export class Group<C extends DmaSpace = DmaSpace> {
     const backend = link.container.backend;
     const path = sysPath(link.options, 'dev/vfio', noIommu ? `noiommu-${number}` : String(number));
     const ctx = { group: number, hint: (code: string) => groupOpenHint(code, path, number, link.options, noIommu) };
-    const fd = syscall(`open ${path}`, ctx, () => backend.open(path));
-    const g = new Group(link, number, fd, noIommu);
+    const file = syscall(`open ${path}`, ctx, () => backend.open(path));
+    const g = new Group(link, number, file, noIommu);
     try {
       // The kernel's flag decides; sysfs names the members in the way.
       if (!g.status().viable) throw groupNotViableError(groupViability(number, link.options), 'VFIO_GROUP_GET_STATUS');
     } catch (e) {
-      backend.close(fd);
+      backend.close(file);
       throw e;
     }
     return g;
   }
 
-  /** The group fd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  /** The group fd's number, for structs that carry one; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
-    if (this.#fd < 0) throw closedError(`group ${this.number}`, 'Group.fd');
-    return this.#fd;
+    return this.file.fd;
+  }
+
+  /** The group's backend handle, for Backend calls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  get file(): FdHandle {
+    if (this.#closed) throw closedError(`group ${this.number}`, 'Group.file');
+    return this.#file;
   }
 
   /** True after close(). */
   get closed(): boolean {
-    return this.#fd < 0;
+    return this.#closed;
   }
 
   /** VFIO_GROUP_GET_STATUS: is the group viable (all its devices safe to hand over), has it joined a container? */
   status(): GroupStatus {
     const bytes = encodeGroupStatusQuery();
-    syscall('VFIO_GROUP_GET_STATUS', { group: this.number }, () => this.container.backend.ioctl(this.fd, VFIO_GROUP_GET_STATUS, bytes));
+    syscall('VFIO_GROUP_GET_STATUS', { group: this.number }, () => this.container.backend.ioctl(this.file, VFIO_GROUP_GET_STATUS, bytes));
     return decodeGroupStatus(bytes);
   }
 
@@ -94,14 +101,14 @@ export class Group<C extends DmaSpace = DmaSpace> {
   openDevice(address: string): Device<GroupDeviceHost<C>> {
     const addr = normalizePciAddress(address);
     const backend = this.container.backend;
-    const fd = syscall('VFIO_GROUP_GET_DEVICE_FD', { device: addr, group: this.number, hint: deviceFdHint }, () =>
-      backend.ioctl(this.fd, VFIO_GROUP_GET_DEVICE_FD, addr),
+    const file = syscall('VFIO_GROUP_GET_DEVICE_FD', { device: addr, group: this.number, hint: deviceFdHint }, () =>
+      backend.groupDeviceFd(this.file, addr),
     );
     let dev: Device<GroupDeviceHost<C>>;
     try {
-      dev = new Device(this.#host, addr, fd, () => this.#devices.delete(dev));
+      dev = new Device(this.#host, addr, file, () => this.#devices.delete(dev));
     } catch (e) {
-      backend.close(fd);
+      backend.close(file);
       throw e;
     }
     this.#devices.add(dev);
@@ -120,21 +127,21 @@ export class Group<C extends DmaSpace = DmaSpace> {
    * then frees the buffers' memory).
    */
   close(): void {
-    if (this.#fd < 0) return;
+    if (this.#closed) return;
     this.closeDevices();
     // A device from openDevice() closes the container it made, and with it this group.
-    if (this.#fd < 0) return;
+    if (this.#closed) return;
     const backend = this.container.backend;
     try {
-      syscall('VFIO_GROUP_UNSET_CONTAINER', { group: this.number }, () => backend.ioctl(this.#fd, VFIO_GROUP_UNSET_CONTAINER));
+      syscall('VFIO_GROUP_UNSET_CONTAINER', { group: this.number }, () => backend.ioctl(this.#file, VFIO_GROUP_UNSET_CONTAINER));
     } catch (e) {
       // EINVAL: the group is in no container: the kernel already detached it, as it does
       // while unbinding its last device (a release request), or it never joined one.
       // Closing the fd below is all that is left to do.
       if (!(e instanceof VfioError && e.code === 'EINVAL')) throw e;
     } finally {
-      backend.close(this.#fd);
-      this.#fd = -1;
+      this.#closed = true;
+      backend.close(this.#file);
       this.#link.onClose(this);
     }
   }

@@ -1,4 +1,4 @@
-import type { Backend } from '../backend/backend.js';
+import type { Backend, FdHandle } from '../backend/backend.js';
 import { defaultBackend } from '../backend/native.js';
 import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
 import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
@@ -70,7 +70,8 @@ export class IommufdContext extends DmaSpace {
   readonly options: SysfsOptions;
   /** The IOAS's id in the iommufd. */
   readonly ioasId: number;
-  #fd: number;
+  #file: FdHandle;
+  #closed = false;
   #devices = new Set<Device<IommufdDeviceHost>>();
   #host = new IommufdDeviceHost(this);
   #alignment = 0;
@@ -79,9 +80,9 @@ export class IommufdContext extends DmaSpace {
   protected readonly unmapOp = 'IOMMU_IOAS_UNMAP';
   readonly dmaTranslated = true;
 
-  private constructor(backend: Backend, fd: number, ioas: number, options: SysfsOptions) {
+  private constructor(backend: Backend, file: FdHandle, ioas: number, options: SysfsOptions) {
     super(backend);
-    this.#fd = fd;
+    this.#file = file;
     this.ioasId = ioas;
     this.options = options;
     this.label = `IOAS ${ioas}`;
@@ -94,27 +95,33 @@ export class IommufdContext extends DmaSpace {
   static open(options: IommufdOptions = {}): IommufdContext {
     const backend = options.backend ?? defaultBackend();
     const path = sysPath(options, 'dev/iommu');
-    const fd = syscall(`open ${path}`, { hint: (c) => iommuOpenHint(c, path) }, () => backend.open(path));
+    const file = syscall(`open ${path}`, { hint: (c) => iommuOpenHint(c, path) }, () => backend.open(path));
     try {
       const bytes = iommuIoasAlloc.encode({ size: iommuIoasAlloc.size });
-      syscall('IOMMU_IOAS_ALLOC', {}, () => backend.ioctl(fd, IOMMU_IOAS_ALLOC, bytes));
+      syscall('IOMMU_IOAS_ALLOC', {}, () => backend.ioctl(file, IOMMU_IOAS_ALLOC, bytes));
       const ioas = iommuIoasAlloc.decode(bytes).out_ioas_id;
-      return new IommufdContext(backend, fd, ioas, { ...(options.root !== undefined && { root: options.root }) });
+      return new IommufdContext(backend, file, ioas, { ...(options.root !== undefined && { root: options.root }) });
     } catch (e) {
-      backend.close(fd);
+      backend.close(file);
       throw e;
     }
   }
 
-  /** The iommufd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  /** The iommufd's number, for structs that carry one; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
     this.#check('IommufdContext.fd');
-    return this.#fd;
+    return this.#file.fd;
+  }
+
+  /** The iommufd's backend handle, for Backend calls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  get file(): FdHandle {
+    this.#check('IommufdContext.file');
+    return this.#file;
   }
 
   /** True after close(). */
   get closed(): boolean {
-    return this.#fd < 0;
+    return this.#closed;
   }
 
   /**
@@ -156,17 +163,17 @@ export class IommufdContext extends DmaSpace {
     const path = sysPath(this.options, 'dev/vfio/devices', cdev);
     const backend = this.backend;
     const ctx = { device: addr };
-    const fd = syscall(`open ${path}`, { ...ctx, hint: (c) => cdevOpenHint(c, path) }, () => backend.open(path));
+    const file = syscall(`open ${path}`, { ...ctx, hint: (c) => cdevOpenHint(c, path) }, () => backend.open(path));
     let dev: Device<IommufdDeviceHost>;
     try {
-      const bind = vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: this.#fd });
-      syscall('VFIO_DEVICE_BIND_IOMMUFD', { ...ctx, hint: bindIommufdHint }, () => backend.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, bind));
+      const bind = vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: this.#file.fd });
+      syscall('VFIO_DEVICE_BIND_IOMMUFD', { ...ctx, hint: bindIommufdHint }, () => backend.ioctl(file, VFIO_DEVICE_BIND_IOMMUFD, bind));
       const attach = vfioDeviceAttachIommufdPt.encode({ argsz: vfioDeviceAttachIommufdPt.size, pt_id: this.ioasId });
-      syscall('VFIO_DEVICE_ATTACH_IOMMUFD_PT', ctx, () => backend.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach));
+      syscall('VFIO_DEVICE_ATTACH_IOMMUFD_PT', ctx, () => backend.ioctl(file, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach));
       this.#refreshRanges();
-      dev = new Device(this.#host, addr, fd, () => this.#devices.delete(dev));
+      dev = new Device(this.#host, addr, file, () => this.#devices.delete(dev));
     } catch (e) {
-      backend.close(fd);
+      backend.close(file);
       throw e;
     }
     this.#devices.add(dev);
@@ -175,7 +182,7 @@ export class IommufdContext extends DmaSpace {
 
   // Each attached device narrows the IOAS to what its IOMMU can reach.
   #refreshRanges(): void {
-    const r = syscall('IOMMU_IOAS_IOVA_RANGES', {}, () => this.backend.ioasIovaRanges(this.#fd, this.ioasId));
+    const r = syscall('IOMMU_IOAS_IOVA_RANGES', {}, () => this.backend.ioasIovaRanges(this.#file, this.ioasId));
     this.#alignment = Number(r.alignment);
     this.setIovaRanges(r.ranges.map((x) => ({ start: x.start, end: x.last })));
   }
@@ -185,38 +192,38 @@ export class IommufdContext extends DmaSpace {
   }
 
   protected map(buffer: ArrayBuffer, length: number, iova: bigint, access: DmaAccess): void {
-    this.backend.ioasMap(this.#fd, this.ioasId, buffer, 0, length, iova, IOAS_ACCESS_FLAGS[access]);
+    this.backend.ioasMap(this.#file, this.ioasId, buffer, 0, length, iova, IOAS_ACCESS_FLAGS[access]);
   }
 
   protected unmap(iova: bigint, length: bigint): bigint {
-    return this.backend.ioasUnmap(this.#fd, this.ioasId, iova, length);
+    return this.backend.ioasUnmap(this.#file, this.ioasId, iova, length);
   }
 
   protected unmapAll(): boolean {
-    this.backend.ioasUnmap(this.#fd, this.ioasId, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH);
+    this.backend.ioasUnmap(this.#file, this.ioasId, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH);
     return true;
   }
 
   /** Closes its devices, unmaps and frees every DMA buffer, destroys the IOAS and closes the iommufd. Idempotent. */
   close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
+    if (this.#closed) return;
+    const file = this.#file;
     closeSteps('IommufdContext.close', [
       ...[...this.#devices].map((d) => () => d.close()),
       () => this.releaseAllDma(),
       () => {
         const bytes = iommuDestroy.encode({ size: iommuDestroy.size, id: this.ioasId });
-        syscall('IOMMU_DESTROY', {}, () => this.backend.ioctl(fd, IOMMU_DESTROY, bytes));
+        syscall('IOMMU_DESTROY', {}, () => this.backend.ioctl(file, IOMMU_DESTROY, bytes));
       },
       () => {
-        this.#fd = -1;
-        this.backend.close(fd);
+        this.#closed = true;
+        this.backend.close(file);
       },
     ]);
   }
 
   #check(op: string): void {
-    if (this.#fd < 0) throw closedError('the iommufd context', op);
+    if (this.#closed) throw closedError('the iommufd context', op);
   }
 }
 

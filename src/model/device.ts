@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { VfioError, closeSteps, closedError, syscall, withContext } from '../errors.js';
+import type { FdHandle } from '../backend/backend.js';
 import type { DmaOptions, IommuApi } from './dma-space.js';
 import type { DeviceHost, KnownDeviceHost } from './device-host.js';
 import { VFIO_PCI_HOT_RESET_FLAG_DEV_ID } from '../uapi/iommufd.js';
@@ -56,7 +57,8 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
   readonly info: DeviceInfo;
   /** The PCI configuration space (through the kernel, which virtualizes parts of it). */
   readonly config: ConfigSpace;
-  #fd: number;
+  #file: FdHandle;
+  #closed = false;
   #regions = new Map<number, Region>();
   #irqs: InterruptSet | null = null;
   #notifiers: InterruptSet[] = [];
@@ -68,12 +70,12 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    * @internal use openDevice(), Container.openDevice or IommufdContext.openDevice; `onClose`
    * lets the host stop counting the device.
    */
-  constructor(host: H, address: string, fd: number, onClose: () => void) {
+  constructor(host: H, address: string, file: FdHandle, onClose: () => void) {
     super();
     this.#host = host;
     this.#onClose = onClose;
     this.address = address;
-    this.#fd = fd;
+    this.#file = file;
     this.info = this.#deviceInfo();
     if ((this.info.flags & VFIO_DEVICE_FLAGS_PCI) === 0) {
       throw new VfioError({
@@ -100,7 +102,7 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
       return;
     }
     if (count === 0) return;
-    const set = new InterruptSet(this.#host.backend, this.#fd, this.address, kind, 1, () => {});
+    const set = new InterruptSet(this.#host.backend, this.#file, this.address, kind, 1, () => {});
     set.vector.unref();
     // A notifier nobody armed by hand must not end the process: its poll failure is a warning.
     set.vector.on('error', (e) => process.emitWarning(`${e.message} (the ${event} notifier of ${this.address})`, { code: 'VFIO_NOTIFIER_ERROR' }));
@@ -142,15 +144,24 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
     return this.context.dmaTranslated;
   }
 
-  /** The VFIO device fd, for ioctls of your own; a VfioError (ERR_VFIO_CLOSED) after close(). */
+  /** The VFIO device fd's number, for structs that carry one; a VfioError (ERR_VFIO_CLOSED) after close(). */
   get fd(): number {
-    if (this.#fd < 0) throw closedError(`device ${this.address}`, 'Device.fd', this.address);
-    return this.#fd;
+    if (this.#closed) throw closedError(`device ${this.address}`, 'Device.fd', this.address);
+    return this.#file.fd;
+  }
+
+  /**
+   * The device's backend handle, for Backend calls of your own (`backend.ioctl(dev.file, …)`);
+   * a VfioError (ERR_VFIO_CLOSED) after close().
+   */
+  get file(): FdHandle {
+    if (this.#closed) throw closedError(`device ${this.address}`, 'Device.file', this.address);
+    return this.#file;
   }
 
   /** True after close(). */
   get closed(): boolean {
-    return this.#fd < 0;
+    return this.#closed;
   }
 
   /** VFIO_DEVICE_RESET is offered (FLR, PM or bus reset the kernel can do alone). */
@@ -159,9 +170,9 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
   }
 
   #ioctl(op: string, request: number, arg?: Uint8Array, hint?: (code: string) => string | undefined): number {
-    const fd = this.fd;
+    const file = this.file;
     const backend = this.#host.backend;
-    return syscall(op, { device: this.address, ...(hint && { hint }) }, () => backend.ioctl(fd, request, arg));
+    return syscall(op, { device: this.address, ...(hint && { hint }) }, () => backend.ioctl(file, request, arg));
   }
 
   #deviceInfo(): DeviceInfo {
@@ -190,11 +201,11 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    * honoured). The same object is returned until close().
    */
   region(index: number): Region {
-    this.fd;
+    this.file;
     let r = this.#regions.get(index);
     if (!r) {
       const info = this.regionInfo(index);
-      r = new Region(this.#host.backend, this.#fd, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
+      r = new Region(this.#host.backend, this.#file, this.address, regionName(index), info, index !== VFIO_PCI_CONFIG_REGION_INDEX);
       this.#regions.set(index, r);
     }
     return r;
@@ -261,7 +272,7 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
   }
 
   #enable(kind: IrqKind, count: number): InterruptSet {
-    const set = new InterruptSet(this.#host.backend, this.fd, this.address, kind, count, () => {
+    const set = new InterruptSet(this.#host.backend, this.file, this.address, kind, count, () => {
       if (this.#irqs === set) this.#irqs = null;
     });
     this.#irqs = set;
@@ -383,8 +394,7 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
    * openDevice() also closes its group and container (DMA buffers included).
    */
   close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
+    if (this.#closed) return;
     const regions = [...this.#regions.values()];
     this.#regions.clear();
     closeSteps(`Device.close (${this.address})`, [
@@ -392,9 +402,9 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
       ...this.#notifiers.splice(0).map((n) => () => n.disable()),
       ...regions.map((r) => () => r.close()),
       () => {
-        this.#fd = -1;
+        this.#closed = true;
         this.#onClose();
-        this.#host.backend.close(fd);
+        this.#host.backend.close(this.#file);
       },
       () => {
         try {

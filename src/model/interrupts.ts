@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Backend, EventPoller } from '../backend/backend.js';
+import type { Backend, EventPoller, FdHandle } from '../backend/backend.js';
 import { VfioError, closedError, syscall, toVfioError } from '../errors.js';
 import { VFIO_DEVICE_SET_IRQS } from '../uapi/ioctl.js';
 import { VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK, encodeIrqSet } from '../uapi/vfio-irq.js';
@@ -62,11 +62,11 @@ export class InterruptVector extends EventEmitter<InterruptVectorEvents> {
   #device: string;
 
   /** @internal created by Device.enableInterrupts */
-  constructor(backend: Backend, fd: number, vector: number, device: string) {
+  constructor(backend: Backend, eventfd: FdHandle, vector: number, device: string) {
     super();
     this.vector = vector;
     this.#device = device;
-    this.#poller = backend.poll(fd, (err, count) => this.#deliver(err, count));
+    this.#poller = backend.poll(eventfd, (err, count) => this.#deliver(err, count));
   }
 
   /** True once the vector is closed: no more events; wait() rejects. */
@@ -184,29 +184,35 @@ export class InterruptSet {
   /** Every vector armed, in vector order. */
   readonly vectors: readonly InterruptVector[];
   #backend: Backend;
-  #deviceFd: number;
+  #deviceFile: FdHandle;
   #device: string;
   #onDisable: () => void;
   #disabled = false;
 
   /** @internal use Device.enableInterrupts */
-  constructor(backend: Backend, deviceFd: number, device: string, kind: IrqIndexName, count: number, onDisable: () => void) {
+  constructor(backend: Backend, deviceFile: FdHandle, device: string, kind: IrqIndexName, count: number, onDisable: () => void) {
     this.kind = kind;
     this.#backend = backend;
-    this.#deviceFd = deviceFd;
+    this.#deviceFile = deviceFile;
     this.#device = device;
     this.#onDisable = onDisable;
     const fds = new Int32Array(count);
     const vectors: InterruptVector[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const fd = syscall('eventfd', { device }, () => backend.eventfd());
-        fds[i] = fd;
-        vectors.push(new InterruptVector(backend, fd, i, device));
+        const eventfd = syscall('eventfd', { device }, () => backend.eventfd());
+        fds[i] = eventfd.fd;
+        try {
+          vectors.push(new InterruptVector(backend, eventfd, i, device));
+        } catch (e) {
+          // The poller never took it: it is still ours to close.
+          backend.close(eventfd);
+          throw e;
+        }
       }
       const req = encodeIrqSet({ index: IRQ_INDEX[kind], start: 0, action: VFIO_IRQ_SET_ACTION_TRIGGER, data: fds });
       syscall(`VFIO_DEVICE_SET_IRQS (${kind}, ${count} vector${count === 1 ? '' : 's'})`, { device, hint: setIrqsHint(kind) }, () =>
-        backend.ioctl(deviceFd, VFIO_DEVICE_SET_IRQS, req),
+        backend.ioctl(deviceFile, VFIO_DEVICE_SET_IRQS, req),
       );
     } catch (e) {
       for (const v of vectors) v.close();
@@ -231,7 +237,7 @@ export class InterruptSet {
     if (this.kind !== 'intx') throw new TypeError(`InterruptSet.unmask: only INTx is masked by the kernel, this is ${this.kind}`);
     const req = encodeIrqSet({ index: IRQ_INDEX.intx, start: 0, count: 1, action: VFIO_IRQ_SET_ACTION_UNMASK });
     syscall('VFIO_DEVICE_SET_IRQS (unmask INTx)', { device: this.#device }, () =>
-      this.#backend.ioctl(this.#deviceFd, VFIO_DEVICE_SET_IRQS, req),
+      this.#backend.ioctl(this.#deviceFile, VFIO_DEVICE_SET_IRQS, req),
     );
   }
 
@@ -242,7 +248,7 @@ export class InterruptSet {
     try {
       const req = encodeIrqSet({ index: IRQ_INDEX[this.kind], start: 0, count: 0, action: VFIO_IRQ_SET_ACTION_TRIGGER });
       syscall(`VFIO_DEVICE_SET_IRQS (disable ${this.kind})`, { device: this.#device }, () =>
-        this.#backend.ioctl(this.#deviceFd, VFIO_DEVICE_SET_IRQS, req),
+        this.#backend.ioctl(this.#deviceFile, VFIO_DEVICE_SET_IRQS, req),
       );
     } finally {
       for (const v of this.vectors) v.close();

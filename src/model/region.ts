@@ -1,4 +1,4 @@
-import type { Backend } from '../backend/backend.js';
+import type { Backend, FdHandle } from '../backend/backend.js';
 import { PROT_READ, PROT_WRITE } from '../backend/backend.js';
 import { VfioError, closedError, syscall } from '../errors.js';
 import {
@@ -65,7 +65,7 @@ export class Region {
   /** Why the region could not be mmapped, when it could not. */
   readonly mmapError: Error | undefined;
   #backend: Backend;
-  #fd: number;
+  #file: FdHandle;
   #device: string;
   /** The region's position in the device fd. */
   #base: number;
@@ -76,9 +76,9 @@ export class Region {
   #scratchView = new DataView(this.#scratch.buffer);
 
   /** @internal created by Device.region() */
-  constructor(backend: Backend, fd: number, device: string, name: string, info: RegionInfo, mmap: boolean) {
+  constructor(backend: Backend, file: FdHandle, device: string, name: string, info: RegionInfo, mmap: boolean) {
     this.#backend = backend;
-    this.#fd = fd;
+    this.#file = file;
     this.#device = device;
     this.name = name;
     this.info = info;
@@ -134,7 +134,7 @@ export class Region {
     const prot = PROT_READ | PROT_WRITE;
     for (const { start, size } of areas) {
       const buffer = syscall(`mmap ${this.name}`, { device: this.#device }, () =>
-        this.#backend.mmap(this.#fd, this.#base + start, size, prot),
+        this.#backend.mmap(this.#file, this.#base + start, size, prot),
       );
       const end = Math.min(start + size, this.size);
       const len = end - start;
@@ -309,7 +309,7 @@ export class Region {
     if (kind === 'pread' ? !this.readable : !this.writable)
       throw new VfioError({ code: 'ERR_VFIO_ACCESS', op: `${kind} ${this.name}`, device: this.#device, message: `${this.name} is not ${kind === 'pread' ? 'readable' : 'writable'}` });
     const n = syscall(`${kind} ${this.name}`, { device: this.#device }, () =>
-      kind === 'pread' ? this.#backend.pread(this.#fd, bytes, this.#base + offset) : this.#backend.pwrite(this.#fd, bytes, this.#base + offset),
+      kind === 'pread' ? this.#backend.pread(this.#file, bytes, this.#base + offset) : this.#backend.pwrite(this.#file, bytes, this.#base + offset),
     );
     if (n !== bytes.length)
       throw new VfioError({

@@ -246,10 +246,10 @@ function eduTests(t: Target): void {
       const iova = 0x0ff00000; // below 2^28, away from what the allocator hands out first
       if (mode === 'iommufd') {
         const ctx = dev.context as IommufdContext;
-        backend.ioasMap(ctx.fd, ctx.ioasId, mem.buffer, 0, 4096, BigInt(iova), IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE);
-        expect(backend.ioasUnmap(ctx.fd, ctx.ioasId, BigInt(iova), 4096n)).toBe(4096n);
+        backend.ioasMap(ctx.file, ctx.ioasId, mem.buffer, 0, 4096, BigInt(iova), IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE);
+        expect(backend.ioasUnmap(ctx.file, ctx.ioasId, BigInt(iova), 4096n)).toBe(4096n);
       } else {
-        const fd = dev.container.fd;
+        const fd = dev.container.file;
         backend.dmaMap(fd, mem.buffer, 0, 4096, BigInt(iova), 3);
         expect(backend.dmaUnmap(fd, BigInt(iova), 4096n, 0)).toBe(4096n);
       }

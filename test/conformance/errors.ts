@@ -24,6 +24,7 @@ import { decodeGroupStatus, encodeGroupStatusQuery } from '../../src/uapi/vfio-g
 import { decodeRegionInfo, encodeRegionInfoQuery, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../../src/uapi/vfio-region.js';
 import { decodeIommuInfo, encodeIommuInfoQuery } from '../../src/uapi/vfio-iommu.js';
 import { encodeHotResetInfoQuery } from '../../src/uapi/vfio-pci.js';
+import type { FdHandle } from '../../src/index.js';
 import type { Target } from './target.js';
 import { Held, errno } from './held.js';
 import { flipArgsz } from '../helpers/argsz-flipper.js';
@@ -36,7 +37,8 @@ function irqSet(flags: number, index: number, start: number, count: number, data
   return vfioIrqSet.encode({ argsz: argsz ?? bytes.length, flags, index, start, count }, { bytes });
 }
 
-const fdData = (...fds: number[]) => new Uint8Array(new Int32Array(fds).buffer);
+/** SET_IRQS data: the fd numbers of handles (or raw numbers, for fds that do not exist). */
+const fdData = (...fds: (FdHandle | number)[]) => new Uint8Array(new Int32Array(fds.map((f) => (typeof f === 'number' ? f : f.fd))).buffer);
 
 export function errorSuite(t: Target): void {
   describe('ioctl and error paths', () => errorTests(t));
@@ -50,20 +52,20 @@ function errorTests(t: Target): void {
   const container = () => fds.fd(b.open(t.containerPath));
   const group = (g = t.eduGroup) => fds.fd(b.open(t.groupPath(g)));
   /** Container with the edu group attached and Type1v2 set; returns [container, group, device]. */
-  const ready = (): [number, number, number] => {
+  const ready = (): [FdHandle, FdHandle, FdHandle] => {
     const c = container();
     const g = group();
     b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c);
     b.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_TYPE1v2_IOMMU);
-    const d = fds.fd(b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress));
+    const d = fds.fd(b.groupDeviceFd(g, t.eduAddress));
     return [c, g, d];
   };
-  const groupStatus = (g: number) => {
+  const groupStatus = (g: FdHandle) => {
     const q = encodeGroupStatusQuery();
     b.ioctl(g, io.VFIO_GROUP_GET_STATUS, q);
     return decodeGroupStatus(q);
   };
-  const iommuInfo = (c: number) => {
+  const iommuInfo = (c: FdHandle) => {
     let q = encodeIommuInfoQuery();
     b.ioctl(c, io.VFIO_IOMMU_GET_INFO, q);
     const first = decodeIommuInfo(q);
@@ -71,12 +73,12 @@ function errorTests(t: Target): void {
     b.ioctl(c, io.VFIO_IOMMU_GET_INFO, q);
     return decodeIommuInfo(q);
   };
-  const irqInfo = (d: number, index: number) => {
+  const irqInfo = (d: FdHandle, index: number) => {
     const q = encodeIrqInfoQuery(index);
     b.ioctl(d, io.VFIO_DEVICE_GET_IRQ_INFO, q);
     return decodeIrqInfo(q);
   };
-  const regionInfo = (d: number, index: number) => {
+  const regionInfo = (d: FdHandle, index: number) => {
     const q = encodeRegionInfoQuery(index, 64);
     b.ioctl(d, io.VFIO_DEVICE_GET_REGION_INFO, q);
     return decodeRegionInfo(q);
@@ -166,14 +168,14 @@ function errorTests(t: Target): void {
       const g = group();
       errno(() => b.open(t.groupPath(t.eduGroup)), 'EBUSY');
       expect(groupStatus(g)).toMatchObject({ viable: true, containerSet: false });
-      errno(() => b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress), 'EINVAL');
+      errno(() => b.groupDeviceFd(g, t.eduAddress), 'EINVAL');
       errno(() => b.ioctl(g, io.VFIO_GROUP_UNSET_CONTAINER), 'EINVAL');
       const c = container();
       b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c);
       expect(groupStatus(g)).toMatchObject({ viable: true, containerSet: true });
       errno(() => b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c), 'EINVAL');
       // A container without an IOMMU model hands out no device.
-      errno(() => b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress), 'EINVAL');
+      errno(() => b.groupDeviceFd(g, t.eduAddress), 'EINVAL');
     });
     it('refuses a file that is not a container, and an fd that is not open', () => {
       const g = group();
@@ -185,7 +187,7 @@ function errorTests(t: Target): void {
     });
     it('names devices by address and keeps the container while one is open', () => {
       const [, g, d] = ready();
-      errno(() => b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, '0000:00:1f.6'), 'ENODEV');
+      errno(() => b.groupDeviceFd(g, '0000:00:1f.6'), 'ENODEV');
       errno(() => b.ioctl(g, io.VFIO_GROUP_UNSET_CONTAINER), 'EBUSY');
       fds.close(d);
       b.ioctl(g, io.VFIO_GROUP_UNSET_CONTAINER);
@@ -351,20 +353,54 @@ function errorTests(t: Target): void {
         b.dmaFree(mem.buffer);
       }
     });
-    it('releases every mapping with the container', () => {
+    it('releases every mapping with the container, and the memory may be freed after', () => {
       const [c, g, d] = ready();
       const mem = b.dmaAlloc(4096, 'never');
       b.dmaMap(c, mem.buffer, 0, 4096, 0x600000n, 3);
       fds.close(d);
       fds.close(g);
       fds.close(c);
-      // Native: the shim still counts its own record, since only dmaUnmap clears it; the fake
-      // kernel has dropped the mapping. Either way a fresh container can map the same IOVA.
+      b.dmaFree(mem.buffer);
+      // A fresh container can map the same IOVA.
       const [c2] = ready();
       const mem2 = b.dmaAlloc(4096, 'never');
       b.dmaMap(c2, mem2.buffer, 0, 4096, 0x600000n, 3);
       expect(b.dmaUnmap(c2, 0x600000n, 4096n, 0)).toBe(4096n);
       b.dmaFree(mem2.buffer);
+    });
+    it('closing the container unmaps what was mapped through it even while a group still holds it', () => {
+      // The kernel keeps a container's IOMMU alive while a group is attached, mappings included;
+      // the backend unmaps them at close, so the memory can be freed and is out of the device's reach.
+      const [c] = ready();
+      const mem = b.dmaAlloc(8192, 'never');
+      b.dmaMap(c, mem.buffer, 0, 4096, 0x700000n, 3);
+      b.dmaMap(c, mem.buffer, 4096, 4096, 0x800000n, 3);
+      errno(() => b.dmaFree(mem.buffer), 'EBUSY');
+      fds.close(c);
+      b.dmaFree(mem.buffer);
+    });
+    it('forgets the mappings of an unmapped range with a hole, not only the bytes the kernel counted', () => {
+      const [c] = ready();
+      const a = b.dmaAlloc(4096, 'never');
+      const z = b.dmaAlloc(4096, 'never');
+      b.dmaMap(c, a.buffer, 0, 4096, 0x900000n, 3);
+      b.dmaMap(c, z.buffer, 0, 4096, 0xb00000n, 3);
+      // 8 KiB unmapped out of a 3 MiB range: both mappings are gone, both buffers free.
+      expect(b.dmaUnmap(c, 0x900000n, 0x300000n, 0)).toBe(8192n);
+      b.dmaFree(a.buffer);
+      b.dmaFree(z.buffer);
+    });
+    it('refuses an unmap that would cut a mapping, before the kernel sees it, and keeps the mapping', () => {
+      const [c] = ready();
+      const mem = b.dmaAlloc(8192, 'never');
+      b.dmaMap(c, mem.buffer, 0, 8192, 0xc00000n, 3);
+      expect(() => b.dmaUnmap(c, 0xc00000n, 4096n, 0)).toThrow(
+        'VFIO_IOMMU_UNMAP_DMA: the range cuts the mapping at 0xc00000 (0x2000 bytes); unmap whole mappings',
+      );
+      errno(() => b.dmaUnmap(c, 0xbff000n, 8192n, 0), 'EINVAL');
+      errno(() => b.dmaFree(mem.buffer), 'EBUSY');
+      expect(b.dmaUnmap(c, 0xc00000n, 8192n, 0)).toBe(8192n);
+      b.dmaFree(mem.buffer);
     });
   });
 }

@@ -3,7 +3,7 @@
  * memory one test holds, released in reverse order after it.
  */
 import { expect } from 'vitest';
-import type { Backend } from '../../src/index.js';
+import type { Backend, FdHandle } from '../../src/index.js';
 
 /** Expects `fn` to fail with the errno named `code`, as a system error (not a TypeError). */
 export function errno(fn: () => unknown, code: string): void {
@@ -18,19 +18,19 @@ export function errno(fn: () => unknown, code: string): void {
   throw new Error(`expected ${code}, but the call succeeded`);
 }
 
-/** fds and DMA memory of one test, released in reverse order afterwards. */
+/** Files and DMA memory of one test, released in reverse order afterwards. */
 export class Held {
   #b: Backend;
-  #fds: number[] = [];
+  #fds: FdHandle[] = [];
   #mems: ArrayBuffer[] = [];
   constructor(b: Backend) {
     this.#b = b;
   }
-  fd(fd: number): number {
+  fd(fd: FdHandle): FdHandle {
     this.#fds.push(fd);
     return fd;
   }
-  close(fd: number): void {
+  close(fd: FdHandle): void {
     this.#fds = this.#fds.filter((x) => x !== fd);
     this.#b.close(fd);
   }
@@ -41,6 +41,7 @@ export class Held {
   }
   releaseAll(): void {
     for (const fd of this.#fds.reverse()) {
+      if (fd.closed) continue;
       try {
         this.#b.close(fd);
       } catch {}

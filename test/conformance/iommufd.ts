@@ -24,6 +24,7 @@ import {
 import { encodeDeviceInfoQuery } from '../../src/uapi/vfio-device.js';
 import { decodeRegionInfo, encodeRegionInfoQuery } from '../../src/uapi/vfio-region.js';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '../../src/uapi/vfio-pci.js';
+import type { FdHandle } from '../../src/index.js';
 import type { Target } from './target.js';
 import { Held, errno } from './held.js';
 
@@ -45,27 +46,27 @@ function iommufdTests(t: Target): void {
 
   const iommufd = () => held.fd(b.open(iommufdPath));
   const cdev = (address = t.eduAddress) => held.fd(b.open(cdevPath(address)));
-  const ioasAlloc = (fd: number): number => {
+  const ioasAlloc = (fd: FdHandle): number => {
     const q = iommuIoasAlloc.encode({ size: iommuIoasAlloc.size });
     b.ioctl(fd, IOMMU_IOAS_ALLOC, q);
     return iommuIoasAlloc.decode(q).out_ioas_id;
   };
-  const destroy = (fd: number, id: number) => b.ioctl(fd, IOMMU_DESTROY, iommuDestroy.encode({ size: iommuDestroy.size, id }));
-  const bind = (dev: number, fd: number, argsz = vfioDeviceBindIommufd.size): number => {
-    const q = vfioDeviceBindIommufd.encode({ argsz, iommufd: fd });
+  const destroy = (fd: FdHandle, id: number) => b.ioctl(fd, IOMMU_DESTROY, iommuDestroy.encode({ size: iommuDestroy.size, id }));
+  const bind = (dev: FdHandle, fd: FdHandle | number, argsz = vfioDeviceBindIommufd.size): number => {
+    const q = vfioDeviceBindIommufd.encode({ argsz, iommufd: typeof fd === 'number' ? fd : fd.fd });
     b.ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, q);
     return vfioDeviceBindIommufd.decode(q).out_devid;
   };
-  const attach = (dev: number, ptId: number, argsz = vfioDeviceAttachIommufdPt.size): number => {
+  const attach = (dev: FdHandle, ptId: number, argsz = vfioDeviceAttachIommufdPt.size): number => {
     const q = vfioDeviceAttachIommufdPt.encode({ argsz, pt_id: ptId });
     b.ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, q);
     return vfioDeviceAttachIommufdPt.decode(q).pt_id;
   };
-  const detach = (dev: number, argsz = vfioDeviceDetachIommufdPt.size) =>
+  const detach = (dev: FdHandle, argsz = vfioDeviceDetachIommufdPt.size) =>
     b.ioctl(dev, VFIO_DEVICE_DETACH_IOMMUFD_PT, vfioDeviceDetachIommufdPt.encode({ argsz }));
-  const deviceInfo = (dev: number) => b.ioctl(dev, io.VFIO_DEVICE_GET_INFO, encodeDeviceInfoQuery());
+  const deviceInfo = (dev: FdHandle) => b.ioctl(dev, io.VFIO_DEVICE_GET_INFO, encodeDeviceInfoQuery());
   /** A bound, attached edu: [iommufd, ioas, device, hwpt]. */
-  const ready = (): [number, number, number, number] => {
+  const ready = (): [FdHandle, number, FdHandle, number] => {
     const fd = iommufd();
     const ioas = ioasAlloc(fd);
     const dev = cdev();
@@ -140,6 +141,55 @@ function iommufdTests(t: Target): void {
       b.dmaFree(buffer);
     });
 
+    it('refuses an unmap that would cut a mapping before the kernel unmaps the areas in front of it', () => {
+      // The kernel's iopt_unmap_iova_range unmaps areas in IOVA order and fails at the first one
+      // that crosses the range's end, leaving the earlier ones unmapped behind an error.
+      const fd = iommufd();
+      const ioas = ioasAlloc(fd);
+      const mem = held.mem(16 * 1024);
+      b.ioasMap(fd, ioas, mem, 0, 8192, 0x100000n, RW);
+      b.ioasMap(fd, ioas, mem, 8192, 8192, 0x102000n, RW);
+      expect(() => b.ioasUnmap(fd, ioas, 0x100000n, 12n * 1024n)).toThrow(
+        'IOMMU_IOAS_UNMAP: the range cuts the mapping at 0x102000 (0x2000 bytes); unmap whole mappings',
+      );
+      errno(() => b.ioasUnmap(fd, ioas, 0x100000n, 12n * 1024n), 'ENOENT');
+      // Both areas are still there.
+      errno(() => b.ioasMap(fd, ioas, mem, 0, 4096, 0x100000n, RW), 'EEXIST');
+      expect(b.ioasUnmap(fd, ioas, 0x100000n, 8192n)).toBe(8192n);
+      expect(b.ioasUnmap(fd, ioas, 0x102000n, 8192n)).toBe(8192n);
+    });
+
+    it('forgets the mappings of an unmapped range with a hole, so the memory can be freed', () => {
+      const fd = iommufd();
+      const ioas = ioasAlloc(fd);
+      const a = b.dmaAlloc(4096, 'never');
+      const z = b.dmaAlloc(4096, 'never');
+      b.ioasMap(fd, ioas, a.buffer, 0, 4096, 0x100000n, RW);
+      b.ioasMap(fd, ioas, z.buffer, 0, 4096, 0x300000n, RW);
+      expect(b.ioasUnmap(fd, ioas, 0x100000n, 0x300000n)).toBe(8192n);
+      b.dmaFree(a.buffer);
+      b.dmaFree(z.buffer);
+    });
+
+    it('destroying an IOAS forgets its mappings: the memory can be freed', () => {
+      const fd = iommufd();
+      const ioas = ioasAlloc(fd);
+      const { buffer } = b.dmaAlloc(4096, 'never');
+      b.ioasMap(fd, ioas, buffer, 0, 4096, 0x100000n, RW);
+      errno(() => b.dmaFree(buffer), 'EBUSY');
+      destroy(fd, ioas);
+      b.dmaFree(buffer);
+    });
+
+    it('closing the iommufd unmaps what was mapped through it even while a device keeps the context', () => {
+      const [fd, ioas] = ready();
+      const { buffer } = b.dmaAlloc(8192, 'never');
+      b.ioasMap(fd, ioas, buffer, 0, 8192, 0x100000n, RW);
+      errno(() => b.dmaFree(buffer), 'EBUSY');
+      held.close(fd);
+      b.dmaFree(buffer);
+    });
+
     it('an IOAS with mappings but no device can be destroyed', () => {
       const fd = iommufd();
       const ioas = ioasAlloc(fd);
@@ -201,7 +251,7 @@ function iommufdTests(t: Target): void {
       const g = held.fd(b.open(t.groupPath(t.eduGroup)));
       b.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c);
       b.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_TYPE1v2_IOMMU);
-      const dev = held.fd(b.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, t.eduAddress));
+      const dev = held.fd(b.groupDeviceFd(g, t.eduAddress));
       errno(() => bind(dev, iommufd()), 'EINVAL');
       errno(() => attach(dev, 1), 'ENOTTY');
     });
@@ -260,14 +310,14 @@ function iommufdTests(t: Target): void {
 
   describe('DMA through the IOAS', () => {
     const DMA_SRC = 0x80, DMA_DST = 0x88, DMA_COUNT = 0x90, DMA_CMD = 0x98, DEV_BUF = 0x40000;
-    const w32 = (dev: number, at: number, v: number) => b.pwrite(dev, new Uint8Array(new Uint32Array([v]).buffer), at);
-    const r32 = (dev: number, at: number) => {
+    const w32 = (dev: FdHandle, at: number, v: number) => b.pwrite(dev, new Uint8Array(new Uint32Array([v]).buffer), at);
+    const r32 = (dev: FdHandle, at: number) => {
       const u = new Uint32Array(1);
       b.pread(dev, new Uint8Array(u.buffer), at);
       return u[0]!;
     };
     /** Programs one edu transfer (the 64-bit registers take their low halves here) and waits for it. */
-    const transfer = async (dev: number, src: number, dst: number, count: number, toRam: boolean) => {
+    const transfer = async (dev: FdHandle, src: number, dst: number, count: number, toRam: boolean) => {
       w32(dev, DMA_SRC, src);
       w32(dev, DMA_DST, dst);
       w32(dev, DMA_COUNT, count);
@@ -278,7 +328,7 @@ function iommufdTests(t: Target): void {
         await new Promise((r) => setTimeout(r, 2));
       }
     };
-    const busMaster = (dev: number) => {
+    const busMaster = (dev: FdHandle) => {
       const q = encodeRegionInfoQuery(VFIO_PCI_CONFIG_REGION_INDEX);
       b.ioctl(dev, io.VFIO_DEVICE_GET_REGION_INFO, q);
       const cfg = Number(decodeRegionInfo(q).offset);

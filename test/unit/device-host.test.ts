@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
-import { IommufdContext, VfioError } from '../../src/index.js';
+import { IommufdContext, VfioError, type FdHandle } from '../../src/index.js';
 import { Device } from '../../src/model/device.js';
 import type { DeviceHost } from '../../src/model/device-host.js';
 import {
@@ -39,7 +39,7 @@ afterEach(() => {
 });
 
 /** A device fd bound and attached to `ctx`'s IOAS by hand, as another interface would hand one out. */
-function deviceFd(): number {
+function deviceFd(): FdHandle {
   const cdev = readdirSync(join(kernel.root, 'sys/bus/pci/devices', EDU, 'vfio-dev'))[0]!;
   const fd = kernel.open(join(kernel.root, 'dev/vfio/devices', cdev));
   kernel.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: ctx.fd }));
@@ -108,6 +108,7 @@ describe('Device over a DeviceHost it knows only through the seam', () => {
     dev.close();
     expect(closed).toBe(1);
     expect(dev.closed).toBe(true);
+    expect(fd.closed).toBe(true);
     expect(() => kernel.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, new Uint8Array(vfioDeviceBindIommufd.size))).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
 });

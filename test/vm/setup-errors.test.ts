@@ -149,8 +149,8 @@ describe('the shim on real VFIO fds', () => {
   it('refuses MAP_DMA-numbered structs on a container (they carry a vaddr)', () => {
     const c = Container.open();
     try {
-      expect(() => b.ioctl(c.fd, VFIO_DEVICE_PCI_HOT_RESET, new Uint8Array(32))).toThrow(/not valid on fd .* VFIO container/);
-      expect(b.ioctl(c.fd, VFIO_GET_API_VERSION)).toBe(0);
+      expect(() => b.ioctl(c.file, VFIO_DEVICE_PCI_HOT_RESET, new Uint8Array(32))).toThrow(/not valid on fd .* VFIO container/);
+      expect(b.ioctl(c.file, VFIO_GET_API_VERSION)).toBe(0);
     } finally {
       c.close();
     }
