@@ -45,15 +45,18 @@ export class DmaPool {
       }
     }
     let buffer: ArrayBuffer;
+    let bytes: Uint8Array;
     try {
       buffer = new ArrayBuffer(Math.ceil(length / pageSize) * pageSize);
+      // Node 20 makes an ArrayBuffer above 4 GiB but no view of it.
+      bytes = new Uint8Array(buffer);
     } catch {
       this.#hugepages += pageSize === PAGE ? 0 : Math.ceil(length / pageSize);
       throw errnoError('ENOMEM', 'mmap', 'DMA memory');
     }
     const hugepages = pageSize === PAGE ? 0 : buffer.byteLength / pageSize;
     const phys = this.phys.place(pageSize, buffer.byteLength / pageSize);
-    const mem: FakeMem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages, phys, mlocked: 0 };
+    const mem: FakeMem = { buffer, bytes, maps: 0, hugepages, phys, mlocked: 0 };
     this.#mems.set(buffer, mem);
     this.phys.add(mem);
     return { buffer, pageSize };
