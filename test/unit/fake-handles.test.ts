@@ -1,7 +1,7 @@
 /**
  * The fake kernel's FdHandles at the raw Backend level: which values a call accepts as its
  * file, close exactly once, who owns a polled eventfd, what closing a container or iommufd
- * does to its mappings, and a handle nobody closed.
+ * does to its mappings, cut refusal of the unmap calls, and a handle nobody closed.
  */
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -13,6 +13,7 @@ import { errno } from '../conformance/held.js';
 import { Dmaer } from './fixtures/dmaer.js';
 import * as io from '../../src/uapi/ioctl.js';
 import { IOMMU_IOAS_ALLOC, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, iommuIoasAlloc } from '../../src/uapi/iommufd.js';
+import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../src/uapi/vfio-iommu.js';
 
 const EDU = '0000:00:02.0';
 const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
@@ -205,6 +206,40 @@ describe('fake kernel: closing a container or iommufd unmaps what was mapped thr
     k.ioasMap(fd, other, buffer, 4096, 4096, 0x100000n, RW);
     errno(() => k.dmaFree(buffer), 'EBUSY');
     k.close(fd);
+    k.dmaFree(buffer);
+  });
+});
+
+describe('fake kernel: unmap calls refuse a range that cuts a mapping', () => {
+  it.each([
+    ['type1v2', io.VFIO_TYPE1v2_IOMMU],
+    ['type1, which would unmap the whole mapping', io.VFIO_TYPE1_IOMMU],
+  ])('dmaUnmap on %s: EINVAL, nothing unmapped; whole mappings and UNMAP_ALL go through', (_, type) => {
+    const [c] = openLegacy(type);
+    const { buffer } = k.dmaAlloc(3 * 4096, 'never');
+    k.dmaMap(c, buffer, 0, 4096, 0x100000n, 3);
+    k.dmaMap(c, buffer, 4096, 8192, 0x101000n, 3);
+    const cut = 'VFIO_IOMMU_UNMAP_DMA: the range cuts the mapping at 0x101000 (0x2000 bytes); unmap whole mappings';
+    errno(() => k.dmaUnmap(c, 0x100000n, 0x2000n, 0), 'EINVAL');
+    expect(() => k.dmaUnmap(c, 0x100000n, 0x2000n, 0)).toThrow(`ioctl failed: EINVAL: ${cut}`);
+    expect(() => k.dmaUnmap(c, 0x102000n, 0x1000n, 0)).toThrow(cut);
+    expect(() => k.dmaUnmap(c, 0xff000n, 0x3000n, 0)).toThrow(cut);
+    expect(k.lockedBytes).toBe(3 * 4096);
+    expect(k.dmaUnmap(c, 0xff000n, 0x2000n, 0)).toBe(4096n);
+    k.dmaMap(c, buffer, 0, 4096, 0x100000n, 3);
+    expect(k.dmaUnmap(c, 0n, 0n, VFIO_DMA_UNMAP_FLAG_ALL)).toBe(3n * 4096n);
+    k.dmaFree(buffer);
+  });
+
+  it('ioasUnmap: ENOENT, nothing unmapped; the unmap-all form goes through', () => {
+    const [fd, ioas] = iommufdWithIoas();
+    const { buffer } = k.dmaAlloc(2 * 4096, 'never');
+    k.ioasMap(fd, ioas, buffer, 0, 8192, 0x100000n, RW);
+    expect(() => k.ioasUnmap(fd, ioas, 0x101000n, 0x1000n)).toThrow(
+      'ioctl failed: ENOENT: IOMMU_IOAS_UNMAP: the range cuts the mapping at 0x100000 (0x2000 bytes); unmap whole mappings',
+    );
+    errno(() => k.dmaFree(buffer), 'EBUSY');
+    expect(k.ioasUnmap(fd, ioas, 0n, (1n << 64n) - 1n)).toBe(8192n);
     k.dmaFree(buffer);
   });
 });

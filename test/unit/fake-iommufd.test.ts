@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
+import { FakeIoas } from '../../src/backend/fake/ioas.js';
 import type { FdHandle } from '../../src/backend/backend.js';
 import { errno } from '../conformance/held.js';
 import { Dmaer } from './fixtures/dmaer.js';
@@ -170,15 +171,34 @@ describe('fake kernel: iommufd semantics', () => {
     attach(dev, ioas);
   });
 
-  it('a straddling unmap fails with ENOENT after unmapping the mappings before it (iopt_unmap_iova_range)', () => {
+  it('ioasUnmap refuses a range that cuts a mapping (ENOENT) before the kernel unmaps anything', () => {
     const fd = iommufd();
     const ioas = ioasAlloc(fd);
     const { buffer } = k.dmaAlloc(3 * 4096, 'never');
     k.ioasMap(fd, ioas, buffer, 0, 4096, 0x10000n, RW);
     k.ioasMap(fd, ioas, buffer, 4096, 8192, 0x11000n, RW);
+    // The kernel would unmap 0x10000 and then fail on the straddled 0x11000; nothing goes here.
     errno(() => k.ioasUnmap(fd, ioas, 0x10000n, 0x2000n), 'ENOENT');
+    expect(() => k.ioasUnmap(fd, ioas, 0x10000n, 0x2000n)).toThrow(
+      'IOMMU_IOAS_UNMAP: the range cuts the mapping at 0x11000 (0x2000 bytes); unmap whole mappings',
+    );
+    expect(() => k.ioasUnmap(fd, ioas, 0x12000n, 0x1000n)).toThrow('the range cuts the mapping at 0x11000 (0x2000 bytes)');
+    // Ranges that cover whole mappings, and the unmap-all form, are the kernel's to answer.
+    expect(k.ioasUnmap(fd, ioas, 0xf000n, 0x2000n)).toBe(4096n);
     errno(() => k.ioasUnmap(fd, ioas, 0x10000n, 0x1000n), 'ENOENT');
     expect(k.ioasUnmap(fd, ioas, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH)).toBe(8192n);
+    k.dmaFree(buffer);
+  });
+
+  it('the kernel itself unmaps the areas before a straddled one, then fails (iopt_unmap_iova_range)', () => {
+    const ioas = new FakeIoas({ pgsizes: 0x1000n, ranges: [], dmaEntryLimit: 65535 }, { limit: Infinity, locked: 0 });
+    const { buffer } = k.dmaAlloc(3 * 4096, 'never');
+    const mem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages: 0, phys: { base: 0n, pageSize: 4096 }, mlocked: 0 };
+    ioas.map(mem, 0, 4096n, 0x10000n, RW);
+    ioas.map(mem, 4096, 8192n, 0x11000n, RW);
+    errno(() => ioas.unmap(0x10000n, 0x2000n), 'ENOENT');
+    expect(mem.maps).toBe(1);
+    expect(ioas.unmap(0n, IOMMU_IOAS_UNMAP_ALL_LENGTH)).toBe(8192n);
   });
 
   it('pins, and counts against RLIMIT_MEMLOCK, only while a device is attached', () => {
