@@ -193,7 +193,7 @@ describe('fake kernel: iommufd semantics', () => {
   it('the kernel itself unmaps the areas before a straddled one, then fails (iopt_unmap_iova_range)', () => {
     const ioas = new FakeIoas({ pgsizes: 0x1000n, ranges: [], dmaEntryLimit: 65535 }, { limit: Infinity, locked: 0 });
     const { buffer } = k.dmaAlloc(3 * 4096, 'never');
-    const mem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages: 0, phys: { base: 0n, pageSize: 4096 }, mlocked: 0 };
+    const mem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages: 0, phys: { base: 0n, pageSize: 4096 }, mlocked: 0, addressesShown: false };
     ioas.map(mem, 0, 4096n, 0x10000n, RW);
     ioas.map(mem, 4096, 8192n, 0x11000n, RW);
     errno(() => ioas.unmap(0x10000n, 0x2000n), 'ENOENT');

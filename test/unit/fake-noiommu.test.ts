@@ -190,9 +190,48 @@ describe('fake kernel: physical addresses (dmaPhysical)', () => {
     // Past the end of page 0 is not page 1: the frames are not adjacent.
     expect(model.bus.dmaRead(Number(pa[0]!) + 4094, 4)).toBeNull();
     expect(k.faults.at(-1)).toMatchObject({ device: EDU, iova: Number(pa[0]!) + 4094, reason: 'no memory at this physical address' });
-    // Freed memory is gone from the device's view too.
+    // Freed while the device is open: parked, so the device's DMA still lands in it.
     k.dmaFree(buffer);
+    expect(model.bus.dmaWrite(Number(pa[1]!), new Uint8Array([1]))).toBe(true);
+    // Once no no-IOMMU device is open, freed memory is gone from the device's view too.
+    k.close(dev);
     expect(model.bus.dmaWrite(Number(pa[1]!), new Uint8Array([1]))).toBe(false);
+  });
+
+  it('memory whose addresses were handed out is parked when freed while a no-IOMMU device is open, until the last one closes', () => {
+    k = new FakeKernel({ noIommu: true });
+    const model = new Dmaer();
+    k.addDevice(EDU, model, { group: 0 });
+    const [, g, dev] = openNoiommu();
+    const dev2 = k.groupDeviceFd(g, EDU);
+    k.pwrite(dev, new Uint8Array(new Uint16Array([0x6]).buffer), 7 * 2 ** 40 + 4);
+    const a = k.dmaAlloc(2 * 4096, 'never');
+    const pa = k.dmaPhysical(a.buffer);
+    // Never handed out: nothing to park, released at once.
+    const unseen = k.dmaAlloc(4096, 'never');
+    k.dmaFree(unseen.buffer);
+    k.dmaFree(a.buffer);
+    expect(a.buffer.byteLength).toBe(0); // the caller's buffer is detached as ever
+    expect(k.lockedBytes).toBe(2 * 4096);
+    // A new allocation does not get the parked addresses; the device's DMA lands in the parked memory.
+    const b = k.dmaAlloc(2 * 4096, 'never');
+    const pb = k.dmaPhysical(b.buffer);
+    expect([...pb].filter((x) => pa.includes(x))).toEqual([]);
+    expect(model.bus.dmaWrite(Number(pa[0]!), new Uint8Array([7]))).toBe(true);
+    expect(model.bus.dmaRead(Number(pa[0]!), 1)).toEqual(new Uint8Array([7]));
+    expect(new Uint8Array(b.buffer).every((x) => x === 0)).toBe(true);
+    expect(k.lockedBytes).toBe(4 * 4096);
+    k.close(dev);
+    expect(k.lockedBytes).toBe(4 * 4096); // another no-IOMMU device file is still open
+    k.close(dev2);
+    expect(k.lockedBytes).toBe(2 * 4096);
+    expect(model.bus.dmaRead(Number(pa[0]!), 1)).toBeNull();
+    expect(k.faults.at(-1)).toMatchObject({ reason: 'no memory at this physical address' });
+    // Released: no device is open, so a free now releases at once, and the addresses come round again.
+    k.dmaFree(b.buffer);
+    expect(k.lockedBytes).toBe(0);
+    const c = k.dmaAlloc(2 * 4096, 'never');
+    expect(k.dmaPhysical(c.buffer)[0]).toBe(pa[0]);
   });
 
   it('edu copies through physical memory end to end', async () => {

@@ -221,7 +221,12 @@ export class FakeKernel implements Backend {
         this.bindDriver(e.d.address, null);
         unbinding();
       }
+      if (e.d.group.noiommu && !this.#noiommuDeviceOpen()) this.#pool.releaseParked();
     }
+  }
+
+  #noiommuDeviceOpen(): boolean {
+    return [...this.#fds.values()].some((e) => e.kind === 'device' && e.d.group.noiommu);
   }
 
   ioctl(file: FdHandle, request: number, arg?: number | string | Uint8Array | FdHandle): number {
@@ -278,7 +283,7 @@ export class FakeKernel implements Backend {
   }
 
   dmaFree(buffer: ArrayBuffer): void {
-    this.#pool.free(buffer);
+    this.#pool.free(buffer, this.#noiommuDeviceOpen());
   }
 
   dmaPhysical(buffer: ArrayBuffer): BigUint64Array {
