@@ -1,7 +1,7 @@
-// The fake kernel's file table and system-call entry points (the class doc says what it
-// emulates). Each kind of file is emulated where the kernel keeps it: container.ts and
-// type1.ts, group.ts, vfio-pci.ts and region-io.ts, cdev.ts, iommufd.ts and ioas.ts,
-// eventfd.ts; the /dev nodes in dev-nodes.ts.
+// The fake kernel's system-call entry points (the class doc says what it emulates); the
+// file table and its handles are in files.ts and handle.ts. Each kind of file is emulated
+// where the kernel keeps it: container.ts and type1.ts, group.ts, vfio-pci.ts and
+// region-io.ts, cdev.ts, iommufd.ts and ioas.ts, eventfd.ts; the /dev nodes in dev-nodes.ts.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
