@@ -2,7 +2,10 @@
 // the same error types and messages, so a malformed call fails the same way on
 // both backends and never reaches kernel emulation.
 
-/** An fd: a number (never a BigInt) in [0, 2^31); `position` counts from 1, as in the message. */
+/**
+ * An fd given as a number (never a BigInt) in [0, 2^31), where an ioctl takes one (SET_CONTAINER
+ * also takes a handle); `position` counts from 1, as in the message.
+ */
 export function argFd(fd: unknown, fn: string, position = 1): number {
   if (typeof fd !== 'number') throw new TypeError(`${fn}: argument ${position} (fd) must be a number`);
   if (!(fd >= 0 && fd <= 0x7fffffff) || !Number.isInteger(fd)) throw new RangeError(`${fn}: fd must be an integer in [0, 2^31), got ${fd}`);

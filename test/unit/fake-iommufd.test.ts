@@ -7,6 +7,8 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
+import { FakeIoas } from '../../src/backend/fake/ioas.js';
+import type { FdHandle } from '../../src/backend/backend.js';
 import { errno } from '../conformance/held.js';
 import { Dmaer } from './fixtures/dmaer.js';
 import * as io from '../../src/uapi/ioctl.js';
@@ -37,23 +39,23 @@ let k: FakeKernel;
 let dmaer: Dmaer;
 const cdevOf = (address: string) => join(k.root, 'dev/vfio/devices', readdirSync(join(k.root, 'sys/bus/pci/devices', address, 'vfio-dev'))[0]!);
 const iommufd = () => k.open(join(k.root, 'dev/iommu'));
-const ioasAlloc = (fd: number) => {
+const ioasAlloc = (fd: FdHandle) => {
   const q = iommuIoasAlloc.encode({ size: 12 });
   k.ioctl(fd, IOMMU_IOAS_ALLOC, q);
   return iommuIoasAlloc.decode(q).out_ioas_id;
 };
-const bind = (dev: number, fd: number) => {
-  const q = vfioDeviceBindIommufd.encode({ argsz: 16, iommufd: fd });
+const bind = (dev: FdHandle, fd: FdHandle) => {
+  const q = vfioDeviceBindIommufd.encode({ argsz: 16, iommufd: fd.fd });
   k.ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, q);
   return vfioDeviceBindIommufd.decode(q).out_devid;
 };
-const attach = (dev: number, pt: number) => {
+const attach = (dev: FdHandle, pt: number) => {
   const q = vfioDeviceAttachIommufdPt.encode({ argsz: 12, pt_id: pt });
   k.ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, q);
   return vfioDeviceAttachIommufdPt.decode(q).pt_id;
 };
 /** Sets Bus Master through config space (region 7), as a driver does. */
-const busMaster = (model: Dmaer) => (dev: number) => {
+const busMaster = (model: Dmaer) => (dev: FdHandle) => {
   k.pwrite(dev, new Uint8Array(new Uint16Array([0x6]).buffer), 7 * 2 ** 40 + 4);
   expect(model.bus.busMaster).toBe(true);
 };
@@ -139,12 +141,13 @@ describe('fake kernel: iommufd semantics', () => {
     expect(() => k.ioasMap(fd, ioas, buffer, 0, 4096, 0n, 1)).toThrow(RangeError);
     expect(() => k.ioasMap(fd, ioas, buffer, -1, 4096, 0n, RW)).toThrow(RangeError);
     expect(() => k.ioasUnmap(fd, ioas, -1n, 4096n)).toThrow(RangeError);
-    expect(() => k.ioasIovaRanges(-1, ioas)).toThrow(RangeError);
-    // An fd of another kind is ENOTTY, a closed one EBADF.
+    expect(() => k.ioasIovaRanges(fd.fd as unknown as FdHandle, ioas)).toThrow(TypeError);
+    // A file of another kind is ENOTTY, a closed one EBADF.
     const c = k.open(join(k.root, 'dev/vfio/vfio'));
     errno(() => k.ioasMap(c, ioas, buffer, 0, 4096, 0n, RW), 'ENOTTY');
     errno(() => k.ioasIovaRanges(c, ioas), 'ENOTTY');
-    errno(() => k.ioasUnmap(12345, ioas, 0n, 4096n), 'EBADF');
+    k.close(c);
+    errno(() => k.ioasUnmap(c, ioas, 0n, 4096n), 'EBADF');
     // The kernel's own checks past the shim's.
     errno(() => k.ioasMap(fd, ioas, buffer, 0, 4096, 0n, 0), 'EINVAL');
     errno(() => k.ioasMap(fd, ioas, buffer, 0, 4096, (1n << 64n) - 1n, RW), 'EOVERFLOW');
@@ -168,15 +171,34 @@ describe('fake kernel: iommufd semantics', () => {
     attach(dev, ioas);
   });
 
-  it('a straddling unmap fails with ENOENT after unmapping the mappings before it (iopt_unmap_iova_range)', () => {
+  it('ioasUnmap refuses a range that cuts a mapping (ENOENT) before the kernel unmaps anything', () => {
     const fd = iommufd();
     const ioas = ioasAlloc(fd);
     const { buffer } = k.dmaAlloc(3 * 4096, 'never');
     k.ioasMap(fd, ioas, buffer, 0, 4096, 0x10000n, RW);
     k.ioasMap(fd, ioas, buffer, 4096, 8192, 0x11000n, RW);
+    // The kernel would unmap 0x10000 and then fail on the straddled 0x11000; nothing goes here.
     errno(() => k.ioasUnmap(fd, ioas, 0x10000n, 0x2000n), 'ENOENT');
+    expect(() => k.ioasUnmap(fd, ioas, 0x10000n, 0x2000n)).toThrow(
+      'IOMMU_IOAS_UNMAP: the range cuts the mapping at 0x11000 (0x2000 bytes); unmap whole mappings',
+    );
+    expect(() => k.ioasUnmap(fd, ioas, 0x12000n, 0x1000n)).toThrow('the range cuts the mapping at 0x11000 (0x2000 bytes)');
+    // Ranges that cover whole mappings, and the unmap-all form, are the kernel's to answer.
+    expect(k.ioasUnmap(fd, ioas, 0xf000n, 0x2000n)).toBe(4096n);
     errno(() => k.ioasUnmap(fd, ioas, 0x10000n, 0x1000n), 'ENOENT');
     expect(k.ioasUnmap(fd, ioas, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH)).toBe(8192n);
+    k.dmaFree(buffer);
+  });
+
+  it('the kernel itself unmaps the areas before a straddled one, then fails (iopt_unmap_iova_range)', () => {
+    const ioas = new FakeIoas({ pgsizes: 0x1000n, ranges: [], dmaEntryLimit: 65535 }, { limit: Infinity, locked: 0 });
+    const { buffer } = k.dmaAlloc(3 * 4096, 'never');
+    const mem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages: 0, phys: { base: 0n, pageSize: 4096 }, mlocked: 0, addressesShown: false };
+    ioas.map(mem, 0, 4096n, 0x10000n, RW);
+    ioas.map(mem, 4096, 8192n, 0x11000n, RW);
+    errno(() => ioas.unmap(0x10000n, 0x2000n), 'ENOENT');
+    expect(mem.maps).toBe(1);
+    expect(ioas.unmap(0n, IOMMU_IOAS_UNMAP_ALL_LENGTH)).toBe(8192n);
   });
 
   it('pins, and counts against RLIMIT_MEMLOCK, only while a device is attached', () => {
@@ -204,23 +226,27 @@ describe('fake kernel: iommufd semantics', () => {
     expect(k.ioasUnmap(fd, ioas, 0n, IOMMU_IOAS_UNMAP_ALL_LENGTH)).toBe(16n * 4096n);
   });
 
-  it('a closed iommufd lives on while a device holds it; its mappings go with the last reference', () => {
+  it('closing the iommufd unmaps every area first, so the memory can be freed while a device still holds the context', () => {
     const fd = iommufd();
     const ioas = ioasAlloc(fd);
-    const { buffer } = k.dmaAlloc(4096, 'never');
+    const other = ioasAlloc(fd);
+    const { buffer } = k.dmaAlloc(3 * 4096, 'never');
     const dev = k.open(cdevOf(EDU2));
     bind(dev, fd);
     attach(dev, ioas);
     k.ioasMap(fd, ioas, buffer, 0, 4096, 0x100000n, RW);
-    k.close(fd);
-    errno(() => k.dmaFree(buffer), 'EBUSY');
-    expect(k.lockedBytes).toBe(4096);
+    k.ioasMap(fd, ioas, buffer, 4096, 4096, 0x200000n, RW);
+    k.ioasMap(fd, other, buffer, 8192, 4096, 0x100000n, RW);
     busMaster(dmaer)(dev);
     expect(dmaer.bus.dmaWrite(0x100000, new Uint8Array([1, 2, 3]))).toBe(true);
-    expect(new Uint8Array(buffer).subarray(0, 3)).toEqual(new Uint8Array([1, 2, 3]));
-    k.close(dev);
+    errno(() => k.dmaFree(buffer), 'EBUSY');
+    k.close(fd);
     expect(k.lockedBytes).toBe(0);
     k.dmaFree(buffer);
+    // The context lives on while the device holds it: still attached, with nothing mapped.
+    expect(dmaer.bus.dmaWrite(0x100000, new Uint8Array([1]))).toBe(false);
+    expect(k.faults.at(-1)).toMatchObject({ iova: 0x100000, reason: 'not mapped' });
+    k.close(dev);
   });
 
   it('device DMA goes through the attached IOAS only; elsewhere it is a recorded fault', () => {

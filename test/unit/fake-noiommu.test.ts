@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
+import type { FdHandle } from '../../src/backend/backend.js';
 import { errno } from '../conformance/held.js';
 import { Dmaer } from './fixtures/dmaer.js';
 import * as io from '../../src/uapi/ioctl.js';
@@ -21,12 +22,12 @@ afterEach(() => k.dispose());
 
 const groupNode = (g = 0) => join(k.root, `dev/vfio/noiommu-${g}`);
 /** Container + noiommu group 0 + the no-IOMMU driver + the device: [container, group, device]. */
-function openNoiommu(): [number, number, number] {
+function openNoiommu(): [FdHandle, FdHandle, FdHandle] {
   const c = k.open(join(k.root, 'dev/vfio/vfio'));
   const g = k.open(groupNode());
   k.ioctl(g, io.VFIO_GROUP_SET_CONTAINER, c);
   k.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_NOIOMMU_IOMMU);
-  return [c, g, k.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, EDU)];
+  return [c, g, k.groupDeviceFd(g, EDU)];
 }
 
 describe('fake kernel: no-IOMMU mode', () => {
@@ -85,13 +86,13 @@ describe('fake kernel: no-IOMMU mode', () => {
     expect(k.ioctl(c, io.VFIO_CHECK_EXTENSION, io.VFIO_TYPE1v2_IOMMU)).toBe(0);
     expect(k.ioctl(c, io.VFIO_CHECK_EXTENSION, io.VFIO_UNMAP_ALL)).toBe(0);
     // No device before a driver is set.
-    errno(() => k.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, EDU), 'EINVAL');
+    errno(() => k.groupDeviceFd(g, EDU), 'EINVAL');
     errno(() => k.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_TYPE1v2_IOMMU), 'ENODEV');
     k.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_NOIOMMU_IOMMU);
     errno(() => k.ioctl(c, io.VFIO_SET_IOMMU, io.VFIO_NOIOMMU_IOMMU), 'EINVAL');
     expect(k.ioctl(c, io.VFIO_CHECK_EXTENSION, io.VFIO_NOIOMMU_IOMMU)).toBe(1);
     expect(k.ioctl(c, io.VFIO_CHECK_EXTENSION, io.VFIO_TYPE1_IOMMU)).toBe(0);
-    expect(k.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, EDU)).toBeGreaterThan(0);
+    expect(k.groupDeviceFd(g, EDU).kind).toBe('device');
   });
 
   it('the no-IOMMU driver answers nothing but CHECK_EXTENSION: no info, no DMA mapping (vfio_noiommu_ioctl)', () => {
@@ -189,9 +190,48 @@ describe('fake kernel: physical addresses (dmaPhysical)', () => {
     // Past the end of page 0 is not page 1: the frames are not adjacent.
     expect(model.bus.dmaRead(Number(pa[0]!) + 4094, 4)).toBeNull();
     expect(k.faults.at(-1)).toMatchObject({ device: EDU, iova: Number(pa[0]!) + 4094, reason: 'no memory at this physical address' });
-    // Freed memory is gone from the device's view too.
+    // Freed while the device is open: parked, so the device's DMA still lands in it.
     k.dmaFree(buffer);
+    expect(model.bus.dmaWrite(Number(pa[1]!), new Uint8Array([1]))).toBe(true);
+    // Once no no-IOMMU device is open, freed memory is gone from the device's view too.
+    k.close(dev);
     expect(model.bus.dmaWrite(Number(pa[1]!), new Uint8Array([1]))).toBe(false);
+  });
+
+  it('memory whose addresses were handed out is parked when freed while a no-IOMMU device is open, until the last one closes', () => {
+    k = new FakeKernel({ noIommu: true });
+    const model = new Dmaer();
+    k.addDevice(EDU, model, { group: 0 });
+    const [, g, dev] = openNoiommu();
+    const dev2 = k.groupDeviceFd(g, EDU);
+    k.pwrite(dev, new Uint8Array(new Uint16Array([0x6]).buffer), 7 * 2 ** 40 + 4);
+    const a = k.dmaAlloc(2 * 4096, 'never');
+    const pa = k.dmaPhysical(a.buffer);
+    // Never handed out: nothing to park, released at once.
+    const unseen = k.dmaAlloc(4096, 'never');
+    k.dmaFree(unseen.buffer);
+    k.dmaFree(a.buffer);
+    expect(a.buffer.byteLength).toBe(0); // the caller's buffer is detached as ever
+    expect(k.lockedBytes).toBe(2 * 4096);
+    // A new allocation does not get the parked addresses; the device's DMA lands in the parked memory.
+    const b = k.dmaAlloc(2 * 4096, 'never');
+    const pb = k.dmaPhysical(b.buffer);
+    expect([...pb].filter((x) => pa.includes(x))).toEqual([]);
+    expect(model.bus.dmaWrite(Number(pa[0]!), new Uint8Array([7]))).toBe(true);
+    expect(model.bus.dmaRead(Number(pa[0]!), 1)).toEqual(new Uint8Array([7]));
+    expect(new Uint8Array(b.buffer).every((x) => x === 0)).toBe(true);
+    expect(k.lockedBytes).toBe(4 * 4096);
+    k.close(dev);
+    expect(k.lockedBytes).toBe(4 * 4096); // another no-IOMMU device file is still open
+    k.close(dev2);
+    expect(k.lockedBytes).toBe(2 * 4096);
+    expect(model.bus.dmaRead(Number(pa[0]!), 1)).toBeNull();
+    expect(k.faults.at(-1)).toMatchObject({ reason: 'no memory at this physical address' });
+    // Released: no device is open, so a free now releases at once, and the addresses come round again.
+    k.dmaFree(b.buffer);
+    expect(k.lockedBytes).toBe(0);
+    const c = k.dmaAlloc(2 * 4096, 'never');
+    expect(k.dmaPhysical(c.buffer)[0]).toBe(pa[0]);
   });
 
   it('edu copies through physical memory end to end', async () => {

@@ -1,6 +1,11 @@
 // The process side of DMA memory, as the native shim provides it: anonymous or
 // hugepage mmaps (dmaAlloc), their release (dmaFree, refused while an IOMMU mapping
 // still names one), and mlock plus /proc/self/pagemap for no-IOMMU mode (dmaPhysical).
+//
+// Memory whose physical addresses were handed out may still be the target of a no-IOMMU
+// device's DMA after the driver freed it (nothing translates or revokes those addresses):
+// while such a device is open, a free detaches the caller's buffer but parks the pages,
+// still mlocked, still where the device would write, until the last such device closes.
 import { errnoError } from './errno.js';
 import { argU64 } from '../args.js';
 import { PhysicalMemory, type FakeMem, type MemlockAccount } from './memory.js';
@@ -13,6 +18,7 @@ const HUGE = 2 ** 21;
 export class DmaPool {
   readonly phys = new PhysicalMemory();
   #mems = new Map<ArrayBuffer, FakeMem>();
+  #parked: FakeMem[] = [];
   #hugepages: number;
   #memlock: MemlockAccount;
   #caps: Capabilities;
@@ -45,15 +51,18 @@ export class DmaPool {
       }
     }
     let buffer: ArrayBuffer;
+    let bytes: Uint8Array;
     try {
       buffer = new ArrayBuffer(Math.ceil(length / pageSize) * pageSize);
+      // Node 20 makes an ArrayBuffer above 4 GiB but no view of it.
+      bytes = new Uint8Array(buffer);
     } catch {
       this.#hugepages += pageSize === PAGE ? 0 : Math.ceil(length / pageSize);
       throw errnoError('ENOMEM', 'mmap', 'DMA memory');
     }
     const hugepages = pageSize === PAGE ? 0 : buffer.byteLength / pageSize;
     const phys = this.phys.place(pageSize, buffer.byteLength / pageSize);
-    const mem: FakeMem = { buffer, bytes: new Uint8Array(buffer), maps: 0, hugepages, phys, mlocked: 0 };
+    const mem: FakeMem = { buffer, bytes, maps: 0, hugepages, phys, mlocked: 0, addressesShown: false };
     this.#mems.set(buffer, mem);
     this.phys.add(mem);
     return { buffer, pageSize };
@@ -67,14 +76,31 @@ export class DmaPool {
     return m;
   }
 
-  free(buffer: ArrayBuffer): void {
+  /** dmaFree; `park`: a no-IOMMU device is open, so memory whose addresses it may know is parked. */
+  free(buffer: ArrayBuffer, park: boolean): void {
     const m = this.get(buffer, 'dmaFree');
     if (m.maps > 0) throw errnoError('EBUSY', 'dmaFree', `${m.maps} IOMMU mapping(s) still name this memory; unmap them first`);
     this.#mems.delete(buffer);
+    // Detaches the caller's buffer (every view becomes empty); the memory moves to the clone.
+    const moved = structuredClone(buffer, { transfer: [buffer] });
+    if (park && m.addressesShown) {
+      m.bytes = new Uint8Array(moved);
+      this.#parked.push(m);
+    } else {
+      this.#release(m);
+    }
+  }
+
+  /** The last no-IOMMU device closed: parked memory goes back to the allocator. */
+  releaseParked(): void {
+    for (const m of this.#parked) this.#release(m);
+    this.#parked = [];
+  }
+
+  #release(m: FakeMem): void {
     this.#hugepages += m.hugepages;
     this.phys.remove(m);
     this.#memlock.locked -= m.mlocked;
-    structuredClone(buffer, { transfer: [buffer] }); // detaches: every view becomes empty
   }
 
   physical(buffer: ArrayBuffer): BigUint64Array {
@@ -87,6 +113,7 @@ export class DmaPool {
       m.mlocked = m.bytes.length;
     }
     if (!this.#caps.sysAdmin) throw errnoError('EPERM', 'dmaPhysical', '/proc/self/pagemap hides frame numbers without CAP_SYS_ADMIN');
+    m.addressesShown = true;
     return this.phys.addresses(m);
   }
 }

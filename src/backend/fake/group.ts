@@ -59,6 +59,18 @@ function removedGroupIoctl(request: number): number {
   throw errnoError('ENODEV', 'ioctl', 'the group was removed (its last device left vfio-pci)');
 }
 
+/** VFIO_GROUP_GET_DEVICE_FD (vfio_group_ioctl_get_device_fd): installs a device fd and returns it. */
+export function groupGetDeviceFd(ctx: KernelContext, f: GroupFile, name: string): number {
+  if (f.removed) return removedGroupIoctl(VFIO_GROUP_GET_DEVICE_FD);
+  const g = f.g;
+  if (!g.container || !(g.container.iommu || g.container.noiommuDriver)) throw errnoError('EINVAL', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
+  if (g.noiommu && !ctx.caps.sysRawio) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD (no-IOMMU needs CAP_SYS_RAWIO)');
+  const d = g.devices.find((x) => x.address === name && x.driver === 'vfio-pci');
+  if (!d) throw errnoError('ENODEV', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
+  d.opens++;
+  return ctx.install({ kind: 'device', d });
+}
+
 export function groupIoctl(ctx: KernelContext, f: GroupFile, request: number, a: CheckedArg): number {
   const einval = (what: string) => errnoError('EINVAL', 'ioctl', what);
   if (f.removed) return removedGroupIoctl(request);
@@ -94,15 +106,6 @@ export function groupIoctl(ctx: KernelContext, f: GroupFile, request: number, a:
       if (g.devices.some((d) => d.opens > 0)) throw errnoError('EBUSY', 'ioctl', 'VFIO_GROUP_UNSET_CONTAINER');
       detachGroup(g);
       return 0;
-    }
-    case VFIO_GROUP_GET_DEVICE_FD: {
-      if (!g.container || !(g.container.iommu || g.container.noiommuDriver)) throw einval('VFIO_GROUP_GET_DEVICE_FD');
-      if (g.noiommu && !ctx.caps.sysRawio) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD (no-IOMMU needs CAP_SYS_RAWIO)');
-      const name = (a as { value: string }).value;
-      const d = g.devices.find((x) => x.address === name && x.driver === 'vfio-pci');
-      if (!d) throw errnoError('ENODEV', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
-      d.opens++;
-      return ctx.install({ kind: 'device', d });
     }
   }
   throw einval('group ioctl');

@@ -48,6 +48,11 @@ export class FakeIoas {
     return p & -p;
   }
 
+  /** The areas, for the shim's cut check (dmamap.ts). */
+  get mappings(): readonly Mapping[] {
+    return this.#areas;
+  }
+
   get attachedDevices(): number {
     return this.#attached;
   }

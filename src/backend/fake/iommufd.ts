@@ -136,6 +136,11 @@ export class FakeIommufd {
     return (this.#objects.get(dev.hwpt) as Extract<IommufdObject, { type: 'hwpt' }>).ioas;
   }
 
+  /** Unmaps every area of every IOAS, as the shim does before it closes the fd. */
+  unmapAll(): void {
+    for (const o of this.#objects.values()) if (o.type === 'ioas') o.ioas.releaseAll();
+  }
+
   /** The fd was closed: the context lives on while devices hold it. */
   closeFd(): void {
     this.#fdOpen = false;

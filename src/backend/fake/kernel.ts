@@ -1,14 +1,14 @@
-// The fake kernel's file table and system-call entry points (the class doc says what it
-// emulates). Each kind of file is emulated where the kernel keeps it: container.ts and
-// type1.ts, group.ts, vfio-pci.ts and region-io.ts, cdev.ts, iommufd.ts and ioas.ts,
-// eventfd.ts; the /dev nodes in dev-nodes.ts.
+// The fake kernel's system-call entry points (the class doc says what it emulates); the
+// file table and its handles are in files.ts and handle.ts. Each kind of file is emulated
+// where the kernel keeps it: container.ts and type1.ts, group.ts, vfio-pci.ts and
+// region-io.ts, cdev.ts, iommufd.ts and ioas.ts, eventfd.ts; the /dev nodes in dev-nodes.ts.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages, IoasRanges } from '../backend.js';
+import type { Backend, DmaAllocation, EventCallback, EventPoller, FdHandle, HugePages, IoasRanges } from '../backend.js';
 import { checkIoctlArg, checkRequest, findAllowed } from '../allowlist.js';
 import { errnoError } from './errno.js';
-import { argFd, argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
+import { argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
 import { deviceBus, type RecordedFault } from './bus.js';
 import { cdevIoctl, releaseCdev } from './cdev.js';
 import { VirtualConfig } from './config.js';
@@ -16,10 +16,11 @@ import { containerIoctl, releaseContainer } from './container.js';
 import { DmaPool } from './dma-pool.js';
 import { dmaMap, dmaUnmap, ioasIovaRanges, ioasMap, ioasUnmap } from './dmamap.js';
 import { FakeEventfd, FakePoller } from './eventfd.js';
-import { groupIoctl, releaseGroup, releaseGroupDevice, removeGroup } from './group.js';
+import { groupGetDeviceFd, groupIoctl, releaseGroup, releaseGroupDevice, removeGroup } from './group.js';
 import { openDevNode, refreshDevNode, refreshVfioDevice } from './dev-nodes.js';
 import { IrqState } from './irq.js';
 import type { DeviceModel } from './model.js';
+import { FileTable } from './files.js';
 import { fileKindName, type FdEntry, type GroupFile, type KDevice, type KernelContext, type KGroup } from './objects.js';
 import type { AddDeviceOptions, FakeKernelOptions } from './options.js';
 import { mmapRegion, regionIo } from './region-io.js';
@@ -50,8 +51,7 @@ export class FakeKernel implements Backend {
   /** IOMMU faults the device models caused, oldest first. */
   readonly faults: RecordedFault[] = [];
   #sys: SysfsTree;
-  #fds = new Map<number, FdEntry>();
-  #nextFd = 100;
+  #fds = new FileTable(this, (e) => this.#release(e));
   #groups = new Map<number, KGroup>();
   #devices = new Map<string, KDevice>();
   /** Devices an unbind waits for: the last close of one finishes its unbind. */
@@ -78,11 +78,7 @@ export class FakeKernel implements Backend {
       iommufd: options.iommufd ?? false,
       noIommu: options.noIommu ?? false,
       file: (fd) => this.#fds.get(fd),
-      install: (entry) => {
-        const fd = this.#nextFd++;
-        this.#fds.set(fd, entry);
-        return fd;
-      },
+      install: (entry) => this.#fds.install(entry),
     };
     this.#pool = new DmaPool(options.hugepages ?? 0, memlock, caps);
     if (this.#ctx.noIommu) this.#sys.setModuleParam('vfio', 'enable_unsafe_noiommu_mode', 'Y');
@@ -194,27 +190,30 @@ export class FakeKernel implements Backend {
 
   // ---- files -------------------------------------------------------------
 
-  #entry(fd: number, syscall: string): FdEntry {
-    const e = this.#fds.get(fd);
-    if (!e) throw errnoError('EBADF', syscall);
-    return e;
-  }
-
-  open(path: string, flags?: number): number {
+  open(path: string, flags?: number): FdHandle {
     if (typeof path !== 'string') throw new TypeError('open: path must be a string');
     if (path.includes('\0')) throw new TypeError('open: path contains a NUL byte');
     argOpenFlags(flags);
-    return openDevNode(this.#ctx, this.root, this.#devices.values(), this.#groups, path);
+    return this.#fds.handle(openDevNode(this.#ctx, this.root, this.#devices.values(), this.#groups, path));
   }
 
-  close(fd: number): void {
-    argFd(fd, 'close');
-    const e = this.#entry(fd, 'close');
-    this.#fds.delete(fd);
-    if (e.kind === 'container') releaseContainer(e.c);
-    else if (e.kind === 'group') releaseGroup(e);
-    else if (e.kind === 'iommufd') e.ctx.closeFd();
-    else if (e.kind === 'device') {
+  close(file: FdHandle): void {
+    const { h, e } = this.#fds.file(file, 'close', 'close');
+    if (e.kind === 'eventfd' && e.e.poller) throw errnoError('EBUSY', 'close', 'an armed poller owns this eventfd; close the poller');
+    this.#fds.close(h);
+  }
+
+  // The shim's part of close (unmapping what was mapped through the fd, so the memory can be
+  // freed even while a group or device keeps the address space), then the kernel's release.
+  #release(e: FdEntry): void {
+    if (e.kind === 'container') {
+      e.c.iommu?.releaseAll();
+      releaseContainer(e.c);
+    } else if (e.kind === 'group') releaseGroup(e);
+    else if (e.kind === 'iommufd') {
+      e.ctx.unmapAll();
+      e.ctx.closeFd();
+    } else if (e.kind === 'device') {
       e.cdev ? releaseCdev(e.cdev) : releaseGroupDevice(e.d);
       const unbinding = this.#unbinding.get(e.d);
       if (unbinding && e.d.opens === 0) {
@@ -222,17 +221,20 @@ export class FakeKernel implements Backend {
         this.bindDriver(e.d.address, null);
         unbinding();
       }
+      if (e.d.group.noiommu && !this.#noiommuDeviceOpen()) this.#pool.releaseParked();
     }
-    else e.e.poller?.close();
   }
 
-  ioctl(fd: number, request: number, arg?: number | string | Uint8Array): number {
-    argFd(fd, 'ioctl');
+  #noiommuDeviceOpen(): boolean {
+    return [...this.#fds.values()].some((e) => e.kind === 'device' && e.d.group.noiommu);
+  }
+
+  ioctl(file: FdHandle, request: number, arg?: number | string | Uint8Array | FdHandle): number {
+    const { fd, e } = this.#fds.file(file, 'ioctl', 'ioctl');
     checkRequest(request);
-    const e = this.#entry(fd, 'ioctl');
     const req = findAllowed(e.kind === 'eventfd' ? 'other' : e.kind, request);
     if (!req) throw errnoError('ENOTTY', 'ioctl', `request not valid on fd ${fd} (a ${fileKindName(e)})`);
-    const a = checkIoctlArg(req, arg);
+    const a = checkIoctlArg(req, arg, (h) => this.#fds.file(h, req.name, 'ioctl', 3).fd);
     switch (e.kind) {
       case 'container':
         return containerIoctl(this.#ctx, e.c, request, a);
@@ -248,18 +250,26 @@ export class FakeKernel implements Backend {
     throw errnoError('ENOTTY', 'ioctl');
   }
 
+  groupDeviceFd(group: FdHandle, name: string): FdHandle {
+    const { fd, e } = this.#fds.file(group, 'groupDeviceFd', 'ioctl');
+    if (e.kind !== 'group') throw errnoError('ENOTTY', 'ioctl', `VFIO_GROUP_GET_DEVICE_FD: fd ${fd} is a ${fileKindName(e)}, not a VFIO group`);
+    if (typeof name !== 'string') throw new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument must be a string');
+    if (name.includes('\0')) throw new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument contains a NUL byte');
+    return this.#fds.handle(groupGetDeviceFd(this.#ctx, e, name));
+  }
+
   // ---- regions and memory --------------------------------------------------
 
-  pread(fd: number, target: Uint8Array, offset: number): number {
-    return regionIo(this.#ctx, fd, target, offset, false);
+  pread(file: FdHandle, target: Uint8Array, offset: number): number {
+    return regionIo(this.#fds.file(file, 'pread', 'pread').e, target, offset, false);
   }
 
-  pwrite(fd: number, source: Uint8Array, offset: number): number {
-    return regionIo(this.#ctx, fd, source, offset, true);
+  pwrite(file: FdHandle, source: Uint8Array, offset: number): number {
+    return regionIo(this.#fds.file(file, 'pwrite', 'pwrite').e, source, offset, true);
   }
 
-  mmap(fd: number, offset: number, length: number, prot: number): ArrayBuffer {
-    return mmapRegion(this.#ctx, fd, offset, length, prot);
+  mmap(file: FdHandle, offset: number, length: number, prot: number): ArrayBuffer {
+    return mmapRegion(this.#fds.file(file, 'mmap', 'mmap').e, offset, length, prot);
   }
 
   munmap(buffer: ArrayBuffer): void {
@@ -273,63 +283,64 @@ export class FakeKernel implements Backend {
   }
 
   dmaFree(buffer: ArrayBuffer): void {
-    this.#pool.free(buffer);
+    this.#pool.free(buffer, this.#noiommuDeviceOpen());
   }
 
   dmaPhysical(buffer: ArrayBuffer): BigUint64Array {
     return this.#pool.physical(buffer);
   }
 
-  dmaMap(fd: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
-    dmaMap(this.#ctx, this.#pool, fd, buffer, offset, size, iova, flags);
+  dmaMap(container: FdHandle, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
+    dmaMap(this.#pool, this.#fds.file(container, 'dmaMap', 'ioctl'), buffer, offset, size, iova, flags);
   }
 
-  dmaUnmap(fd: number, iova: bigint, size: bigint, flags: number): bigint {
-    return dmaUnmap(this.#ctx, fd, iova, size, flags);
+  dmaUnmap(container: FdHandle, iova: bigint, size: bigint, flags: number): bigint {
+    return dmaUnmap(this.#fds.file(container, 'dmaUnmap', 'ioctl'), iova, size, flags);
   }
 
-  ioasMap(iommufd: number, ioas: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
-    ioasMap(this.#ctx, this.#pool, iommufd, ioas, buffer, offset, size, iova, flags);
+  ioasMap(iommufd: FdHandle, ioas: number, buffer: ArrayBuffer, offset: number, size: number, iova: bigint, flags: number): void {
+    ioasMap(this.#pool, this.#fds.file(iommufd, 'ioasMap', 'ioctl'), ioas, buffer, offset, size, iova, flags);
   }
 
-  ioasUnmap(iommufd: number, ioas: number, iova: bigint, length: bigint): bigint {
-    return ioasUnmap(this.#ctx, iommufd, ioas, iova, length);
+  ioasUnmap(iommufd: FdHandle, ioas: number, iova: bigint, length: bigint): bigint {
+    return ioasUnmap(this.#fds.file(iommufd, 'ioasUnmap', 'ioctl'), ioas, iova, length);
   }
 
-  ioasIovaRanges(iommufd: number, ioas: number): IoasRanges {
-    return ioasIovaRanges(this.#ctx, iommufd, ioas);
+  ioasIovaRanges(iommufd: FdHandle, ioas: number): IoasRanges {
+    return ioasIovaRanges(this.#fds.file(iommufd, 'ioasIovaRanges', 'ioctl'), ioas);
   }
 
   // ---- eventfds ----------------------------------------------------------
 
-  eventfd(): number {
-    return this.#ctx.install({ kind: 'eventfd', e: new FakeEventfd() });
+  eventfd(): FdHandle {
+    return this.#fds.handle(this.#ctx.install({ kind: 'eventfd', e: new FakeEventfd() }));
   }
 
-  #eventfd(fd: number, syscall: string): FakeEventfd {
-    argFd(fd, syscall);
-    const e = this.#entry(fd, syscall);
+  #eventfd(file: FdHandle, fn: string, syscall: string): FakeEventfd {
+    const { e } = this.#fds.file(file, fn, syscall);
     if (e.kind !== 'eventfd') throw errnoError('EINVAL', syscall, 'not an eventfd');
     return e.e;
   }
 
-  eventfdWrite(fd: number, value: number): void {
+  eventfdWrite(eventfd: FdHandle, value: number): void {
+    const e = this.#eventfd(eventfd, 'eventfdWrite', 'write');
     const v = value === undefined ? 1n : argU64(value, 'eventfdWrite', 'value');
     if (v === 0n || v === (1n << 64n) - 1n) throw new RangeError('eventfdWrite: value must be in [1, 2^64-2]');
-    this.#eventfd(argFd(fd, 'eventfdWrite'), 'write').signal(v);
+    e.signal(v);
   }
 
-  eventfdRead(fd: number): number | null {
-    const e = this.#eventfd(fd, 'read');
+  eventfdRead(eventfd: FdHandle): number | null {
+    const e = this.#eventfd(eventfd, 'eventfdRead', 'read');
     if (e.counter > BigInt(EVENTFD_READ_MAX)) throw eventfdTooLarge(e.counter);
     const v = e.read();
     return v === null ? null : Number(v);
   }
 
-  poll(fd: number, callback: EventCallback): EventPoller {
-    argFd(fd, 'Poller');
+  poll(eventfd: FdHandle, callback: EventCallback): EventPoller {
+    const { h, e } = this.#fds.file(eventfd, 'Poller', 'uv_poll_init');
+    if (e.kind !== 'eventfd') throw errnoError('EINVAL', 'uv_poll_init', 'not an eventfd');
     if (typeof callback !== 'function') throw new TypeError('Poller: callback must be a function');
-    const e = this.#eventfd(fd, 'uv_poll_init');
-    return new FakePoller(e, callback, () => this.#fds.delete(fd));
+    if (e.e.poller) throw errnoError('EBUSY', 'uv_poll_init', 'an armed poller owns this eventfd');
+    return new FakePoller(e.e, callback, () => this.#fds.close(h));
   }
 }

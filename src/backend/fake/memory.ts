@@ -25,7 +25,8 @@ export interface PhysicalPlacement {
 /** DMA memory handed out by the fake's dmaAlloc. */
 export interface FakeMem {
   readonly buffer: ArrayBuffer;
-  readonly bytes: Uint8Array;
+  /** The memory; after a parked free (DmaPool.free), a view of where it moved. */
+  bytes: Uint8Array;
   /** IOMMU mappings (type1 or IOAS) that name it: it cannot be freed while any does. */
   maps: number;
   /** 2 MiB pages it took from the kernel's pool. */
@@ -34,6 +35,8 @@ export interface FakeMem {
   readonly phys: PhysicalPlacement;
   /** Bytes mlock()ed for dmaPhysical (counted against RLIMIT_MEMLOCK until freed). */
   mlocked: number;
+  /** dmaPhysical handed out its physical addresses: a no-IOMMU device may have been given them. */
+  addressesShown: boolean;
 }
 
 /** IOVA [iova, iova+size) translates to mem.bytes[offset...]; flags: VFIO_DMA_MAP_FLAG_READ/WRITE. */

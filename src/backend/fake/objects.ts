@@ -52,7 +52,6 @@ export interface CdevFile {
   bound: { ctx: FakeIommufd; devid: number } | null;
 }
 
-/** What an open file descriptor of the fake kernel refers to. */
 /**
  * An open /dev/vfio/N. `removed`: its vfio_group was torn down when the group's last
  * vfio-pci driver left (vfio_device_remove_group); the file still names the dead group,
@@ -64,12 +63,19 @@ export interface GroupFile {
   removed?: boolean;
 }
 
+/** What an open file descriptor of the fake kernel refers to. */
 export type FdEntry =
   | { kind: 'container'; c: KContainer }
   | GroupFile
   | { kind: 'device'; d: KDevice; cdev?: CdevFile }
   | { kind: 'iommufd'; ctx: FakeIommufd }
   | { kind: 'eventfd'; e: FakeEventfd };
+
+/** An open file as a Backend call reaches it, resolved from its handle: its fd and what it is. */
+export interface OpenFile {
+  readonly fd: number;
+  readonly e: FdEntry;
+}
 
 /** The process's capabilities, as the checks in vfio and mlock see them. */
 export interface Capabilities {

@@ -1,28 +1,21 @@
 // read/write/mmap on a device fd (drivers/vfio/pci/vfio_pci_rdwr.c), after the
 // shim's argument checks. Every BAR access is trapped and reaches the model; mmap
-// is refused, so Region falls back to pread/pwrite.
+// is refused, so Region falls back to pread/pwrite. The file arrives resolved from its
+// handle (kernel.ts).
 import { errnoError } from './errno.js';
-import { argBytes, argFd, argU64 } from '../args.js';
-import type { FdEntry, KernelContext } from './objects.js';
+import { argBytes, argU64 } from '../args.js';
+import type { FdEntry } from './objects.js';
 import { REGION_SHIFT } from './vfio-pci.js';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '../../uapi/vfio-pci.js';
 
 const PAGE = 4096;
 
-function deviceFile(ctx: KernelContext, fd: number, syscall: string): FdEntry {
-  const e = ctx.file(fd);
-  if (!e) throw errnoError('EBADF', syscall);
-  return e;
-}
-
-export function regionIo(ctx: KernelContext, fd: number, bytes: Uint8Array, offset: number, write: boolean): number {
+export function regionIo(e: FdEntry, bytes: Uint8Array, offset: number, write: boolean): number {
   const syscall = write ? 'pwrite' : 'pread';
-  argFd(fd, syscall);
   argBytes(bytes, syscall, write ? 'source' : 'target');
   const off64 = argU64(offset, syscall, 'offset');
   if (off64 > BigInt(Number.MAX_SAFE_INTEGER)) throw errnoError('EINVAL', syscall);
   const off = Number(off64);
-  const e = deviceFile(ctx, fd, syscall);
   if (e.kind === 'eventfd') throw errnoError('ESPIPE', syscall);
   if (e.kind !== 'device') throw errnoError('EINVAL', syscall);
   if (e.cdev && !e.cdev.bound) throw errnoError('EINVAL', syscall, 'the device cdev is not bound to an iommufd yet');
@@ -74,15 +67,13 @@ export function regionIo(ctx: KernelContext, fd: number, bytes: Uint8Array, offs
   return count;
 }
 
-export function mmapRegion(ctx: KernelContext, fd: number, offset: number, length: number, prot: number): never {
-  argFd(fd, 'mmap');
+export function mmapRegion(e: FdEntry, offset: number, length: number, prot: number): never {
   const off = argU64(offset, 'mmap', 'offset');
   const len = argU64(length, 'mmap', 'length');
   const p = argU64(prot, 'mmap', 'prot');
   if (len === 0n) throw new RangeError('mmap: length must be greater than 0');
   if (off % BigInt(PAGE)) throw new RangeError('mmap: offset must be a multiple of the page size');
   if (p !== 3n) throw new RangeError('mmap: prot must be PROT_READ|PROT_WRITE (3): read-only memory cannot be an ArrayBuffer; use pread');
-  const e = deviceFile(ctx, fd, 'mmap');
   if (e.kind !== 'device') throw errnoError('ENODEV', 'mmap');
   if (e.cdev && !e.cdev.bound) throw errnoError('EINVAL', 'mmap', 'the device cdev is not bound to an iommufd yet');
   throw errnoError('ENODEV', 'mmap', 'the fake kernel traps BAR accesses; they go through pread/pwrite');

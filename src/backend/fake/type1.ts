@@ -23,6 +23,11 @@ export class FakeIommu {
     return this.config.dmaEntryLimit - this.#maps.length;
   }
 
+  /** The mappings, for the shim's cut check (dmamap.ts). */
+  get mappings(): readonly Mapping[] {
+    return this.#maps;
+  }
+
   get pageSize(): bigint {
     const p = this.config.pgsizes;
     return p & -p;
