@@ -137,9 +137,10 @@ export interface Backend {
    */
   dmaAlloc(length: number, huge: HugePages): DmaAllocation;
   /**
-   * Refuses (EBUSY) while an IOMMU mapping still names the memory, and while its physical
-   * addresses were handed out by dmaPhysical and a no-IOMMU device may still use them (until
-   * every no-IOMMU device file open when they were handed out is closed).
+   * Refuses (EBUSY) while an IOMMU mapping still names the memory. Memory whose physical
+   * addresses dmaPhysical handed out is freed for the caller (the buffer is detached) but its
+   * pages are kept, locked and out of reach, while any no-IOMMU device file is open, since
+   * such a device may still DMA to them; they go back when the last one closes.
    */
   dmaFree(buffer: ArrayBuffer): void;
   /**

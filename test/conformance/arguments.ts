@@ -12,7 +12,7 @@ import type { Target } from './target.js';
 import { Held, errno } from './held.js';
 
 /** How both backends refuse a file argument that is not one of their handles. */
-const NOT_A_HANDLE = 'must be a file handle from this backend (open, groupDeviceFd, eventfd)';
+const NOT_A_HANDLE = 'must be a handle from open(), groupDeviceFd() or eventfd() of this backend';
 import { detachedViews, refused } from './refused.js';
 
 export function argumentSuite(t: Target): void {
@@ -55,7 +55,7 @@ function argumentTests(t: Target): void {
       ['eventfdRead', () => b.eventfdRead(forged)],
     ] as const)
       expect(call, what).toThrow(TypeError);
-    expect(() => b.ioctl(c.fd as unknown as FdHandle, io.VFIO_GET_API_VERSION)).toThrow(`ioctl: argument 1 ${NOT_A_HANDLE}; fd numbers are not accepted`);
+    expect(() => b.ioctl(c.fd as unknown as FdHandle, io.VFIO_GET_API_VERSION)).toThrow(`ioctl: argument 1 ${NOT_A_HANDLE} (fd numbers are not accepted)`);
     expect(() => b.ioctl(forged, io.VFIO_GET_API_VERSION)).toThrow(`ioctl: argument 1 ${NOT_A_HANDLE}`);
     expect(c.kind).toBe('container');
     const fd = c.fd;

@@ -77,6 +77,6 @@ describe('hints', () => {
   it('the fake names GET_PCI_HOT_RESET_INFO, not PCI_HOT_RESET, in the EINVAL of a short argsz', () => {
     const arg = new Uint8Array(16);
     new DataView(arg.buffer).setUint32(0, 8, true);
-    expect(() => kernel.ioctl(dev.fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, arg)).toThrow(/EINVAL: VFIO_DEVICE_GET_PCI_HOT_RESET_INFO$/);
+    expect(() => kernel.ioctl(dev.file, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, arg)).toThrow(/EINVAL: VFIO_DEVICE_GET_PCI_HOT_RESET_INFO$/);
   });
 });
