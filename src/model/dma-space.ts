@@ -135,6 +135,12 @@ export abstract class DmaSpace {
     // Without an IOMMU only hugepages will do (see #physical): ask for them outright.
     const huge = options.hugepages ?? (this.dmaTranslated ? 'prefer' : 'require');
     if (!this.dmaTranslated && huge === 'never') throw noIommuHugepagesError(op);
+    if (!this.dmaTranslated && options.iova !== undefined)
+      throw new VfioError({
+        code: 'ERR_VFIO_NOIOMMU_IOVA',
+        op,
+        message: 'a fixed IOVA was asked for, but without an IOMMU DMA addresses are physical addresses',
+      });
     const mem = syscall('mmap DMA memory', { hint: (c) => (this.dmaTranslated ? undefined : hugepagesHint(c)) }, () => this.backend.dmaAlloc(size, huge));
     const buf = this.dmaTranslated ? this.#mapAtIova(mem.buffer, mem.pageSize, limit, access, options.iova) : this.#physical(mem.buffer, mem.pageSize, limit, options);
     this.#dma.add(buf);
@@ -187,8 +193,6 @@ export abstract class DmaSpace {
       this.backend.dmaFree(memory);
       throw new VfioError({ op, ...init });
     };
-    if (options.iova !== undefined)
-      fail({ code: 'ERR_VFIO_NOIOMMU_IOVA', message: 'a fixed IOVA was asked for, but without an IOMMU DMA addresses are physical addresses' });
     let phys: BigUint64Array;
     try {
       phys = syscall('read physical addresses (/proc/self/pagemap)', { hint: pagemapHint }, () => this.backend.dmaPhysical(memory));

@@ -25,9 +25,10 @@ export interface FakeTargetOptions {
 
 export function fakeTarget(opts: FakeTargetOptions = {}): { target: Target; kernel: FakeKernel } {
   const mode = opts.mode ?? 'container';
-  // No-IOMMU: 6.12 with vfio's no-IOMMU mode and hugepages for physically contiguous buffers.
+  // No-IOMMU: 6.12 with vfio's no-IOMMU mode and hugepages for physically contiguous buffers, as
+  // many as the guest reserves (test/vm/commands/test.sh): freed ones stay parked while the device is open.
   const noIommu = mode === 'noiommu';
-  const kernel = new FakeKernel({ iommufd: opts.iommufd ?? false, ...(noIommu && { noIommu: true, hugepages: 16 }) });
+  const kernel = new FakeKernel({ iommufd: opts.iommufd ?? false, ...(noIommu && { noIommu: true, hugepages: 64 }) });
   // As in the no-IOMMU guest (qemu.sh): edu with a 64-bit DMA mask, since addresses are physical.
   const edu = () => new EduModel(noIommu ? { dmaBits: 64 } : {});
   kernel.addDevice('0000:00:02.0', edu(), { group: 2 });
