@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
+import type { FdHandle } from '../../src/backend/backend.js';
 import { fakeTarget } from '../conformance/fake-target.js';
 import { flipArgsz } from '../helpers/argsz-flipper.js';
 import { toVfioError, VfioError } from '../../src/errors.js';
@@ -71,8 +72,7 @@ describe('numbers a double-to-integer cast would get wrong (float-cast-overflow)
         }
         // Either a clean refusal, or (open with flags -0/…) a result; never a crash.
         if (threw === undefined) {
-          if (name === 'open' && typeof out === 'number') b.close(out);
-          else if (name === 'eventfd' && typeof out === 'number') b.close(out);
+          if ((name === 'open' || name === 'eventfd') && out instanceof (addon.FdHandle as unknown as typeof Object)) b.close(out as FdHandle);
           continue;
         }
         expect(threw, `${name}(${v})`).toBeInstanceOf(Error);
@@ -87,7 +87,7 @@ describe('a mapping JS cannot be given as an ArrayBuffer', () => {
   it('mmap longer than the runtime allows fails cleanly (no double free), or works', () => {
     // (A memfd: mmap refuses regular files, finding 9.)
     // Sparse: no memory behind it until touched.
-    const fd = (addon.memfd as (size: number) => number)(2 ** 32 + 4096);
+    const fd = (addon.memfd as (size: number) => FdHandle)(2 ** 32 + 4096);
     for (let k = 0; k < 3; k++) {
       let buffer: ArrayBuffer | undefined;
       try {
@@ -206,12 +206,12 @@ describe('mmap maps only what cannot SIGBUS under JS', () => {
     b.close(fd);
   });
   it('maps a memfd only when sealed against shrinking, and only within its size', () => {
-    const memfd = (addon.memfd as (size: number) => number)(8192);
+    const memfd = (addon.memfd as (size: number) => FdHandle)(8192);
     const ab = b.mmap(memfd, 4096, 4096, 3);
     new Uint8Array(ab).fill(7);
     b.munmap(ab);
     // A memfd cannot be shrunk, so no part of the mapping can vanish.
-    expect(() => ftruncateSync(memfd, 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(() => ftruncateSync(memfd.fd, 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
     expect(() => b.mmap(memfd, 4096, 8192, 3)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/past the end/) }));
     b.close(memfd);
   });
@@ -330,7 +330,7 @@ describe('async I/O still writing into a view when its memory is released', () =
       native.munmap(again.buffer);
     } finally {
       closeSync(pipe);
-      closeSync(mem);
+      native.close(mem);
     }
   });
 });
