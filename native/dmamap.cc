@@ -196,7 +196,7 @@ void Record(File& f, uint32_t ioas, uint64_t iova, uint64_t size, Mem* m) {
 // As the kernel would answer a request foreign to the file.
 void RequireKind(Napi::Env env, const File& f, FdKind want, const char* request) {
   if (f.kind != want)
-    ThrowErrno(env, ENOTTY, "ioctl", std::string(request) + ": the handle is a " + FdKindName(f.kind) + ", not a " + FdKindName(want));
+    ThrowErrno(env, ENOTTY, "ioctl", std::string(request) + ": the handle is " + FdKindName(f.kind) + ", not " + FdKindName(want));
 }
 
 // dmaMap(container, buffer, offset, size, iova, flags): VFIO_IOMMU_MAP_DMA with vaddr filled here.

@@ -72,7 +72,7 @@ Napi::Value GroupDeviceFd(const Napi::CallbackInfo& info) {
   if (name.find('\0') != std::string::npos) ThrowType(env, "groupDeviceFd: name contains a NUL byte");
   if (group->kind != FdKind::kGroup)
     ThrowErrno(env, ENOTTY, "ioctl",
-               std::string("VFIO_GROUP_GET_DEVICE_FD: the handle is a ") + FdKindName(group->kind) + ", not a VFIO group");
+               "VFIO_GROUP_GET_DEVICE_FD: the handle is " + FdKindName(group->kind) + ", not a VFIO group");
   auto file = std::make_shared<File>();
   file->kind = FdKind::kDevice;
   // The kernel makes the fd close-on-exec.

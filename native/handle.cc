@@ -68,15 +68,15 @@ std::atomic<long> group_major{-1}, cdev_major{-1}, iommufd_minor{-1};
 
 }  // namespace
 
-const char* FdKindName(FdKind k) {
+std::string FdKindName(FdKind k) {
   switch (k) {
-    case FdKind::kContainer: return "VFIO container";
-    case FdKind::kGroup: return "VFIO group";
-    case FdKind::kDevice: return "VFIO device";
-    case FdKind::kIommufd: return "iommufd";
-    case FdKind::kEventfd: return "eventfd";
-    case FdKind::kMemfd: return "memfd";
-    default: return "non-VFIO file";
+    case FdKind::kContainer: return "a VFIO container";
+    case FdKind::kGroup: return "a VFIO group";
+    case FdKind::kDevice: return "a VFIO device";
+    case FdKind::kIommufd: return "an iommufd";
+    case FdKind::kEventfd: return "an eventfd";
+    case FdKind::kMemfd: return "a memfd";
+    default: return "a non-VFIO file";
   }
 }
 

@@ -59,7 +59,7 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   // The same number means different requests on different kinds of file: the handle says which this is.
   const Request* req = Find(f->kind, number);
   if (req == nullptr)
-    ThrowErrno(env, ENOTTY, "ioctl", std::string("request not valid on a ") + FdKindName(f->kind));
+    ThrowErrno(env, ENOTTY, "ioctl", "request not valid on " + FdKindName(f->kind));
   const int fd = f->fd;
 
   int rc = -1;

@@ -256,7 +256,7 @@ void RequireMappable(Napi::Env env, const File& f, uint64_t offset, uint64_t len
   if (f.kind == FdKind::kDevice) return;
   if (f.kind != FdKind::kMemfd)
     ThrowErrno(env, ENODEV, "mmap",
-               std::string("the handle is a ") + FdKindName(f.kind) +
+               "the handle is " + FdKindName(f.kind) +
                    ": only VFIO devices (and this addon's memfds) are mapped");
   if (offset + length > f.memfd_size) ThrowErrno(env, EINVAL, "mmap", "the mapping would run past the end of the memfd");
 }

@@ -52,8 +52,8 @@ Napi::Value NewBigUint64Array(Napi::Env env, size_t n, uint64_t** data, const ch
 enum class FdKind { kOther, kContainer, kGroup, kDevice, kIommufd, kEventfd, kMemfd };
 // From fstat/readlink of an fd open()ed from a path (never fails: unknown is kOther).
 FdKind ClassifyFd(int fd);
-// For messages: "VFIO container", "non-VFIO file", ...
-const char* FdKindName(FdKind k);
+// For messages: "a VFIO container", "an eventfd", "a non-VFIO file", ...
+std::string FdKindName(FdKind k);
 
 // Per-environment state: the registry of memory handed to JS (memory.h) and the FdHandle class.
 struct Registry;
