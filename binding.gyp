@@ -11,7 +11,7 @@
         "native/memory.cc",
         "native/dmamap.cc",
         "native/eventfd.cc",
-        "native/fdkind.cc",
+        "native/handle.cc",
         "native/errno.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

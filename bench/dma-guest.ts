@@ -31,7 +31,10 @@ export interface DmaPlan {
   syscallBin: string;
 }
 
-/** ns per call: the floor under a native call (one empty syscall) and the addon's per-ioctl fd check. */
+/**
+ * ns per call: the floor under a native call (one empty syscall), and an fstat: what the addon's
+ * per-call fd-kind check cost before files were handles (kinds are now recorded once, at open).
+ */
 export interface Calibration {
   jsEventfdReadNs: number;
   cReadNs: number;
@@ -81,6 +84,7 @@ type Samples = number[];
 const now = () => Number(process.hrtime.bigint());
 
 function jsMap(dev: Device, plan: [number, number][], pages: Pages): Samples[] {
+  // The container's handle: dmaMap/dmaUnmap read its kind from it, with no syscall of their own.
   const { backend, fd } = dev.container;
   const max = Math.max(...plan.map(([s]) => s));
   const mem = backend.dmaAlloc(max, HUGE[pages]).buffer;

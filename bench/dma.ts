@@ -134,7 +134,7 @@ export function formatDma(r: DmaResult | Skipped): string {
     `allocDma + free (memory + IOMMU, ${g.allocPages === '2m' ? '2 MiB hugetlb' : '4 KiB'} pages) against C mmap+populate+map+unmap+munmap; op = one of each`,
     ...table(g.alloc),
     `calibration (guest, µs per call, C / JS): empty syscall ${(cal.cReadNs / 1e3).toFixed(1)} / ${(cal.jsEventfdReadNs / 1e3).toFixed(1)} (through the addon); ` +
-      `clock read ${(cal.cClockNs / 1e3).toFixed(2)} / ${(cal.jsClockNs / 1e3).toFixed(2)}; fstat (the addon's fd-kind check, once per DMA ioctl) ${(cal.cFstatNs / 1e3).toFixed(1)}`,
+      `clock read ${(cal.cClockNs / 1e3).toFixed(2)} / ${(cal.jsClockNs / 1e3).toFixed(2)}; fstat (what the addon's per-call fd-kind check cost before handles) ${(cal.cFstatNs / 1e3).toFixed(1)}`,
     `guest wall time: ${r.vmWallS.toFixed(1)} s for run.sh (benchmark itself ${(g.wallMs / 1000).toFixed(1)} s)`,
   ].join('\n');
 }

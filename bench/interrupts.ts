@@ -26,7 +26,7 @@ export async function interruptBench(work: string, rounds: number): Promise<Late
   const ack = b.eventfd();
   const lat: number[] = [];
   // The child gets the eventfds as fds 3 and 4 (they are close-on-exec here, so pass them explicitly).
-  const child = spawn(sender, ['3', '4', String(rounds)], { stdio: ['ignore', 'inherit', 'inherit', tx, ack] });
+  const child = spawn(sender, ['3', '4', String(rounds)], { stdio: ['ignore', 'inherit', 'inherit', tx.fd, ack.fd] });
   const done = new Promise<void>((resolve, reject) => {
     const poller = b.poll(tx, (err, sent) => {
       if (err) return reject(err);

@@ -76,7 +76,7 @@ function jsRun(sender: string, events: number, rate: number): Promise<Raw> {
       resolve({ invocations, firstNs, lastNs, ...s });
     };
     // fd 3 in the child: the eventfd is close-on-exec here, so it is passed explicitly.
-    const child = spawn(sender, ['3', String(events), String(rate)], { stdio: ['ignore', 'pipe', 'inherit', tx] });
+    const child = spawn(sender, ['3', String(events), String(rate)], { stdio: ['ignore', 'pipe', 'inherit', tx.fd] });
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('close', (code) => {
       exited = code;

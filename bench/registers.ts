@@ -36,7 +36,7 @@ export function registerBench(N: number): RegisterResult {
   try {
   // A memfd: the native mmap maps no regular file. The C program opens the same memory by path.
   const memfd = loadAddon().memfd(4096);
-  const file = `/proc/${process.pid}/fd/${memfd}`;
+  const file = `/proc/${process.pid}/fd/${memfd.fd}`;
 
   // C baseline, built here so it runs on this machine's compiler and CPU.
   const bin = join(work, 'registers');

@@ -1,9 +1,12 @@
 // IOMMU mappings of DMA memory: the requests whose structs carry a process address,
 // so JS may not build them. VFIO_IOMMU_MAP_DMA (a type1 container) and IOMMU_IOAS_MAP
 // (an iommufd IOAS) take a buffer from dmaAlloc and an offset; the address is computed
-// here. Each mapping is recorded against its memory (see memory.h), so the memory
-// cannot be freed while the IOMMU may still reach it. IOMMU_IOAS_IOVA_RANGES is here
-// too: its output array is a user pointer.
+// here. Each mapping is recorded on the handle it was made through (handle.h) and counted
+// on its memory (memory.h), so the memory cannot be freed while the IOMMU may still reach
+// it, and closing the handle can unmap exactly what was mapped. An unmap that would cut a
+// recorded mapping is refused before the kernel sees it, so the records and the kernel never
+// disagree about what is mapped. IOMMU_IOAS_IOVA_RANGES is here too: its output array is a
+// user pointer.
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
 
@@ -11,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "handle.h"
 #include "memory.h"
-#include "shim.h"
 
 #ifndef VFIO_DMA_UNMAP_FLAG_ALL
 #define VFIO_DMA_UNMAP_FLAG_ALL (1 << 1)
@@ -60,27 +63,107 @@ struct IoasUnmap {
 static_assert(sizeof(IoasIovaRanges) == 32 && sizeof(IoasMap) == 40 && sizeof(IoasUnmap) == 24, "iommufd layouts");
 }  // namespace iommufd
 
-void ForgetRecords(Napi::Env env, int fd, uint32_t ioas, bool all, uint64_t iova, uint64_t size) {
-  auto& recs = RegistryOf(env)->records;
-  // Inclusive bounds: iova + size may not fit in 64 bits (unmap-all asks for 2^64 - 1 bytes).
-  const uint64_t last = size == 0 ? 0 : (size - 1 > UINT64_MAX - iova ? UINT64_MAX : iova + (size - 1));
-  for (size_t k = 0; k < recs.size();) {
-    DmaRecord& r = recs[k];
+namespace {
+
+// The last byte of [iova, iova+size), saturating: unmap-all asks for 2^64 - 1 bytes.
+uint64_t Last(uint64_t iova, uint64_t size) { return size - 1 > UINT64_MAX - iova ? UINT64_MAX : iova + (size - 1); }
+
+void Forget(File& f, size_t k) {
+  Mem* m = f.records[k].mem;
+  if (--m->iommu_maps == 0 && m->finalized) {  // its buffer was collected while mapped
+    Release(m);
+    delete m;
+  }
+  f.records[k] = f.records.back();
+  f.records.pop_back();
+}
+
+// A record of `ioas` that [iova, iova+size) overlaps without containing: unmapping the range
+// would cut it. The kernel would refuse (type1) or unmap the areas before it and then fail
+// (iommufd), so the shim refuses first. Null if none.
+const DmaRecord* Cut(const File& f, uint32_t ioas, uint64_t iova, uint64_t size) {
+  if (size == 0) return nullptr;
+  const uint64_t last = Last(iova, size);
+  for (const DmaRecord& r : f.records) {
+    const uint64_t rlast = r.iova + (r.size - 1);
+    if (r.ioas == ioas && r.iova <= last && rlast >= iova && (r.iova < iova || rlast > last)) return &r;
+  }
+  return nullptr;
+}
+
+void RefuseCut(Napi::Env env, const File& f, uint32_t ioas, uint64_t iova, uint64_t size, int err, const char* what) {
+  const DmaRecord* r = Cut(f, ioas, iova, size);
+  if (r == nullptr) return;
+  char text[160];
+  std::snprintf(text, sizeof text, "%s: the range would cut the mapping at iova 0x%llx of size 0x%llx; unmap whole mappings",
+                what, static_cast<unsigned long long>(r->iova), static_cast<unsigned long long>(r->size));
+  ThrowErrno(env, err, "ioctl", text);
+}
+
+// A container whose last group left has no IOMMU driver (GET_INFO is EINVAL), as the kernel
+// makes it while unbinding the last device (vfio_group_detach_container): the driver's release
+// dropped every mapping.
+bool ContainerEmptied(int fd) {
+  vfio_iommu_type1_info probe{};
+  probe.argsz = sizeof probe;
+  return IoctlRetry(fd, VFIO_IOMMU_GET_INFO, &probe) < 0 && errno == EINVAL;
+}
+
+// The IOAS no longer exists (destroyed, by this process or another holding the iommufd): its
+// mappings went with it.
+bool IoasGone(int fd, uint32_t ioas) {
+  iommufd::IoasIovaRanges q{};
+  q.size = sizeof q;
+  q.ioas_id = ioas;
+  return IoctlRetry(fd, iommufd::kIoasIovaRanges, &q) < 0 && errno == ENOENT;
+}
+
+}  // namespace
+
+void ForgetRecords(File& f, uint32_t ioas, bool all, uint64_t iova, uint64_t size) {
+  const uint64_t last = size == 0 ? 0 : Last(iova, size);
+  for (size_t k = 0; k < f.records.size();) {
+    const DmaRecord& r = f.records[k];
     // A record only partly covered stays: the conservative side.
-    bool gone = r.fd == fd && r.ioas == ioas && (all || (size > 0 && r.iova >= iova && r.iova + (r.size - 1) <= last));
-    if (gone) {
-      Mem* m = r.mem;
-      if (--m->iommu_maps == 0 && m->finalized) {  // its buffer was collected while mapped
-        Release(m);
-        delete m;
-      }
-      recs[k] = recs.back();
-      recs.pop_back();
-    } else {
-      k++;
-    }
+    if (r.ioas == ioas && (all || (size > 0 && r.iova >= iova && r.iova + (r.size - 1) <= last))) Forget(f, k);
+    else k++;
   }
 }
+
+void UnmapRecords(File& f) {
+  for (size_t k = 0; k < f.records.size();) {
+    const DmaRecord r = f.records[k];
+    int rc;
+    if (f.kind == FdKind::kContainer) {
+      vfio_iommu_type1_dma_unmap unmap{};
+      unmap.argsz = sizeof unmap;
+      unmap.iova = r.iova;
+      unmap.size = r.size;
+      rc = IoctlRetry(f.fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+      if (rc < 0 && errno == EINVAL && ContainerEmptied(f.fd)) {
+        ForgetRecords(f, 0, true, 0, 0);
+        return;
+      }
+    } else {
+      iommufd::IoasUnmap unmap{};
+      unmap.size = sizeof unmap;
+      unmap.ioas_id = r.ioas;
+      unmap.iova = r.iova;
+      unmap.length = r.size;
+      rc = IoctlRetry(f.fd, iommufd::kIoasUnmap, &unmap);
+      if (rc < 0 && errno == ENOENT && IoasGone(f.fd, r.ioas)) {
+        ForgetRecords(f, r.ioas, true, 0, 0);
+        k = 0;  // the vector was reordered
+        continue;
+      }
+    }
+    // A record the kernel would not unmap stays, and with it its memory, for ever: the
+    // mapping may still exist, so the pages must never go back to the kernel.
+    if (rc == 0) Forget(f, k);
+    else k++;
+  }
+}
+
 
 namespace {
 
@@ -102,15 +185,24 @@ uint8_t* DmaSpan(const Napi::CallbackInfo& info, size_t i, const char* fn, uint6
   return m->addr + offset;
 }
 
-void Record(Napi::Env env, int fd, uint32_t ioas, uint64_t iova, uint64_t size, Mem* m) {
-  m->registry->records.push_back(DmaRecord{fd, ioas, iova, size, m});
+// Called after the kernel mapped: a record that cannot be made would be a mapping nobody knows
+// of, so room for it is made first (Reserve), and the push cannot throw.
+void Reserve(File& f) { f.records.reserve(f.records.size() + 1); }
+void Record(File& f, uint32_t ioas, uint64_t iova, uint64_t size, Mem* m) {
+  f.records.push_back(DmaRecord{ioas, iova, size, m});
   m->iommu_maps++;
 }
 
-// dmaMap(containerFd, buffer, offset, size, iova, flags): VFIO_IOMMU_MAP_DMA with vaddr filled here.
+// As the kernel would answer a request foreign to the file.
+void RequireKind(Napi::Env env, const File& f, FdKind want, const char* request) {
+  if (f.kind != want)
+    ThrowErrno(env, ENOTTY, "ioctl", std::string(request) + ": the handle is " + FdKindName(f.kind) + ", not " + FdKindName(want));
+}
+
+// dmaMap(container, buffer, offset, size, iova, flags): VFIO_IOMMU_MAP_DMA with vaddr filled here.
 Napi::Value DmaMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "dmaMap");
+  File* f = ArgFile(info, 0, "dmaMap", "ioctl");
   uint64_t offset = ArgU64(info, 2, "dmaMap", "offset");
   uint64_t size = ArgU64(info, 3, "dmaMap", "size");
   uint64_t iova = ArgU64(info, 4, "dmaMap", "iova");
@@ -120,49 +212,48 @@ Napi::Value DmaMap(const Napi::CallbackInfo& info) {
   // Only the protection bits: VADDR updates would re-point a mapping at other memory.
   if (flags & ~static_cast<uint64_t>(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
     ThrowRange(env, "dmaMap: flags may only hold READ (1) and WRITE (2)");
-  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_MAP_DMA");
+  RequireKind(env, *f, FdKind::kContainer, "VFIO_IOMMU_MAP_DMA");
+  Reserve(*f);
   vfio_iommu_type1_dma_map map{};
   map.argsz = sizeof map;
   map.flags = static_cast<uint32_t>(flags);
   map.vaddr = reinterpret_cast<uintptr_t>(va);
   map.iova = iova;
   map.size = size;
-  int rc = IoctlRetry(fd, VFIO_IOMMU_MAP_DMA, &map);
+  int rc = IoctlRetry(f->fd, VFIO_IOMMU_MAP_DMA, &map);
   if (rc < 0) ThrowErrno(env, errno, "ioctl", "VFIO_IOMMU_MAP_DMA");
-  Record(env, fd, 0, iova, size, m);
+  Record(*f, 0, iova, size, m);
   return env.Undefined();
 }
 
-// dmaUnmap(containerFd, iova, size, flags) -> bytes unmapped (BigInt). flags may hold UNMAP_ALL only.
+// dmaUnmap(container, iova, size, flags) -> bytes unmapped (BigInt). flags may hold UNMAP_ALL only.
 Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "dmaUnmap");
+  File* f = ArgFile(info, 0, "dmaUnmap", "ioctl");
   uint64_t iova = ArgU64(info, 1, "dmaUnmap", "iova");
   uint64_t size = ArgU64(info, 2, "dmaUnmap", "size");
   uint64_t flags = info.Length() > 3 ? ArgU64(info, 3, "dmaUnmap", "flags") : 0;
   // Dirty-bitmap and VADDR unmaps carry user pointers or leave stale vaddrs: not offered.
   if (flags & ~static_cast<uint64_t>(VFIO_DMA_UNMAP_FLAG_ALL))
     ThrowRange(env, "dmaUnmap: flags may only hold UNMAP_ALL (2)");
-  RequireFdKind(env, fd, FdKind::kContainer, "VFIO_IOMMU_UNMAP_DMA");
+  RequireKind(env, *f, FdKind::kContainer, "VFIO_IOMMU_UNMAP_DMA");
+  const bool all = (flags & VFIO_DMA_UNMAP_FLAG_ALL) != 0;
+  if (!all) RefuseCut(env, *f, 0, iova, size, EINVAL, "VFIO_IOMMU_UNMAP_DMA");
   vfio_iommu_type1_dma_unmap unmap{};
   unmap.argsz = sizeof unmap;
   unmap.flags = static_cast<uint32_t>(flags);
   unmap.iova = iova;
   unmap.size = size;
-  int rc = IoctlRetry(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+  int rc = IoctlRetry(f->fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
   if (rc < 0) {
     const int err = errno;
-    // EINVAL from a container without an IOMMU driver (GET_INFO is EINVAL too): its last
-    // group left, as the kernel makes it while unbinding the last device
-    // (vfio_group_detach_container), and the driver's release dropped every mapping.
-    if (err == EINVAL) {
-      vfio_iommu_type1_info probe{};
-      probe.argsz = sizeof probe;
-      if (IoctlRetry(fd, VFIO_IOMMU_GET_INFO, &probe) < 0 && errno == EINVAL) ForgetRecords(env, fd, 0, true, 0, 0);
-    }
+    // EINVAL from a container without an IOMMU driver: every mapping is gone.
+    if (err == EINVAL && ContainerEmptied(f->fd)) ForgetRecords(*f, 0, true, 0, 0);
     ThrowErrno(env, err, "ioctl", "VFIO_IOMMU_UNMAP_DMA");
   }
-  ForgetRecords(env, fd, 0, (flags & VFIO_DMA_UNMAP_FLAG_ALL) != 0, unmap.iova, unmap.size);
+  // What was asked, not the size the kernel wrote back (smaller when the range has holes): no
+  // record is cut (refused above), so every record in the range is gone.
+  ForgetRecords(*f, 0, all, iova, size);
   return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.size));
 }
 
@@ -170,7 +261,7 @@ Napi::Value DmaUnmap(const Napi::CallbackInfo& info) {
 // (the object model allocates IOVAs itself), user_va filled here. flags: READABLE | WRITEABLE.
 Napi::Value IoasMap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "ioasMap");
+  File* f = ArgFile(info, 0, "ioasMap", "ioctl");
   uint32_t ioas = ArgIoas(info, 1, "ioasMap");
   uint64_t offset = ArgU64(info, 3, "ioasMap", "offset");
   uint64_t size = ArgU64(info, 4, "ioasMap", "size");
@@ -180,7 +271,8 @@ Napi::Value IoasMap(const Napi::CallbackInfo& info) {
   uint8_t* va = DmaSpan(info, 2, "ioasMap", offset, size, &m);
   if (flags & ~static_cast<uint64_t>(iommufd::kMapReadable | iommufd::kMapWriteable))
     ThrowRange(env, "ioasMap: flags may only hold WRITEABLE (2) and READABLE (4)");
-  RequireFdKind(env, fd, FdKind::kIommufd, "IOMMU_IOAS_MAP");
+  RequireKind(env, *f, FdKind::kIommufd, "IOMMU_IOAS_MAP");
+  Reserve(*f);
   iommufd::IoasMap map{};
   map.size = sizeof map;
   map.flags = static_cast<uint32_t>(flags) | iommufd::kMapFixedIova;
@@ -188,39 +280,45 @@ Napi::Value IoasMap(const Napi::CallbackInfo& info) {
   map.user_va = reinterpret_cast<uintptr_t>(va);
   map.length = size;
   map.iova = iova;
-  int rc = IoctlRetry(fd, iommufd::kIoasMap, &map);
+  int rc = IoctlRetry(f->fd, iommufd::kIoasMap, &map);
   if (rc < 0) ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_MAP");
-  Record(env, fd, ioas, iova, size, m);
+  Record(*f, ioas, iova, size, m);
   return env.Undefined();
 }
 
 // ioasUnmap(iommufd, ioas, iova, length) -> bytes unmapped. iova 0 + length 2^64-1 unmaps all.
 Napi::Value IoasUnmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "ioasUnmap");
+  File* f = ArgFile(info, 0, "ioasUnmap", "ioctl");
   uint32_t ioas = ArgIoas(info, 1, "ioasUnmap");
   uint64_t iova = ArgU64(info, 2, "ioasUnmap", "iova");
   uint64_t length = ArgU64(info, 3, "ioasUnmap", "length");
-  RequireFdKind(env, fd, FdKind::kIommufd, "IOMMU_IOAS_UNMAP");
+  RequireKind(env, *f, FdKind::kIommufd, "IOMMU_IOAS_UNMAP");
+  const bool all = iova == 0 && length == UINT64_MAX;
+  if (!all) RefuseCut(env, *f, ioas, iova, length, ENOENT, "IOMMU_IOAS_UNMAP");
   iommufd::IoasUnmap unmap{};
   unmap.size = sizeof unmap;
   unmap.ioas_id = ioas;
   unmap.iova = iova;
   unmap.length = length;
-  int rc = IoctlRetry(fd, iommufd::kIoasUnmap, &unmap);
-  if (rc < 0) ThrowErrno(env, errno, "ioctl", "IOMMU_IOAS_UNMAP");
-  // Success means every mapping inside the asked range is gone (iommufd refuses to split one).
-  const bool all = iova == 0 && length == UINT64_MAX;
-  ForgetRecords(env, fd, ioas, all, iova, length);
+  int rc = IoctlRetry(f->fd, iommufd::kIoasUnmap, &unmap);
+  if (rc < 0) {
+    const int err = errno;
+    if (err == ENOENT && IoasGone(f->fd, ioas)) ForgetRecords(*f, ioas, true, 0, 0);
+    ThrowErrno(env, err, "ioctl", "IOMMU_IOAS_UNMAP");
+  }
+  // Success means every mapping inside the asked range is gone (none is cut: refused above).
+  ForgetRecords(*f, ioas, all, iova, length);
   return Napi::BigInt::New(env, static_cast<uint64_t>(unmap.length));
 }
 
 // ioasIovaRanges(iommufd, ioas) -> { ranges: BigUint64Array [start, last, ...], alignment: BigInt }
 Napi::Value IoasIovaRanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "ioasIovaRanges");
+  File* f = ArgFile(info, 0, "ioasIovaRanges", "ioctl");
   uint32_t ioas = ArgIoas(info, 1, "ioasIovaRanges");
-  RequireFdKind(env, fd, FdKind::kIommufd, "IOMMU_IOAS_IOVA_RANGES");
+  RequireKind(env, *f, FdKind::kIommufd, "IOMMU_IOAS_IOVA_RANGES");
+  const int fd = f->fd;
   std::vector<iommufd::IovaRange> ranges(8);
   iommufd::IoasIovaRanges q{};
   for (int attempt = 0;; attempt++) {

@@ -3,10 +3,16 @@
 // A Poller watches one eventfd with uv_poll on the loop of the environment that made
 // it (never uv_default_loop: workers have their own). On readiness it reads the
 // counter and calls JS with MakeCallback semantics, so microtasks drain after each
-// interrupt. EAGAIN on read is a spurious wakeup and is ignored. close() stops the
-// poll before the fd is closed; the fd is closed in the uv close callback, after
-// libuv has dropped it from epoll. An async cleanup hook does the same at
-// environment teardown, so a worker can exit with a poller still armed.
+// interrupt. EAGAIN on read is a spurious wakeup and is ignored.
+//
+// A Poller takes an eventfd handle (handle.h) and owns its file from then on: it co-owns the
+// File, marks it polled (close(handle) is then EBUSY, and the handle's finalizer leaves the fd
+// alone), and is the only thing that closes the fd. close() stops the poll and marks the
+// handle closed at once, so no JS call can reach the fd again; the fd itself is closed in the
+// uv close callback, after libuv has dropped it from epoll. An async cleanup hook does the
+// same at environment teardown, so a worker can exit with a poller still armed and leak
+// nothing. The fd is never a number JS gave: another thread closing and reusing numbers
+// cannot make a poller watch, read or close a file it was not given.
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <uv.h>
@@ -14,19 +20,16 @@
 #include <cstring>
 #include <string>
 
-#include "shim.h"
+#include "handle.h"
 
 namespace vfio {
 namespace {
 
-// eventfd read/write on any other fd would read or write 8 bytes of a device or file.
-void RequireEventfd(Napi::Env env, int fd, const char* syscall) {
-  char link[32];
-  std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = ::readlink(proc.c_str(), link, sizeof link - 1);
-  if (n < 0) ThrowErrno(env, errno == ENOENT ? EBADF : errno, syscall);
-  link[n] = '\0';
-  if (std::strcmp(link, "anon_inode:[eventfd]") != 0) ThrowErrno(env, EINVAL, syscall, "not an eventfd");
+// eventfd read/write on any other file would read or write 8 bytes of a device or file.
+File* ArgEventfd(const Napi::CallbackInfo& info, const char* fn, const char* syscall) {
+  File* f = ArgFile(info, 0, fn, syscall);
+  if (f->kind != FdKind::kEventfd) ThrowErrno(info.Env(), EINVAL, syscall, "not an eventfd");
+  return f;
 }
 
 // Counts above 2^53-1 would round as a Number.
@@ -36,17 +39,20 @@ Napi::Value EventfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t init = info.Length() > 0 ? ArgU64(info, 0, "eventfd", "initval") : 0;
   if (init > 0xffffffffu) ThrowRange(env, "eventfd: initval must fit in 32 bits");
+  auto file = std::make_shared<File>();
   int fd = ::eventfd(static_cast<unsigned>(init), EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) ThrowErrno(env, errno, "eventfd");
-  return Napi::Number::New(env, fd);
+  file->fd = fd;
+  file->kind = FdKind::kEventfd;
+  return NewHandle(env, file);
 }
 
 Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "eventfdWrite");
+  File* f = ArgEventfd(info, "eventfdWrite", "write");
   uint64_t v = info.Length() > 1 ? ArgU64(info, 1, "eventfdWrite", "value") : 1;
   if (v == 0 || v == UINT64_MAX) ThrowRange(env, "eventfdWrite: value must be in [1, 2^64-2]");
-  RequireEventfd(env, fd, "write");
+  const int fd = f->fd;
   ssize_t n;
   do n = ::write(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
   if (n < 0) ThrowErrno(env, errno, "write", "eventfd");
@@ -56,8 +62,7 @@ Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
 // Returns the counter (and resets it), or null when nothing was pending.
 Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "eventfdRead");
-  RequireEventfd(env, fd, "read");
+  const int fd = ArgEventfd(info, "eventfdRead", "read")->fd;
   uint64_t v = 0;
   ssize_t n;
   do n = ::read(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
@@ -82,7 +87,8 @@ const napi_type_tag kPollerTag = {0x6a1f0c5e3b9d4e27ull, 0xb3c8d2f1a7e64905ull};
 // Outlives the JS wrapper: owned by the uv handle until its close callback runs.
 struct PollState {
   uv_poll_t handle;
-  int fd;
+  int fd;                     // the file's fd, closed in OnClosed
+  std::shared_ptr<File> file;  // marked closed by Shutdown
   napi_env env;
   Poller* owner;  // null once the wrapper is gone
   Napi::FunctionReference callback;
@@ -107,11 +113,15 @@ class Poller : public Napi::ObjectWrap<Poller> {
     return ctor;
   }
 
-  // new Poller(fd, callback(err, count)): takes ownership of fd.
+  // new Poller(eventfd handle, callback(err, count)): owns the handle's file once made. Until
+  // then nothing is changed: a constructor that throws leaves the handle open and unpolled.
   Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
     Napi::Env env = info.Env();
     if (napi_type_tag_object(env, info.This(), &kPollerTag) != napi_ok) ThrowType(env, "Poller: could not tag the new object");
-    int fd = ArgFd(info, 0, "Poller");
+    std::shared_ptr<File> file = ArgFileShared(info, 0, "Poller", "uv_poll_init");
+    if (file->kind != FdKind::kEventfd) ThrowErrno(env, EINVAL, "uv_poll_init", "not an eventfd");
+    if (file->polled) ThrowErrno(env, EBUSY, "uv_poll_init", "another poller owns this eventfd");
+    const int fd = file->fd;
     if (info.Length() < 2 || !info[1].IsFunction()) ThrowType(env, "Poller: callback must be a function");
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
@@ -132,9 +142,12 @@ class Poller : public Napi::ObjectWrap<Poller> {
       uv_close(reinterpret_cast<uv_handle_t*>(&st->handle), [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
       ThrowErrno(env, -rc, "uv_poll_start");
     }
+    // From here nothing throws (but bad_alloc, which ends the process anyway): the poller is armed.
     st->callback = Napi::Persistent(info[1].As<Napi::Function>());
     st->async = new Napi::AsyncContext(env, "vfio:eventfd");
     napi_add_async_cleanup_hook(env, OnTeardown, st, &st->hook);
+    st->file = std::move(file);
+    st->file->polled = true;
     state_ = st;
     Napi::ObjectWrap<Poller>::Ref();  // an armed poller keeps its wrapper alive until close()
   }
@@ -198,6 +211,8 @@ class Poller : public Napi::ObjectWrap<Poller> {
   static void Shutdown(PollState* st, bool from_hook) {
     if (st->closing) return;
     st->closing = true;
+    // Closed to JS from now on; the fd itself once libuv let go of it (OnClosed).
+    if (st->file) MarkClosed(*st->file);
     uv_poll_stop(&st->handle);
     st->callback.Reset();
     delete st->async;
@@ -211,7 +226,10 @@ class Poller : public Napi::ObjectWrap<Poller> {
 
   static void OnClosed(uv_handle_t* h) {
     auto* st = static_cast<PollState*>(h->data);
-    ::close(st->fd);
+    if (st->file) {  // null when uv_poll_start failed: the handle keeps its fd
+      ::close(st->fd);
+      st->file->polled = false;
+    }
     if (st->owner != nullptr) st->owner->state_ = nullptr;
     if (st->hook != nullptr) napi_remove_async_cleanup_hook(st->hook);  // teardown waits for this
     delete st;

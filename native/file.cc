@@ -1,16 +1,33 @@
-// open/close and positioned reads/writes: how config space, I/O-port BARs and
-// non-mmappable regions are reached (at the region's offset in the device fd).
+// open/close, the group's device fds, and positioned reads/writes: how config space,
+// I/O-port BARs and non-mmappable regions are reached (at the region's offset in the device
+// fd). open() and groupDeviceFd() are where files become handles (handle.cc says why).
 #include <fcntl.h>
+#include <linux/vfio.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include <cstring>
+
+#include "handle.h"
 
 namespace vfio {
 namespace {
 
+// A group of vfio's no-IOMMU mode: its devices DMA to physical addresses (memory.cc, "Parked
+// memory"). Judged by the path the kernel reports for the open file, so a symlink or "..",
+// which would hide the name from a check of the path JS gave, cannot.
+bool NoIommuGroup(int fd, const std::string& path) {
+  static const char kPrefix[] = "/dev/vfio/noiommu-";
+  if (path.compare(0, sizeof kPrefix - 1, kPrefix) == 0) return true;
+  char link[256];
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(proc.c_str(), link, sizeof link - 1);
+  if (n <= 0) return false;
+  link[n] = '\0';
+  return std::strncmp(link, kPrefix, sizeof kPrefix - 1) == 0;
+}
+
 // JS picks only the access mode the library uses (O_RDONLY or O_RDWR); O_CLOEXEC is always
 // added so a child process never inherits a container, group or device.
-
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowType(env, "open: path must be a string");
@@ -26,28 +43,57 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
                           NumberText(info[1]));
     flags = d == O_RDONLY ? O_RDONLY : O_RDWR;
   }
+  auto file = std::make_shared<File>();  // before the fd exists: nothing to leak if it throws
   int fd;
   do fd = ::open(path.c_str(), flags | O_CLOEXEC); while (fd < 0 && errno == EINTR);
   if (fd < 0) ThrowErrno(env, errno, "open", path);
-  return Napi::Number::New(env, fd);
+  file->fd = fd;
+  file->kind = ClassifyFd(fd);
+  if (file->kind == FdKind::kGroup && NoIommuGroup(fd, path)) file->noiommu = true;
+  return NewHandle(env, file);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0, "close");
-  // Linux releases the fd even when close() reports EINTR: never retry.
-  if (::close(fd) < 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close");
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  File* f = ArgFile(info, 0, "close", "close");
+  if (f->polled) ThrowErrno(env, EBUSY, "close", "an armed poller owns this eventfd; close the poller");
+  int err = CloseFile(*f);
+  if (err) ThrowErrno(env, err, "close");
+  return env.Undefined();
 }
 
-// pread/pwrite(fd, bytes, offset) -> bytes transferred; short transfers are the caller's to judge.
+// groupDeviceFd(group, name) -> device handle: VFIO_GROUP_GET_DEVICE_FD, the one ioctl that
+// makes an fd, hence not through ioctl(). A device of a no-IOMMU group is no-IOMMU too.
+Napi::Value GroupDeviceFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  File* group = ArgFile(info, 0, "groupDeviceFd", "ioctl");
+  if (info.Length() < 2 || !info[1].IsString()) ThrowType(env, "groupDeviceFd: name must be a string");
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  if (name.find('\0') != std::string::npos) ThrowType(env, "groupDeviceFd: name contains a NUL byte");
+  if (group->kind != FdKind::kGroup)
+    ThrowErrno(env, ENOTTY, "ioctl",
+               "VFIO_GROUP_GET_DEVICE_FD: the handle is " + FdKindName(group->kind) + ", not a VFIO group");
+  auto file = std::make_shared<File>();
+  file->kind = FdKind::kDevice;
+  // The kernel makes the fd close-on-exec.
+  int fd = IoctlRetry(group->fd, VFIO_GROUP_GET_DEVICE_FD, name.c_str());
+  if (fd < 0) ThrowErrno(env, errno, "ioctl", "VFIO_GROUP_GET_DEVICE_FD");
+  file->fd = fd;
+  if (group->noiommu) SetNoIommuDevice(*file);
+  return NewHandle(env, file);
+}
+
+// pread/pwrite(handle, bytes, offset) -> bytes transferred; short transfers are the caller's to judge.
 template <typename Syscall>
 Napi::Value Positional(const Napi::CallbackInfo& info, const char* name, const char* what, Syscall call) {
-  int fd = ArgFd(info, 0, name);
+  File* f = ArgFile(info, 0, name, name);
   Bytes b = ArgBytes(info, 1, name, what);
   uint64_t off = ArgU64(info, 2, name, "offset");
   if (off > static_cast<uint64_t>(INT64_MAX)) ThrowRange(info.Env(), std::string(name) + ": offset too large");
+  if (f->kind == FdKind::kEventfd)
+    ThrowErrno(info.Env(), EINVAL, name, "the handle is an eventfd; use eventfdRead/eventfdWrite");
   ssize_t n;
-  do n = call(fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
+  do n = call(f->fd, b.data, b.length, static_cast<off_t>(off)); while (n < 0 && errno == EINTR);
   if (n < 0) ThrowErrno(info.Env(), errno, name);
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
@@ -60,6 +106,7 @@ Napi::Value PWrite(const Napi::CallbackInfo& info) { return Positional(info, "pw
 void InitFile(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("groupDeviceFd", Napi::Function::New(env, GroupDeviceFd, "groupDeviceFd"));
   exports.Set("pread", Napi::Function::New(env, PRead, "pread"));
   exports.Set("pwrite", Napi::Function::New(env, PWrite, "pwrite"));
   Napi::Object c = Napi::Object::New(env);

@@ -4,7 +4,8 @@
 // so argsz <= buffer length keeps it inside the buffer, provided the argsz checked is the
 // argsz the kernel reads: the kernel gets a private copy, never JS memory. Requests whose structs carry
 // user pointers (MAP_DMA's vaddr, dirty bitmaps) are not here: memory.cc builds those.
-// Requests are keyed by (fd kind, number): see fdkind.cc for why. The table itself
+// Requests are keyed by (file kind, number), the kind recorded in the handle when the file was
+// opened (handle.cc says why, and why never an fd number). The table itself
 // (allowlist.gen.h) is generated from src/backend/allowlist.ts, which the fake kernel
 // enforces too.
 #include <sys/ioctl.h>
@@ -15,7 +16,7 @@
 #include <vector>
 
 #include "allowlist.gen.h"
-#include "shim.h"
+#include "handle.h"
 
 namespace vfio {
 namespace {
@@ -25,6 +26,9 @@ const Request* Find(FdKind kind, unsigned long number) {
     if (r.kind == kind && r.number == number) return &r;
   return nullptr;
 }
+
+constexpr unsigned long kIommuDestroy = _IO(';', 0x80);
+constexpr unsigned long kBindIommufd = _IO(';', 100 + 18);  // VFIO_DEVICE_BIND_IOMMUFD
 
 // The most an argsz-style argument may claim; the private copy below is this big at most.
 constexpr uint32_t kMaxArgsz = 1u << 20;
@@ -37,7 +41,7 @@ bool Known(unsigned long number) {
 
 Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "ioctl");
+  File* f = ArgFile(info, 0, "ioctl", "ioctl");
   if (info.Length() < 2 || !info[1].IsNumber()) ThrowType(env, "ioctl: request must be a number");
   // Checked before the cast: a fraction would otherwise truncate onto a listed request,
   // and converting a double outside unsigned range is undefined behaviour.
@@ -49,14 +53,14 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
     char hex[16];
     std::snprintf(hex, sizeof hex, "0x%lx", number);
     ThrowRange(env, std::string("ioctl: request ") + hex +
-                        " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)");
+                        " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; "
+                        "GET_DEVICE_FD through groupDeviceFd)");
   }
-  // The same number means different requests on different kinds of fd: ask the kernel what fd this is.
-  FdKind kind = ClassifyFd(env, fd);
-  const Request* req = Find(kind, number);
+  // The same number means different requests on different kinds of file: the handle says which this is.
+  const Request* req = Find(f->kind, number);
   if (req == nullptr)
-    ThrowErrno(env, ENOTTY, "ioctl",
-               std::string("request not valid on fd ") + std::to_string(fd) + " (a " + FdKindName(kind) + ")");
+    ThrowErrno(env, ENOTTY, "ioctl", "request not valid on " + FdKindName(f->kind));
+  const int fd = f->fd;
 
   int rc = -1;
   std::string where = req->name;
@@ -70,15 +74,9 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
       break;
     }
     case Arg::kIntPtr: {
-      int v = ArgFd(info, 2, req->name);
+      // An fd the kernel checks itself (SET_CONTAINER's container): a handle's, or a number.
+      int v = info.Length() > 2 && info[2].IsObject() ? ArgFile(info, 2, req->name, "ioctl")->fd : ArgFd(info, 2, req->name);
       rc = IoctlRetry(fd, number, &v);
-      break;
-    }
-    case Arg::kString: {
-      if (info.Length() < 3 || !info[2].IsString()) ThrowType(env, where + ": argument must be a string");
-      std::string s = info[2].As<Napi::String>().Utf8Value();
-      if (s.find('\0') != std::string::npos) ThrowType(env, where + ": argument contains a NUL byte");
-      rc = IoctlRetry(fd, number, s.c_str());
       break;
     }
     case Arg::kArgsz: {
@@ -125,6 +123,19 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
       // nothing detaches or shrinks a plain ArrayBuffer (resizable ones only resize from their own
       // thread); another thread can neither detach a SharedArrayBuffer nor shrink a growable one.
       std::memcpy(b.data, copy.data(), len);
+      // A destroyed IOAS takes its mappings with it: forget their records (and free memory whose
+      // buffer was collected while it was mapped). DESTROY's second word is the object id.
+      if (rc >= 0 && f->kind == FdKind::kIommufd && number == kIommuDestroy) {
+        uint32_t id;
+        std::memcpy(&id, copy.data() + 4, 4);
+        ForgetRecords(*f, id, true, 0, 0);
+      }
+      // A device bound with no iommufd (-1) is in no-IOMMU mode: it DMAs to physical addresses.
+      if (rc >= 0 && f->kind == FdKind::kDevice && number == kBindIommufd) {
+        int32_t iommufd;
+        std::memcpy(&iommufd, copy.data() + 8, 4);
+        if (iommufd < 0) SetNoIommuDevice(*f);
+      }
       errno = err;
       break;
     }

@@ -6,9 +6,12 @@
 //    buffer first (every view then reads as empty), then releases the range into the
 //    quarantine below instead of munmapping it.
 //  - The buffer's finalizer releases only what was not released explicitly.
-//  - DMA memory remembers each IOMMU mapping made through dmaMap. It cannot be freed
-//    while one remains, and a finalizer that finds one leaks the memory instead of
-//    handing pages the device may still write to back to the allocator.
+//  - DMA memory counts the IOMMU mappings made through dmaMap/ioasMap (recorded on the
+//    handle they were made through, handle.h). It cannot be freed while one remains, and a
+//    finalizer that finds one leaks the memory instead of handing pages the device may
+//    still write to back to the allocator.
+//  - Memory whose physical addresses went to JS (dmaPhysical) is parked, not released,
+//    while a no-IOMMU device is open ("Parked memory" below).
 // No process address ever reaches JS: dmamap.cc computes vaddr/user_va itself.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -25,8 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "handle.h"
 #include "memory.h"
-#include "shim.h"
 
 #ifndef MAP_HUGE_SHIFT
 #define MAP_HUGE_SHIFT 26
@@ -39,9 +42,7 @@ namespace vfio {
 
 constexpr size_t kHugePage = 2u << 20;
 
-std::shared_ptr<Registry>& RegistryOf(Napi::Env env) {
-  return *env.GetInstanceData<std::shared_ptr<Registry>>();
-}
+std::shared_ptr<Registry>& RegistryOf(Napi::Env env) { return DataOf(env).registry; }
 
 // The quarantine. Detaching cannot stop async work that already holds a view's raw pointer:
 // an fs.read, crypto.randomFill or zlib call running on a threadpool thread keeps writing
@@ -123,9 +124,58 @@ Napi::Value DrainQuarantine(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// Parked memory. In no-IOMMU mode nothing translates a device's DMA: it reaches whatever
+// physical pages the driver gave it (dmaPhysical), and nothing in the kernel knows the driver
+// did. Pages given back to the kernel while such a device may still hold their addresses would
+// be written into someone else's memory. So while any no-IOMMU device handle is open, released
+// memory whose addresses went out stays mapped and locked, out of JS's reach (its buffer is
+// detached as usual); when the last such handle closes the device can no longer be programmed
+// (closing the device fd resets and disables it), and the parked ranges go to the quarantine.
+// Process-wide: a device opened on one thread may hold the addresses another handed out.
+namespace {
+
+struct Range {
+  void* addr;
+  size_t length;
+};
+std::mutex noiommu_lock;
+size_t noiommu_devices = 0;
+std::vector<Range>& Parked() {
+  static auto* parked = new std::vector<Range>();  // never destroyed: finalizers may run at exit
+  return *parked;
+}
+
+// Parks the range if a no-IOMMU device is open; false otherwise.
+bool Park(void* addr, size_t length) {
+  std::lock_guard<std::mutex> hold(noiommu_lock);
+  if (noiommu_devices == 0) return false;
+  try {
+    Parked().push_back(Range{addr, length});
+  } catch (const std::bad_alloc&) {
+    // Not recorded, so never quarantined: the range stays mapped for good, which is safe.
+  }
+  return true;
+}
+
+}  // namespace
+
+void NoIommuDeviceOpened() {
+  std::lock_guard<std::mutex> hold(noiommu_lock);
+  noiommu_devices++;
+}
+
+void NoIommuDeviceClosed() {
+  std::vector<Range> out;
+  {
+    std::lock_guard<std::mutex> hold(noiommu_lock);
+    if (--noiommu_devices == 0) out.swap(Parked());
+  }
+  for (const Range& r : out) Quarantine(r.addr, r.length);
+}
+
 void Release(Mem* m) {
   if (m->released) return;
-  Quarantine(m->addr, m->length);
+  if (!(m->exposed && Park(m->addr, m->length))) Quarantine(m->addr, m->length);
   m->released = true;
   m->registry->live.erase(m->addr);
 }
@@ -197,30 +247,27 @@ void DetachAndRelease(Napi::Env env, const Napi::CallbackInfo& info, size_t i, M
 }
 
 // A mapping JS can touch must never SIGBUS: pages of a file past its end do, and a regular
-// file can be truncated under the mapping by anyone. So only two kinds of fd are mapped:
-//  - a VFIO device fd: vfio-pci checks the range against the region itself;
-//  - a memfd sealed against shrinking (F_SEAL_SHRINK), within its size: it can never lose
-//    pages under the mapping. The tests use these to stand in for a device.
-void RequireMappable(Napi::Env env, int fd, uint64_t offset, uint64_t length) {
-  FdKind kind = ClassifyFd(env, fd);
-  if (kind == FdKind::kDevice) return;
-  int seals = ::fcntl(fd, F_GET_SEALS);
-  if (kind != FdKind::kOther || seals < 0 || !(seals & F_SEAL_SHRINK))
+// file can be truncated under the mapping by anyone. So only two kinds of file are mapped:
+//  - a VFIO device: vfio-pci checks the range against the region itself;
+//  - a memfd of this addon (memfd()), within its size: it is sealed against shrinking and
+//    growing, so the size recorded in its handle holds for its life and no page can vanish
+//    under the mapping. The tests use these to stand in for a device.
+void RequireMappable(Napi::Env env, const File& f, uint64_t offset, uint64_t length) {
+  if (f.kind == FdKind::kDevice) return;
+  if (f.kind != FdKind::kMemfd)
     ThrowErrno(env, ENODEV, "mmap",
-               "fd " + std::to_string(fd) + " is a " + FdKindName(kind) +
-                   ": only VFIO device fds (and memfds sealed against shrinking) are mapped");
-  struct stat st;
-  if (Fstat(fd, &st) < 0) ThrowErrno(env, errno, "mmap");
-  if (offset + length > static_cast<uint64_t>(st.st_size))
-    ThrowErrno(env, EINVAL, "mmap", "the mapping would run past the end of the memfd");
+               "the handle is " + FdKindName(f.kind) +
+                   ": only VFIO devices (and this addon's memfds) are mapped");
+  if (offset + length > f.memfd_size) ThrowErrno(env, EINVAL, "mmap", "the mapping would run past the end of the memfd");
 }
 
-// memfd(size) -> fd: shared memory that mmap accepts (sealed against shrinking), so tests on a
-// machine without a VFIO device can exercise mapped regions.
+// memfd(size) -> handle: shared memory that mmap accepts (sealed against any size change), so
+// tests on a machine without a VFIO device can exercise mapped regions.
 Napi::Value Memfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t size = ArgU64(info, 0, "memfd", "size");
   if (size > static_cast<uint64_t>(INT64_MAX)) ThrowRange(env, "memfd: size must be below 2^63");
+  auto file = std::make_shared<File>();
   int fd = static_cast<int>(::syscall(SYS_memfd_create, "vfio", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (fd < 0) ThrowErrno(env, errno, "memfd_create");
   if (::ftruncate(fd, static_cast<off_t>(size)) < 0 ||
@@ -229,12 +276,15 @@ Napi::Value Memfd(const Napi::CallbackInfo& info) {
     ::close(fd);
     ThrowErrno(env, err, "memfd_create");
   }
-  return Napi::Number::New(env, fd);
+  file->fd = fd;
+  file->kind = FdKind::kMemfd;
+  file->memfd_size = size;
+  return NewHandle(env, file);
 }
 
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "mmap");
+  File* f = ArgFile(info, 0, "mmap", "mmap");
   uint64_t offset = ArgU64(info, 1, "mmap", "offset");
   uint64_t length = ArgU64(info, 2, "mmap", "length");
   uint64_t prot = ArgU64(info, 3, "mmap", "prot");
@@ -247,8 +297,8 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (prot != static_cast<uint64_t>(PROT_READ | PROT_WRITE))
     ThrowRange(env, "mmap: prot must be PROT_READ|PROT_WRITE (3): read-only memory cannot be an ArrayBuffer; use pread");
   if (offset > static_cast<uint64_t>(INT64_MAX) - length) ThrowRange(env, "mmap: offset + length must be below 2^63");
-  RequireMappable(env, fd, offset, length);
-  void* p = ::mmap(nullptr, length, static_cast<int>(prot), MAP_SHARED, fd, static_cast<off_t>(offset));
+  RequireMappable(env, *f, offset, length);
+  void* p = ::mmap(nullptr, length, static_cast<int>(prot), MAP_SHARED, f->fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap");
   Mem* m = new Mem{static_cast<uint8_t*>(p), static_cast<size_t>(length), false, page};
   m->registry = RegistryOf(env);
@@ -311,7 +361,7 @@ Napi::Value DmaFree(const Napi::CallbackInfo& info) {
   if (m->iommu_maps > 0)
     ThrowErrno(env, EBUSY, "dmaFree",
                std::to_string(m->iommu_maps) + " IOMMU mapping(s) still name this memory; unmap them first");
-  DetachAndRelease(env, info, 0, m, "dmaFree");
+  DetachAndRelease(env, info, 0, m, "dmaFree");  // exposed memory may be parked instead: see above
   return env.Undefined();
 }
 
@@ -324,6 +374,15 @@ Napi::Value DmaPhysical(const Napi::CallbackInfo& info) {
   Mem* m = Lookup(info, 0, "dmaPhysical");
   if (!m->dma) ThrowType(env, "dmaPhysical: only memory from dmaAlloc has DMA addresses");
   if (::mlock(m->addr, m->length) < 0) ThrowErrno(env, errno, "mlock", "DMA memory for no-IOMMU mode");
+  // Every failure below unlocks again (locked memory counts against RLIMIT_MEMLOCK), unless an
+  // earlier call handed the addresses out: a device may be using them, so they stay locked.
+  struct Unlock {
+    Mem* m;
+    bool armed;
+    ~Unlock() {
+      if (armed && !m->exposed) ::munlock(m->addr, m->length);
+    }
+  } unlock{m, true};
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t pages = m->length / page;
   int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -353,13 +412,15 @@ Napi::Value DmaPhysical(const Napi::CallbackInfo& info) {
     if (pfn == 0) ThrowErrno(env, EPERM, "dmaPhysical", "/proc/self/pagemap hides frame numbers without CAP_SYS_ADMIN");
     phys[k] = pfn * page;
   }
+  m->exposed = true;
+  unlock.armed = false;
   return out;
 }
 
 }  // namespace
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new std::shared_ptr<Registry>(std::make_shared<Registry>()));
+  DataOf(env).registry = std::make_shared<Registry>();
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
   exports.Set("memfd", Napi::Function::New(env, Memfd, "memfd"));

@@ -1,6 +1,8 @@
 // Argument validation and error construction shared by every entry point.
 #include "shim.h"
 
+#include "memory.h"
+
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -34,6 +36,8 @@ void ThrowRange(Napi::Env env, const std::string& msg) { throw Napi::RangeError:
 
 // Coercing a primitive runs no JS, so this cannot call back into hostile code.
 std::string NumberText(Napi::Value number) { return number.ToString().Utf8Value(); }
+
+AddonData& DataOf(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   Napi::Env env = info.Env();
@@ -103,7 +107,9 @@ static Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new vfio::AddonData());
   exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
+  vfio::InitHandle(env, exports);
   vfio::InitFile(env, exports);
   vfio::InitIoctl(env, exports);
   vfio::InitMemory(env, exports);

@@ -5,9 +5,9 @@
 
 #include <napi.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace vfio {
@@ -46,17 +46,25 @@ int IoctlRetry(int fd, unsigned long request, Arg... arg) {
 // A new BigUint64Array of n elements for JS; *data points at its storage. `fn` names the call in errors.
 Napi::Value NewBigUint64Array(Napi::Env env, size_t n, uint64_t** data, const char* fn);
 
-// fstat(2) through the raw syscall (glibc's symbol would lift the addon's glibc floor).
-int Fstat(int fd, struct stat* st);
+// What a file is. Classified once, when a handle is made (handle.cc), and read from the
+// handle on every call after: VFIO reuses ioctl numbers across kinds, and a number checked
+// by fstat before each call could be closed and reused by another thread before the call.
+enum class FdKind { kOther, kContainer, kGroup, kDevice, kIommufd, kEventfd, kMemfd };
+// From fstat/readlink of an fd open()ed from a path (never fails: unknown is kOther).
+FdKind ClassifyFd(int fd);
+// For messages: "a VFIO container", "an eventfd", "a non-VFIO file", ...
+std::string FdKindName(FdKind k);
 
-// The kernel object behind an fd, from fstat/readlink (see fdkind.cc).
-enum class FdKind { kOther, kContainer, kGroup, kDevice, kIommufd };
-FdKind ClassifyFd(Napi::Env env, int fd);
-const char* FdKindName(FdKind k);
-// Throws ENOTTY (as the kernel would for a foreign ioctl) unless fd is of kind `want`.
-void RequireFdKind(Napi::Env env, int fd, FdKind want, const char* what);
+// Per-environment state: the registry of memory handed to JS (memory.h) and the FdHandle class.
+struct Registry;
+struct AddonData {
+  std::shared_ptr<Registry> registry;
+  Napi::FunctionReference handle_class;
+};
+AddonData& DataOf(Napi::Env env);
 
 // Registration of each concern's exports.
+void InitHandle(Napi::Env env, Napi::Object exports);
 void InitFile(Napi::Env env, Napi::Object exports);
 void InitIoctl(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);

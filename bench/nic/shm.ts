@@ -5,7 +5,7 @@
  * accesses take exactly the path they take on a VFIO device (Atomics on a mapping).
  */
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
-import type { Backend } from '../../src/backend/backend.js';
+import type { Backend, FdHandle } from '../../src/backend/backend.js';
 import { Region } from '../../src/model/region.js';
 import { VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from '../../src/uapi/vfio-region.js';
 import { BAR_SIZE, CTL_OFFSET, FILE_SIZE } from './layout.js';
@@ -15,7 +15,7 @@ const PROT_RW = 3; // PROT_READ | PROT_WRITE
 export interface SharedNic {
   readonly path: string;
   readonly backend: Backend;
-  readonly fd: number;
+  readonly fd: FdHandle;
   readonly bar: Region;
   /** The control page as 32-bit words (see layout.ts), for Atomics. */
   readonly ctl: Uint32Array;
@@ -25,7 +25,7 @@ export interface SharedNic {
 export function createSharedNic(): SharedNic {
   // A fresh, zeroed memfd per run: the simulator starts from power-on state.
   const fd = loadAddon().memfd(FILE_SIZE);
-  const path = `/proc/${process.pid}/fd/${fd}`;
+  const path = `/proc/${process.pid}/fd/${fd.fd}`;
   const backend = nativeBackend();
   const bar = new Region(backend, fd, 'sim', 'BAR0', {
     argsz: 32,

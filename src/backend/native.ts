@@ -4,25 +4,30 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { Backend, DmaAllocation, EventCallback, EventPoller, HugePages } from './backend.js';
+import type { Backend, DmaAllocation, EventCallback, EventPoller, FdHandle, HugePages } from './backend.js';
 import { memlockLimit } from '../host/limits.js';
 
 // The calls the addon offers exactly as the Backend does; the rest differ in shape.
+// Files are FdHandles the addon makes (native/handle.cc); every call takes one, never a number.
 type Direct =
-  | 'open' | 'close' | 'ioctl' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap' | 'dmaUnmap'
-  | 'ioasMap' | 'ioasUnmap' | 'dmaPhysical' | 'eventfdWrite' | 'eventfdRead';
+  | 'open' | 'close' | 'ioctl' | 'groupDeviceFd' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap'
+  | 'dmaUnmap' | 'ioasMap' | 'ioasUnmap' | 'dmaPhysical' | 'eventfdWrite' | 'eventfdRead';
 
 interface Addon extends Pick<Backend, Direct> {
   dmaAlloc(length: number, huge: number): DmaAllocation;
-  ioasIovaRanges(fd: number, ioas: number): { ranges: BigUint64Array; alignment: bigint };
-  eventfd(init?: number): number;
-  Poller: new (fd: number, cb: EventCallback) => EventPoller;
+  ioasIovaRanges(file: FdHandle, ioas: number): { ranges: BigUint64Array; alignment: bigint };
+  eventfd(init?: number): FdHandle;
+  /** Owns the eventfd's handle once made (close(handle) is EBUSY; poller.close() closes it). */
+  Poller: new (eventfd: FdHandle, cb: EventCallback) => EventPoller;
+  /** The class of the addon's handles, for instanceof; calling it throws (only the addon makes them). */
+  FdHandle: abstract new () => FdHandle;
   constants: { pageSize: number };
   /**
-   * A memfd of `size` bytes sealed against shrinking: besides a VFIO device fd, the only fd
-   * mmap accepts (a regular file could be truncated under the mapping). For tests.
+   * A memfd of `size` bytes sealed against any size change (handle kind 'memfd'): besides a
+   * VFIO device, the only file mmap accepts, within its size (a regular file could be
+   * truncated under the mapping). For tests.
    */
-  memfd(size: number): number;
+  memfd(size: number): FdHandle;
   /**
    * Munmaps now every released range the shim still holds reserved with a placeholder
    * (native/memory.cc, "The quarantine"). For tests and measurements.
@@ -66,11 +71,12 @@ export function nativeBackend(): Backend {
     name: 'native',
     pageSize: a.constants.pageSize,
     open: (path, flags) => a.open(path, flags),
-    close: (fd) => a.close(fd),
-    ioctl: (fd, request, arg) => a.ioctl(fd, request, arg),
-    pread: (fd, target, offset) => a.pread(fd, target, offset),
-    pwrite: (fd, source, offset) => a.pwrite(fd, source, offset),
-    mmap: (fd, offset, length, prot) => a.mmap(fd, offset, length, prot),
+    close: (file) => a.close(file),
+    ioctl: (file, request, arg) => a.ioctl(file, request, arg),
+    groupDeviceFd: (group, name) => a.groupDeviceFd(group, name),
+    pread: (file, target, offset) => a.pread(file, target, offset),
+    pwrite: (file, source, offset) => a.pwrite(file, source, offset),
+    mmap: (file, offset, length, prot) => a.mmap(file, offset, length, prot),
     munmap: (buffer) => a.munmap(buffer),
     dmaAlloc: (length, huge) => {
       const mode = HUGE[huge];
@@ -78,21 +84,21 @@ export function nativeBackend(): Backend {
       return a.dmaAlloc(length, mode);
     },
     dmaFree: (buffer) => a.dmaFree(buffer),
-    dmaMap: (fd, buffer, offset, size, iova, flags) => a.dmaMap(fd, buffer, offset, size, iova, flags),
-    dmaUnmap: (fd, iova, size, flags) => a.dmaUnmap(fd, iova, size, flags),
-    ioasMap: (fd, ioas, buffer, offset, size, iova, flags) => a.ioasMap(fd, ioas, buffer, offset, size, iova, flags),
-    ioasUnmap: (fd, ioas, iova, length) => a.ioasUnmap(fd, ioas, iova, length),
-    ioasIovaRanges: (fd, ioas) => {
-      const { ranges, alignment } = a.ioasIovaRanges(fd, ioas);
+    dmaMap: (container, buffer, offset, size, iova, flags) => a.dmaMap(container, buffer, offset, size, iova, flags),
+    dmaUnmap: (container, iova, size, flags) => a.dmaUnmap(container, iova, size, flags),
+    ioasMap: (iommufd, ioas, buffer, offset, size, iova, flags) => a.ioasMap(iommufd, ioas, buffer, offset, size, iova, flags),
+    ioasUnmap: (iommufd, ioas, iova, length) => a.ioasUnmap(iommufd, ioas, iova, length),
+    ioasIovaRanges: (iommufd, ioas) => {
+      const { ranges, alignment } = a.ioasIovaRanges(iommufd, ioas);
       const out: { start: bigint; last: bigint }[] = [];
       for (let k = 0; k + 1 < ranges.length; k += 2) out.push({ start: ranges[k]!, last: ranges[k + 1]! });
       return { ranges: out, alignment };
     },
     dmaPhysical: (buffer) => a.dmaPhysical(buffer),
     eventfd: () => a.eventfd(0),
-    eventfdWrite: (fd, value) => a.eventfdWrite(fd, value),
-    eventfdRead: (fd) => a.eventfdRead(fd),
-    poll: (fd, callback) => new a.Poller(fd, callback),
+    eventfdWrite: (eventfd, value) => a.eventfdWrite(eventfd, value),
+    eventfdRead: (eventfd) => a.eventfdRead(eventfd),
+    poll: (eventfd, callback) => new a.Poller(eventfd, callback),
     memlockLimit: () => memlockLimit(),
   };
 }

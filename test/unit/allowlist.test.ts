@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Backend } from '../../src/backend/backend.js';
+import type { Backend, FdHandle } from '../../src/backend/backend.js';
 import { nativeBackend } from '../../src/backend/native.js';
 import { VFIO_GET_API_VERSION } from '../../src/uapi/ioctl.js';
 import { fakeTarget } from '../conformance/fake-target.js';
@@ -19,7 +19,7 @@ afterAll(() => fake.kernel.dispose());
 const file = join(mkdtempSync(join(tmpdir(), 'vfio-allowlist-')), 'f');
 writeFileSync(file, Buffer.alloc(64));
 
-const backends: [string, Backend, () => number][] = [
+const backends: [string, Backend, () => FdHandle][] = [
   ['native', nativeBackend(), () => nativeBackend().open(file)],
   ['fake', fake.kernel, () => fake.kernel.open(fake.target.containerPath)],
 ];
@@ -38,20 +38,33 @@ describe.each(backends)('argument checks on the %s backend', (_name, b, open) =>
 
   it('names the way around for a request not on the allow-list', () => {
     const fd = open();
-    const msg = (n: number) => `ioctl: request 0x${n.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap)`;
+    const msg = (n: number) =>
+      `ioctl: request 0x${n.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; GET_DEVICE_FD through groupDeviceFd)`;
     for (const n of [0, 0x5401 /* TCGETS */, 0xffffffff]) refused(call(b.ioctl, fd, n), RangeError, msg(n));
     b.close(fd);
   });
 
-  it('reports a closed fd as EBADF from ioctl, not from how the shim classifies fds', () => {
+  it('reports a closed handle as EBADF from ioctl', () => {
     const fd = open();
     b.close(fd);
     expect(call(b.ioctl, fd, VFIO_GET_API_VERSION)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'ioctl' }));
   });
 
-  it('prints a bad fd as JavaScript would', () => {
-    for (const v of [1.5, -1, 2 ** 31, NaN]) refused(call(b.close, v), RangeError, `close: fd must be an integer in [0, 2^31), got ${v}`);
-    refused(call(b.ioctl, 3n, VFIO_GET_API_VERSION), TypeError, 'ioctl: argument 1 (fd) must be a number');
+  it('takes no fd number, nor anything else that is not its own handle, for a file', (ctx) => {
+    // Until the fake kernel makes handles (branch h-fake), its files are numbers: nothing to hold it to.
+    const probe = open();
+    b.close(probe);
+    if (typeof probe === 'number') ctx.skip();
+    // The fake words its refusal itself; both are TypeErrors, and the native one says why.
+    const notNative = _name === 'native' ? '' : 'x';
+    for (const v of [3, 1.5, -1, 2 ** 31, NaN, 3n, '3', {}, { fd: 3 }, null, undefined]) {
+      expect(call(b.close, v), String(v)).toThrow(TypeError);
+      expect(call(b.ioctl, v, VFIO_GET_API_VERSION), String(v)).toThrow(TypeError);
+    }
+    if (!notNative) {
+      refused(call(b.close, 3), TypeError, 'close: argument 1 must be a handle from open(), groupDeviceFd(), eventfd() or memfd() of this addon; fd numbers are not accepted');
+      refused(call(b.ioctl, { fd: 3 }, VFIO_GET_API_VERSION), TypeError, 'ioctl: argument 1 must be a handle from open(), groupDeviceFd(), eventfd() or memfd() of this addon');
+    }
   });
 
   it('refuses a detached (freed) buffer, whatever the view', () => {

@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { loadAddon, nativeBackend } from '../../src/backend/native.js';
+import type { FdHandle } from '../../src/backend/backend.js';
 import { VFIO_GET_API_VERSION, VFIO_GROUP_GET_STATUS, VFIO_IOMMU_MAP_DMA, VFIO_DEVICE_SET_IRQS } from '../../src/uapi/ioctl.js';
 
 const b = nativeBackend();
@@ -35,9 +38,6 @@ describe('open/close', () => {
   it('rejects bad arguments with TypeError/RangeError', () => {
     expect(() => b.open(42 as unknown as string)).toThrow(TypeError);
     expect(() => b.open('a\0b')).toThrow(/NUL/);
-    expect(() => b.close(-1)).toThrow(RangeError);
-    expect(() => b.close(1.5)).toThrow(RangeError);
-    expect(() => b.close('3' as unknown as number)).toThrow(TypeError);
     expect(() => b.open('/tmp', 0o100 /* O_CREAT */)).toThrow(/only O_RDONLY/);
   });
 });
@@ -64,9 +64,10 @@ describe('ioctl allow-list', () => {
   it('refuses requests not on the list, MAP_DMA included', () => {
     expect(() => b.ioctl(fd, 0x5401 /* TCGETS */)).toThrow(/not on the allow-list/);
   });
-  it('asks the kernel what the fd is before trusting a request number', () => {
+  it('goes by the kind the handle recorded at open before trusting a request number', () => {
     // VFIO_IOMMU_MAP_DMA shares its number with VFIO_DEVICE_PCI_HOT_RESET; on anything but a
-    // VFIO device fd that number must not reach the kernel with a JS-made struct.
+    // VFIO device that number must not reach the kernel with a JS-made struct.
+    expect(fd.kind).toBe('other');
     for (const req of [VFIO_GET_API_VERSION, VFIO_GROUP_GET_STATUS, VFIO_IOMMU_MAP_DMA, VFIO_DEVICE_SET_IRQS]) {
       expect(() => b.ioctl(fd, req, new Uint8Array(64))).toThrow(
         expect.objectContaining({ code: 'ENOTTY', syscall: 'ioctl', message: expect.stringMatching(/non-VFIO file/) }),
@@ -83,7 +84,8 @@ describe('ioctl allow-list', () => {
 describe('mmap and detach-on-unmap', () => {
   it('maps a memfd, reads and writes through it, and detaches on munmap', () => {
     const fd = loadAddon().memfd(8192);
-    const path = `/proc/self/fd/${fd}`;
+    expect(fd.kind).toBe('memfd');
+    const path = `/proc/self/fd/${fd.fd}`;
     b.pwrite(fd, Buffer.alloc(8192, 0x11), 0);
     const ab = b.mmap(fd, 4096, 4096, 3);
     const u32 = new Uint32Array(ab);
@@ -99,7 +101,7 @@ describe('mmap and detach-on-unmap', () => {
     b.close(fd);
   });
   it('validates offset, length and prot', () => {
-    const fd = b.open(tempFile(8192));
+    const fd = loadAddon().memfd(8192);
     expect(() => b.mmap(fd, 100, 4096, 3)).toThrow(/multiple of the page size/);
     expect(() => b.mmap(fd, 0, 0, 3)).toThrow(/greater than 0/);
     expect(() => b.mmap(fd, 0, 4096, 8)).toThrow(/prot/);
@@ -174,6 +176,7 @@ describe('DMA memory', () => {
 describe('eventfd and the poller', () => {
   it('delivers the counter on the event loop and closes the fd on close()', async () => {
     const fd = b.eventfd();
+    const number = fd.fd;
     const got = await new Promise<number>((resolve) => {
       const p = b.poll(fd, (err, n) => {
         expect(err).toBeNull();
@@ -187,7 +190,8 @@ describe('eventfd and the poller', () => {
     expect(got).toBe(7);
     // libuv closes handles in the loop's close phase, after this turn.
     await new Promise((r) => setTimeout(r, 10));
-    expect(existsSync(`/proc/self/fd/${fd}`)).toBe(false);
+    expect(fd.closed).toBe(true);
+    expect(existsSync(`/proc/self/fd/${number}`)).toBe(false);
   });
   it('reads nothing (null) when no event is pending', () => {
     const fd = b.eventfd();
@@ -222,8 +226,177 @@ describe('eventfd and the poller', () => {
     expect(p.closed).toBe(true);
   });
   it('validates arguments', () => {
-    expect(() => b.poll(-1, () => {})).toThrow(RangeError);
-    expect(() => b.poll(b.eventfd(), 'x' as unknown as () => void)).toThrow(TypeError);
-    expect(() => b.eventfdWrite(0, 0)).toThrow(RangeError);
+    const e = b.eventfd();
+    expect(() => b.poll(-1 as unknown as FdHandle, () => {})).toThrow(TypeError);
+    expect(() => b.poll(e, 'x' as unknown as () => void)).toThrow(TypeError);
+    expect(() => b.eventfdWrite(e, 0)).toThrow(RangeError);
+    b.close(e);
+  });
+});
+
+// Issue 12, finding 5: files are handles the addon made, never fd numbers JS could swap.
+describe('handles', () => {
+  const a = loadAddon();
+  const proto = a.FdHandle.prototype as object;
+  // Every entry point that takes a file, with that file first (the Poller is a constructor).
+  const takers: [string, (h: unknown) => unknown][] = [
+    ['close', (h) => a.close(h as FdHandle)],
+    ['ioctl', (h) => a.ioctl(h as FdHandle, VFIO_GET_API_VERSION)],
+    ['groupDeviceFd', (h) => a.groupDeviceFd(h as FdHandle, '0000:00:00.0')],
+    ['pread', (h) => a.pread(h as FdHandle, new Uint8Array(4), 0)],
+    ['pwrite', (h) => a.pwrite(h as FdHandle, new Uint8Array(4), 0)],
+    ['mmap', (h) => a.mmap(h as FdHandle, 0, 4096, 3)],
+    ['dmaMap', (h) => a.dmaMap(h as FdHandle, a.dmaAlloc(4096, 0).buffer, 0, 4096, 0n, 3)],
+    ['dmaUnmap', (h) => a.dmaUnmap(h as FdHandle, 0n, 4096n, 0)],
+    ['ioasMap', (h) => a.ioasMap(h as FdHandle, 1, a.dmaAlloc(4096, 0).buffer, 0, 4096, 0n, 6)],
+    ['ioasUnmap', (h) => a.ioasUnmap(h as FdHandle, 1, 0n, 4096n)],
+    ['ioasIovaRanges', (h) => a.ioasIovaRanges(h as FdHandle, 1)],
+    ['eventfdWrite', (h) => a.eventfdWrite(h as FdHandle, 1)],
+    ['eventfdRead', (h) => a.eventfdRead(h as FdHandle)],
+    ['Poller', (h) => new a.Poller(h as FdHandle, () => {})],
+  ];
+
+  it('numbers, plain objects, {fd}, a forged kind, a Proxy or a Poller are TypeErrors at every entry point', () => {
+    const real = a.memfd(4096);
+    const poller = b.poll(b.eventfd(), () => {});
+    const fakes: [string, unknown][] = [
+      ['the number of an open file', real.fd],
+      ['0', 0],
+      ['a plain object', {}],
+      ['{ fd: 3 }', { fd: 3 }],
+      ['a forged container', { fd: real.fd, kind: 'container', closed: false }],
+      ['an object on the handle prototype', Object.create(proto)],
+      ['the prototype', proto],
+      ['a Proxy of a handle', new Proxy(real, {})],
+      ['a Poller', poller],
+      ['null', null],
+    ];
+    for (const [fn, call] of takers)
+      for (const [what, v] of fakes) {
+        expect(() => call(v), `${fn}(${what})`).toThrow(TypeError);
+        expect(() => call(v), `${fn}(${what})`).toThrow(new RegExp(`${fn}: argument 1 must be a handle from open\\(\\)`));
+      }
+    expect(() => a.close(3 as unknown as FdHandle)).toThrow(/fd numbers are not accepted/);
+    // None of that touched the real file.
+    expect(real.closed).toBe(false);
+    b.pwrite(real, new Uint8Array([7]), 0);
+    poller.close();
+    b.close(real);
+  });
+
+  it('fd, kind and closed refuse another receiver; the constructor refuses JS', () => {
+    const poller = b.poll(b.eventfd(), () => {});
+    for (const name of ['fd', 'kind', 'closed']) {
+      const get = Object.getOwnPropertyDescriptor(proto, name)!.get!;
+      for (const self of [{}, Object.create(proto), proto, poller, new Date(), 3, null, undefined])
+        expect(() => get.call(self), `${name} on ${String(self)}`).toThrow(TypeError);
+    }
+    poller.close();
+    const Ctor = a.FdHandle as unknown as new (...args: unknown[]) => object;
+    for (const args of [[], [3], [{ fd: 3 }], [b.eventfd()]])
+      expect(() => new Ctor(...args)).toThrow(/the constructor cannot be called/);
+    expect(() => Reflect.construct(Ctor, [3])).toThrow(TypeError);
+    class Sub extends Ctor {}
+    expect(() => new Sub(3)).toThrow(TypeError);
+  });
+
+  it('records the kind once, when made', () => {
+    const files = [b.open(tempFile(16)), b.eventfd(), a.memfd(4096)];
+    expect(files.map((f) => f.kind)).toEqual(['other', 'eventfd', 'memfd']);
+    for (const f of files) {
+      expect(f).toBeInstanceOf(a.FdHandle);
+      expect(f.closed).toBe(false);
+      expect(existsSync(`/proc/self/fd/${f.fd}`)).toBe(true);
+      b.close(f);
+    }
+  });
+
+  it('a closed handle is EBADF at every entry point, close included', () => {
+    for (const make of [() => b.open(tempFile(4096)), () => b.eventfd(), () => a.memfd(4096)]) {
+      const h = make();
+      b.close(h);
+      expect(h.closed).toBe(true);
+      expect(h.fd).toBe(-1);
+      for (const [fn, call] of takers)
+        expect(() => call(h), `${fn} on a closed ${h.kind}`).toThrow(
+          expect.objectContaining({ code: 'EBADF', message: expect.stringMatching(/the handle is closed/) }),
+        );
+    }
+  });
+
+  it('refuses what a kind of file cannot do: eventfd reads elsewhere, pread on an eventfd, mmap of a non-device', () => {
+    const e = b.eventfd();
+    const f = b.open(tempFile(8192));
+    const m = a.memfd(4096);
+    expect(() => b.pread(e, new Uint8Array(8), 0)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => b.pwrite(e, new Uint8Array(8), 0)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => b.eventfdRead(m)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/not an eventfd/) }));
+    expect(() => b.poll(f, () => {})).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/not an eventfd/) }));
+    for (const h of [e, f]) expect(() => b.mmap(h, 0, 4096, 3)).toThrow(expect.objectContaining({ code: 'ENODEV' }));
+    expect(() => b.mmap(m, 0, 8192, 3)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/past the end/) }));
+    expect(() => b.groupDeviceFd(f, '0000:00:00.0')).toThrow(
+      expect.objectContaining({ code: 'ENOTTY', message: expect.stringMatching(/not a VFIO group/) }),
+    );
+    expect(() => b.dmaUnmap(e, 0n, 4096n, 0)).toThrow(expect.objectContaining({ code: 'ENOTTY', message: expect.stringMatching(/an eventfd, not a VFIO container/) }));
+    expect(() => b.ioasUnmap(f, 1, 0n, 4096n)).toThrow(expect.objectContaining({ code: 'ENOTTY', message: expect.stringMatching(/a non-VFIO file, not an iommufd/) }));
+    for (const h of [e, f, m]) b.close(h);
+  });
+
+  it('close of an eventfd a poller owns is EBUSY; poller.close() closes the handle', async () => {
+    const e = b.eventfd();
+    const number = e.fd;
+    const p = b.poll(e, () => {});
+    expect(() => b.close(e)).toThrow(expect.objectContaining({ code: 'EBUSY', message: expect.stringMatching(/close the poller/) }));
+    expect(() => b.poll(e, () => {})).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    b.eventfdWrite(e, 1); // still usable while polled
+    p.close();
+    expect(e.closed).toBe(true);
+    expect(e.fd).toBe(-1);
+    expect(() => b.close(e)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    await new Promise((r) => setTimeout(r, 10)); // the fd itself closes in libuv's close phase
+    expect(existsSync(`/proc/self/fd/${number}`)).toBe(false);
+  });
+
+  it('poller.close() cannot close anything else, even a file that took its old fd number', async () => {
+    const e = b.eventfd();
+    const number = e.fd;
+    const p = b.poll(e, () => {});
+    p.close();
+    await new Promise((r) => setTimeout(r, 10));
+    // The lowest free number is the poller's old one, unless another thread took it first.
+    const extra: FdHandle[] = [];
+    let next = b.open(tempFile(16, 0x5a));
+    while (next.fd !== number && extra.length < 8) extra.push(next), (next = b.open(tempFile(16, 0x5a)));
+    expect(next.fd).toBe(number);
+    p.close();
+    p.close();
+    await new Promise((r) => setTimeout(r, 10));
+    const got = new Uint8Array(4);
+    expect(b.pread(next, got, 0)).toBe(4);
+    expect([...got]).toEqual([0x5a, 0x5a, 0x5a, 0x5a]);
+    expect(() => b.eventfdRead(e)).toThrow(expect.objectContaining({ code: 'EBADF' })); // not the file now at its number
+    for (const h of [next, ...extra]) b.close(h);
+  });
+
+  it('a failed Poller constructor leaves the handle open, unpolled and usable', () => {
+    const e = b.eventfd();
+    expect(() => b.poll(e, 'not a function' as unknown as () => void)).toThrow(TypeError);
+    expect(() => new a.Poller(e, undefined as unknown as () => void)).toThrow(TypeError);
+    expect(e.closed).toBe(false);
+    b.eventfdWrite(e, 3);
+    expect(b.eventfdRead(e)).toBe(3);
+    b.close(e); // not EBUSY: no poller owns it
+    expect(e.closed).toBe(true);
+  });
+
+  it('a handle nobody closed closes its fd when it is garbage-collected', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const numbers = (() => [b.open(tempFile(16)), b.eventfd(), a.memfd(4096)].map((h) => h.fd))();
+    for (let k = 0; k < 20 && numbers.some((n) => existsSync(`/proc/self/fd/${n}`)); k++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5)); // Node runs Node-API finalizers after the GC
+    }
+    for (const n of numbers) expect(existsSync(`/proc/self/fd/${n}`), `fd ${n}`).toBe(false);
   });
 });

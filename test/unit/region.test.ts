@@ -21,7 +21,7 @@ function fixture(size: number, flags: number, sparse?: { offset: bigint; size: b
   // The "region" starts at offset 4096, as regions sit at offsets inside a device fd. A memfd
   // stands in for the device: mmap refuses regular files (they could be truncated under it).
   const fd = loadAddon().memfd(4096 + Math.ceil(size / 4096) * 4096);
-  const path = `/proc/self/fd/${fd}`;
+  const path = `/proc/self/fd/${fd.fd}`;
   const info: RegionInfo = {
     argsz: 32,
     flags,
