@@ -85,7 +85,7 @@ const now = () => Number(process.hrtime.bigint());
 
 function jsMap(dev: Device, plan: [number, number][], pages: Pages): Samples[] {
   // The container's handle: dmaMap/dmaUnmap read its kind from it, with no syscall of their own.
-  const { backend, fd } = dev.container;
+  const { backend, file: fd } = dev.container;
   const max = Math.max(...plan.map(([s]) => s));
   const mem = backend.dmaAlloc(max, HUGE[pages]).buffer;
   const iova = BigInt(IOVA);

@@ -202,8 +202,8 @@ FdHandle* HandleArg(const Napi::CallbackInfo& info, size_t i, const char* fn, co
   FdHandle* h = info.Length() > i ? FdHandle::Of(env, info[i]) : nullptr;
   if (h == nullptr) {
     std::string msg = std::string(fn) + ": argument " + std::to_string(i + 1) +
-                      " must be a handle from open(), groupDeviceFd(), eventfd() or memfd() of this addon";
-    if (info.Length() > i && info[i].IsNumber()) msg += "; fd numbers are not accepted";
+                      " must be a handle from open(), groupDeviceFd() or eventfd() of this backend";
+    if (info.Length() > i && info[i].IsNumber()) msg += " (fd numbers are not accepted)";
     ThrowType(env, msg);
   }
   if (h->file_->fd < 0) ThrowErrno(env, EBADF, syscall, "the handle is closed");
