@@ -124,6 +124,12 @@ function argumentTests(t: Target): void {
     };
     refused(ioctl(d, io.VFIO_DEVICE_PCI_HOT_RESET, req(12, 1)), RangeError, `${name}: 1 element(s) of 4 bytes at 12 run past argsz 12`);
     refused(ioctl(d, io.VFIO_DEVICE_PCI_HOT_RESET, req(16, 0x40000000, 64)), RangeError, `${name}: 1073741824 element(s) of 4 bytes at 12 run past argsz 16`);
+    // The device was handed out as a handle of kind 'device': the MAP_DMA/UNMAP_DMA numbers
+    // (PCI_HOT_RESET's on a device) never reach it.
+    expect(d.kind).toBe('device');
+    const mem = fds.mem(4096);
+    errno(() => b.dmaMap(d, mem, 0, 4096, 0x100000n, 3), 'ENOTTY');
+    errno(() => b.dmaUnmap(d, 0x100000n, 4096n, 0), 'ENOTTY');
   });
 
   it('refuses a struct in a detached (freed) buffer, whatever the view', () => {
