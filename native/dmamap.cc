@@ -95,7 +95,7 @@ void RefuseCut(Napi::Env env, const File& f, uint32_t ioas, uint64_t iova, uint6
   const DmaRecord* r = Cut(f, ioas, iova, size);
   if (r == nullptr) return;
   char text[160];
-  std::snprintf(text, sizeof text, "%s: the range would cut the mapping at iova 0x%llx of size 0x%llx; unmap whole mappings",
+  std::snprintf(text, sizeof text, "%s: the range cuts the mapping at 0x%llx (0x%llx bytes); unmap whole mappings",
                 what, static_cast<unsigned long long>(r->iova), static_cast<unsigned long long>(r->size));
   ThrowErrno(env, err, "ioctl", text);
 }

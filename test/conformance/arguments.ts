@@ -75,7 +75,9 @@ function argumentTests(t: Target): void {
     expect(e.kind).toBe('eventfd');
     // The kind decides: a container request on a group is ENOTTY, as the kernel would answer.
     errno(() => b.ioctl(g, io.VFIO_GET_API_VERSION), 'ENOTTY');
+    expect(() => b.ioctl(g, io.VFIO_GET_API_VERSION)).toThrow('request not valid on a VFIO group');
     errno(() => b.dmaUnmap(g, 0n, 4096n, 0), 'ENOTTY');
+    expect(() => b.dmaUnmap(g, 0n, 4096n, 0)).toThrow('VFIO_IOMMU_UNMAP_DMA: the handle is a VFIO group, not a VFIO container');
     errno(() => b.eventfdRead(g), 'EINVAL');
     errno(() => b.groupDeviceFd(e, t.eduAddress), 'ENOTTY');
   });

@@ -140,7 +140,7 @@ describe('the shim on real VFIO fds', () => {
       b.ioctl(fd, VFIO_GROUP_GET_STATUS, ok);
       expect(new DataView(ok.buffer).getUint32(4, true) & 1).toBe(1); // viable
       // A container request on a group fd never reaches the kernel as something else.
-      expect(() => b.ioctl(fd, VFIO_GET_API_VERSION)).toThrow(/not valid on fd .* VFIO group/);
+      expect(() => b.ioctl(fd, VFIO_GET_API_VERSION)).toThrow(/request not valid on a VFIO group/);
     } finally {
       b.close(fd);
     }
@@ -149,7 +149,7 @@ describe('the shim on real VFIO fds', () => {
   it('refuses MAP_DMA-numbered structs on a container (they carry a vaddr)', () => {
     const c = Container.open();
     try {
-      expect(() => b.ioctl(c.file, VFIO_DEVICE_PCI_HOT_RESET, new Uint8Array(32))).toThrow(/not valid on fd .* VFIO container/);
+      expect(() => b.ioctl(c.file, VFIO_DEVICE_PCI_HOT_RESET, new Uint8Array(32))).toThrow(/request not valid on a VFIO container/);
       expect(b.ioctl(c.file, VFIO_GET_API_VERSION)).toBe(0);
     } finally {
       c.close();

@@ -19,12 +19,12 @@ import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../uapi/vfio-iommu.js';
 const U64_MAX = (1n << 64n) - 1n;
 
 function container({ fd, e }: OpenFile, what: string): KContainer {
-  if (e.kind !== 'container') throw errnoError('ENOTTY', 'ioctl', `${what}: fd ${fd} is a ${fileKindName(e)}, not a VFIO container`);
+  if (e.kind !== 'container') throw errnoError('ENOTTY', 'ioctl', `${what}: the handle is ${fileKindName(e)}, not a VFIO container`);
   return e.c;
 }
 
 function iommufd({ fd, e }: OpenFile, what: string): FakeIommufd {
-  if (e.kind !== 'iommufd') throw errnoError('ENOTTY', 'ioctl', `${what}: fd ${fd} is a ${fileKindName(e)}, not a iommufd`);
+  if (e.kind !== 'iommufd') throw errnoError('ENOTTY', 'ioctl', `${what}: the handle is ${fileKindName(e)}, not an iommufd`);
   return e.ctx;
 }
 

@@ -233,7 +233,7 @@ export class FakeKernel implements Backend {
     const { fd, e } = this.#fds.file(file, 'ioctl', 'ioctl');
     checkRequest(request);
     const req = findAllowed(e.kind === 'eventfd' ? 'other' : e.kind, request);
-    if (!req) throw errnoError('ENOTTY', 'ioctl', `request not valid on fd ${fd} (a ${fileKindName(e)})`);
+    if (!req) throw errnoError('ENOTTY', 'ioctl', `request not valid on ${fileKindName(e)}`);
     const a = checkIoctlArg(req, arg, (h) => this.#fds.file(h, req.name, 'ioctl', 3).fd);
     switch (e.kind) {
       case 'container':
@@ -252,7 +252,7 @@ export class FakeKernel implements Backend {
 
   groupDeviceFd(group: FdHandle, name: string): FdHandle {
     const { fd, e } = this.#fds.file(group, 'groupDeviceFd', 'ioctl');
-    if (e.kind !== 'group') throw errnoError('ENOTTY', 'ioctl', `VFIO_GROUP_GET_DEVICE_FD: fd ${fd} is a ${fileKindName(e)}, not a VFIO group`);
+    if (e.kind !== 'group') throw errnoError('ENOTTY', 'ioctl', `VFIO_GROUP_GET_DEVICE_FD: the handle is ${fileKindName(e)}, not a VFIO group`);
     if (typeof name !== 'string') throw new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument must be a string');
     if (name.includes('\0')) throw new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument contains a NUL byte');
     return this.#fds.handle(groupGetDeviceFd(this.#ctx, e, name));

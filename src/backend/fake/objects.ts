@@ -98,7 +98,7 @@ export interface KernelContext {
   install(entry: FdEntry): number;
 }
 
-/** How an error message names the file behind an fd. */
+/** How an error message names the file behind a handle, article included (as native/handle.cc words it). */
 export function fileKindName(e: FdEntry): string {
-  return e.kind === 'eventfd' ? 'non-VFIO file' : e.kind === 'iommufd' ? 'iommufd' : `VFIO ${e.kind}`;
+  return e.kind === 'eventfd' ? 'an eventfd' : e.kind === 'iommufd' ? 'an iommufd' : `a VFIO ${e.kind}`;
 }
