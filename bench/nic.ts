@@ -1,5 +1,5 @@
 /**
- * NIC hot path: the e1000e driver (examples/e1000e/driver.ts, unchanged) forwarding frames
+ * NIC hot path: the e1000e driver of vfio/net (src/net/e1000e, zero-copy) forwarding frames
  * against a simulation of the 82574's ring protocol that runs as its own process on its own
  * CPU, in memory both map (bench/c/nic-sim.c, the layout in bench/c/nic-sim.h); and a C
  * driver of the same protocol (bench/c/nic-driver.c) against the same simulator in the same
@@ -26,7 +26,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { promisify } from 'node:util';
-import { E1000e } from '../examples/e1000e/driver.js';
+import { E1000ePort } from '../src/net/e1000e/port.js';
 import { CTL_STOP } from './nic/layout.js';
 import { createSharedNic } from './nic/shm.js';
 import { simDevice } from './nic/sim-device.js';
@@ -61,7 +61,7 @@ export interface NicRun {
   ts: DriverFigures;
   c: DriverFigures;
   ratio: number;
-  /** Batch 32 only: the C driver copying whole 2 KiB packet buffers, as the TS driver's txBurst does with a received Frame. */
+  /** Batch 32 only: the C driver copying whole 2 KiB packet buffers, as the TS driver did before vfio/net made forwarding zero-copy. */
   cWholeCopy?: DriverFigures;
 }
 
@@ -171,7 +171,7 @@ class Bench {
   }
 
   #ts(nic: ReturnType<typeof createSharedNic>, batch: number): DriverReport {
-    const port = E1000e.open(simDevice(nic), { interrupts: 'none', reset: false, promiscuous: true, rxDescriptors: RING, txDescriptors: RING });
+    const port = E1000ePort.open(simDevice(nic), { interrupts: 'none', reset: false, promiscuous: true, rxDescriptors: RING, txDescriptors: RING });
     try {
       // Only the main thread (tid = pid): Node's helper threads stay free to run anywhere.
       if (this.driverCpu >= 0) this.tools.pin(process.pid, this.driverCpu);
@@ -297,7 +297,7 @@ export function formatNic(r: NicBenchResult): string {
   const w = r.rows.find((x) => x.cWholeCopy)?.cWholeCopy;
   if (w)
     lines.push(
-      `C copying whole 2 KiB buffers (as txBurst does with a received Frame), batch ${DIAGNOSTIC_BATCH}: ` +
+      `C copying whole 2 KiB buffers (the copy the TS driver made before vfio/net), batch ${DIAGNOSTIC_BATCH}: ` +
         `${w.mpps.toFixed(2)} Mpps, ${w.cyclesPerPacket.toFixed(1)} cycles per packet`,
     );
   const l = r.latency;

@@ -53,7 +53,8 @@ nocc node -e "
 const v = require('vfio');
 const f = require('vfio/fake');
 const u = require('vfio/uapi');
-if (typeof v.openDevice !== 'function' || typeof f.FakeKernel !== 'function' || typeof u.VFIO_API_VERSION !== 'number') process.exit(1);
+const n = require('vfio/net');
+if (typeof v.openDevice !== 'function' || typeof f.FakeKernel !== 'function' || typeof u.VFIO_API_VERSION !== 'number' || typeof n.openPort !== 'function') process.exit(1);
 "
 
 step "the fake kernel drives the edu model"
@@ -84,6 +85,7 @@ cat >main.ts <<'EOF'
 import { openDevice, VfioError, type Device, type DmaOptions } from 'vfio';
 import { FakeKernel, EduModel } from 'vfio/fake';
 import { VFIO_API_VERSION } from 'vfio/uapi';
+import { openPort, type Port } from 'vfio/net';
 const kernel = new FakeKernel();
 kernel.addDevice('0000:00:02.0', new EduModel());
 const dev: Device = openDevice('0000:00:02.0', kernel.options);
@@ -93,8 +95,10 @@ const iova: number = buf.iova;
 const n: number | undefined = dev.group?.number;
 dev.on('release-request', () => dev.close());
 if (!(VFIO_API_VERSION > 0) || !(VfioError.prototype instanceof Error)) throw new Error();
+const open: (address: string) => Port = openPort;
 void iova;
 void n;
+void open;
 EOF
 for resolution in nodenext bundler; do
   module=nodenext

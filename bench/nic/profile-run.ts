@@ -7,7 +7,7 @@
 import { Session } from 'node:inspector/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { E1000e } from '../../examples/e1000e/driver.js';
+import { E1000ePort } from '../../src/net/e1000e/port.js';
 import { CTL_STOP } from './layout.js';
 import { createSharedNic } from './shm.js';
 import { simDevice } from './sim-device.js';
@@ -35,7 +35,7 @@ session.connect();
 try {
   const sim = startSim(tools.sim, nic, { kind: 'throughput' }, tools.tscHz, 1, seconds + 30);
   await sim.ready;
-  const port = E1000e.open(simDevice(nic), { interrupts: 'none', reset: false, promiscuous: true, rxDescriptors: 512, txDescriptors: 512 });
+  const port = E1000ePort.open(simDevice(nic), { interrupts: 'none', reset: false, promiscuous: true, rxDescriptors: 512, txDescriptors: 512 });
   tools.pin(process.pid, 0);
   forwardTs(port, nic.ctl, batch, 500, 300); // JIT warm-up, outside the profile
   await session.post('Profiler.enable');

@@ -1,7 +1,7 @@
 /**
- * A Device for the unchanged e1000e driver whose BAR0 and DMA memory are the shared file the
+ * A Device for the e1000e driver (src/net/e1000e) whose BAR0 and DMA memory are the shared file the
  * simulator plays the hardware in. The driver is handed this instead of a VFIO device, so the
- * benchmark needs no seam in driver.ts: E1000e.open(device) touches only the members below
+ * benchmark needs no seam in the driver: E1000ePort.open(device) touches only the members below
  * (identity in config space, bus mastering, BAR0, DMA memory, interrupt counts, reset), and
  * with interrupts 'none' and no reset capability it asks for nothing the simulator lacks.
  * test/unit/bench-nic.test.ts opens a port through it, so a driver that starts using more of

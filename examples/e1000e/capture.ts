@@ -5,12 +5,12 @@
  *   npx tsx examples/e1000e/capture.ts -w out.pcap --count 1000 0000:00:04.0
  *   tshark -r out.pcap
  *
- * capture(port, options) is the same loop for programs and tests.
+ * capture(port, options) is the same loop for programs and tests: each burst of received
+ * buffer ids is filtered, written to the pcap straight from the buffers, and freed.
  */
 import { parseArgs } from 'node:util';
-import type { E1000e, E1000eStats, Frame } from './driver.js';
+import type { PcapWriter, Port, PortStats } from 'vfio/net';
 import { formatMac } from './frames.js';
-import { PcapWriter } from './pcap.js';
 import {
   PORT_OPTIONS,
   PORT_OPTIONS_HELP,
@@ -21,7 +21,7 @@ import {
   intOption,
   isMain,
   openOptions,
-  openPort,
+  openPorts,
   portOptions,
   runMain,
   usage,
@@ -61,10 +61,10 @@ export interface CaptureResult extends CaptureProgress {
   bytes: number;
   /** Why it stopped. */
   reason: 'count' | 'duration' | 'idle' | 'signal';
-  stats: E1000eStats;
+  stats: PortStats;
 }
 
-export async function capture(port: E1000e, options: CaptureOptions): Promise<CaptureResult> {
+export async function capture(port: Port, options: CaptureOptions): Promise<CaptureResult> {
   const { writer, signal } = options;
   const count = options.count ?? 0;
   const batch = options.batch ?? 64;
@@ -72,7 +72,8 @@ export async function capture(port: E1000e, options: CaptureOptions): Promise<Ca
   const prefix = options.prefix;
   const ethertype = options.ethertype;
   const progressMs = options.progressMs ?? 500;
-  const rx: Frame[] = new Array<Frame>(batch);
+  const ids = new Uint32Array(batch);
+  const pool = port.pool;
   const start = performance.now();
   let nextReport = start + progressMs;
   let lastFrame = 0;
@@ -92,26 +93,28 @@ export async function capture(port: E1000e, options: CaptureOptions): Promise<Ca
       reason = 'signal';
       break;
     }
-    const n = port.rxBurst(rx, batch);
+    const n = port.rxBurst(ids, batch);
     const now = performance.now();
     if (n > 0) {
       lastFrame = now;
       const timeUs = Math.floor((performance.timeOrigin + now) * 1000); // one timestamp per burst
       for (let i = 0; i < n; i++) {
-        const f = rx[i]!;
+        const data = pool.data[ids[i]!]!;
+        const length = pool.length[ids[i]!]!;
         received++;
-        if (!matches(f, ethertype, prefix)) {
+        if (!matches(data, length, ethertype, prefix)) {
           filtered++;
           continue;
         }
-        writer.write(f.data, f.length, timeUs);
+        writer.write(data, length, timeUs);
         captured++;
-        bytes += f.length;
+        bytes += length;
         if (count && captured >= count) {
           reason = 'count';
           break;
         }
       }
+      pool.free(ids, n);
     }
     if (options.onProgress && now >= nextReport) {
       nextReport += progressMs;
@@ -134,11 +137,10 @@ export async function capture(port: E1000e, options: CaptureOptions): Promise<Ca
   return { ...progress(), filtered, bytes, reason, stats: port.stats() };
 }
 
-function matches(f: Frame, ethertype: number | undefined, prefix: Uint8Array | undefined): boolean {
-  const d = f.data;
-  if (ethertype !== undefined && (f.length < 14 || ((d[12]! << 8) | d[13]!) !== ethertype)) return false;
+function matches(d: Uint8Array, length: number, ethertype: number | undefined, prefix: Uint8Array | undefined): boolean {
+  if (ethertype !== undefined && (length < 14 || ((d[12]! << 8) | d[13]!) !== ethertype)) return false;
   if (prefix) {
-    if (f.length < 14 + prefix.length) return false;
+    if (length < 14 + prefix.length) return false;
     for (let i = 0; i < prefix.length; i++) if (d[14 + i] !== prefix[i]) return false;
   }
   return true;
@@ -209,11 +211,12 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   const snaplen = intOption('snaplen', values.snaplen, 1, 262144);
   const opts = portOptions(values, { promiscuous: !values['no-promisc'] });
 
-  const opened = await openPort(address, opts, openOptions(values));
+  const { PcapWriter } = await import('vfio/net');
+  const opened = await openPorts([address], opts, openOptions(values));
   const line = new StatusLine();
   const writer = new PcapWriter(values.write, { snaplen });
   try {
-    const { port } = opened;
+    const port = opened.ports[0]!;
     await port.waitForLink(5000);
     console.error(`capture ${address} (${formatMac(port.mac)}, ${port.interruptKind}, ${port.rxMode}) -> ${values.write}`);
     const r = await capture(port, {
@@ -232,7 +235,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
       console.log(
         `wrote ${r.captured} frames (${r.bytes} bytes) to ${values.write}; received ${r.received}, filtered ${r.filtered}, ` +
           `in ${r.seconds.toFixed(3)} s (${r.reason}); dropped by the NIC: ${r.stats.hw.missedPackets} missed, ` +
-          `${r.stats.rxOversize} oversize, ${r.stats.rxErrors} errors`,
+          `${r.stats.rx.drops} oversize, ${r.stats.rx.errors} errors`,
       );
   } finally {
     line.done();

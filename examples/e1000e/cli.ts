@@ -7,41 +7,49 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
-import type { Device, OpenOptions } from 'vfio';
-import { E1000e, type E1000eOptions, type InterruptChoice, type RxMode } from './driver.js';
+import type { OpenOptions } from 'vfio';
+import type { InterruptChoice, PacketPool, Port, PortOptions, RxMode } from 'vfio/net';
 
-export interface OpenedPort {
-  port: E1000e;
-  device: Device;
+/** Ports opened from PCI addresses, and how to close them all. */
+export interface OpenedPorts {
+  ports: Port[];
   close(): void;
 }
 
 /**
- * Opens the device (openDevice: iommufd or the container, as `open` says) and initialises the port.
- * `vfio` is imported here, lazily, so the apps' run functions can also be used with a
- * Device opened elsewhere (the tests pass ports on the fake kernel).
+ * Opens a port on each address (openPort: the driver is chosen by PCI id). Two or more share
+ * one DMA context (iommufd IOAS or container) and one packet pool, so frames go from one to
+ * another without a copy. `vfio` and `vfio/net` are imported here, lazily, so the apps' run
+ * functions can also be used with ports opened elsewhere (the tests pass ports on the fake kernel).
  */
-export async function openPort(address: string, options: E1000eOptions = {}, open: OpenOptions = {}): Promise<OpenedPort> {
-  const { openDevice } = await import('vfio');
-  const device = openDevice(address, open);
-  let port: E1000e;
+export async function openPorts(addresses: string[], options: PortOptions = {}, open: OpenOptions = {}): Promise<OpenedPorts> {
+  const { openContext } = await import('vfio');
+  const net = await import('vfio/net');
+  if (addresses.length === 1) {
+    const port = net.openPort(addresses[0]!, { ...options, ...open });
+    return { ports: [port], close: () => port.close() };
+  }
+  const ctx = openContext(open);
+  const ports: Port[] = [];
+  let pool: PacketPool | null = null;
+  const close = () => {
+    try {
+      for (const p of ports.reverse()) p.close();
+      pool?.close();
+    } finally {
+      ctx.close();
+    }
+  };
   try {
-    port = E1000e.open(device, options);
+    const devices = addresses.map((a) => ctx.openDevice(a));
+    const perPort = 2 * ((options.rxDescriptors ?? 512) + (options.txDescriptors ?? 512));
+    pool = net.PacketPool.create(ctx, { count: addresses.length * perPort });
+    for (const [i, d] of devices.entries()) ports.push(net.openPort(d, { ...options, pool, portId: i }));
   } catch (e) {
-    device.close();
+    close();
     throw e;
   }
-  return {
-    port,
-    device,
-    close() {
-      try {
-        port.close();
-      } finally {
-        device.close();
-      }
-    },
-  };
+  return { ports: [...ports], close };
 }
 
 /** One status line: redrawn in place (\r) on a terminal, a plain line per second otherwise. */
@@ -122,7 +130,7 @@ export function intOption(name: string, text: string | undefined, min: number, m
   return n;
 }
 
-export function portOptions(values: { interrupts?: string; mode?: string; ring?: string }, extra: E1000eOptions = {}): E1000eOptions {
+export function portOptions(values: { interrupts?: string; mode?: string; ring?: string }, extra: PortOptions = {}): PortOptions {
   const interrupts = values.interrupts ?? 'auto';
   if (!['auto', 'msix', 'msi', 'none'].includes(interrupts)) throw new UsageError(`--interrupts must be auto, msix, msi or none, got ${interrupts}`);
   const mode = values.mode ?? 'interrupt';

@@ -10,11 +10,14 @@
  * sending port's MAC as source and that side's peer as destination. That one also works
  * when both ports share a segment (a hub), where a plain wire would loop every frame.
  *
+ * Zero-copy: the buffer ids received on one port are sent on the other, when the two share a
+ * packet pool (the CLI opens both devices in one DMA context with one pool). Ports with pools
+ * of their own (opened apart) get a copy into the other pool's buffer instead.
+ *
  * forward(a, b, options) is the same loop for programs and tests.
  */
 import { parseArgs } from 'node:util';
-import type { E1000e, E1000eStats, Frame } from './driver.js';
-import { E1000eError } from './driver.js';
+import type { Port, PortStats } from 'vfio/net';
 import { BROADCAST, formatMac, parseMac, sameMac } from './frames.js';
 import {
   PORT_OPTIONS,
@@ -25,12 +28,12 @@ import {
   formatRate,
   isMain,
   openOptions,
-  openPort,
+  openPorts,
   portOptions,
   runMain,
   usage,
   yieldNow,
-  type OpenedPort,
+  type OpenedPorts,
 } from './cli.js';
 
 export interface ForwardOptions {
@@ -59,29 +62,32 @@ export interface ForwardResult extends ForwardProgress {
   notForUs: number;
   /** Frames received but not sent: the other port's ring stayed full or its link was down. */
   dropped: number;
-  stats: { a: E1000eStats; b: E1000eStats };
+  /** The ports share a pool: frames were forwarded without a copy. */
+  zeroCopy: boolean;
+  stats: { a: PortStats; b: PortStats };
 }
 
 interface Direction {
-  from: E1000e;
-  to: E1000e;
+  from: Port;
+  to: Port;
   name: 'a' | 'b';
   peer: Uint8Array | null;
-  rx: Frame[];
-  out: Frame[];
+  rx: Uint32Array;
+  out: Uint32Array;
   forwarded: number;
 }
 
-export async function forward(a: E1000e, b: E1000e, options: ForwardOptions = {}): Promise<ForwardResult> {
+export async function forward(a: Port, b: Port, options: ForwardOptions = {}): Promise<ForwardResult> {
   const batch = options.batch ?? 32;
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`forward: batch must be a positive integer, got ${batch}`);
   const rewrite = options.rewrite;
   const signal = options.signal;
   const progressMs = options.progressMs ?? 500;
   const dirs: Direction[] = [
-    { from: a, to: b, name: 'a', peer: rewrite ? rewrite.peerB : null, rx: new Array<Frame>(batch), out: new Array<Frame>(batch), forwarded: 0 },
-    { from: b, to: a, name: 'b', peer: rewrite ? rewrite.peerA : null, rx: new Array<Frame>(batch), out: new Array<Frame>(batch), forwarded: 0 },
+    { from: a, to: b, name: 'a', peer: rewrite ? rewrite.peerB : null, rx: new Uint32Array(batch), out: new Uint32Array(batch), forwarded: 0 },
+    { from: b, to: a, name: 'b', peer: rewrite ? rewrite.peerA : null, rx: new Uint32Array(batch), out: new Uint32Array(batch), forwarded: 0 },
   ];
+  const zeroCopy = a.pool === b.pool;
   let notForUs = 0;
   let dropped = 0;
   let bursts = 0;
@@ -94,34 +100,52 @@ export async function forward(a: E1000e, b: E1000e, options: ForwardOptions = {}
   };
 
   const pass = (d: Direction): number => {
+    const src = d.from.pool;
+    const dst = d.to.pool;
     const n = d.from.rxBurst(d.rx, batch);
     if (n === 0) return 0;
-    let out = 0;
+    // Zero-copy, the ids themselves go out; else each frame is copied into a buffer of the
+    // other port's pool (taken in one alloc) and the received one is freed.
+    const out = zeroCopy ? 0 : dst.alloc(d.out, n);
+    let m = 0;
     for (let i = 0; i < n; i++) {
-      const f = d.rx[i]!;
-      const forwarded = d.peer === null || sameMac(f.data, 0, d.from.mac);
-      options.tap?.(d.name, f.data, f.length, forwarded);
+      const id = d.rx[i]!;
+      const data = src.data[id]!;
+      const length = src.length[id]!;
+      const forwarded = d.peer === null || sameMac(data, 0, d.from.mac);
+      options.tap?.(d.name, data, length, forwarded);
       if (!forwarded) {
         notForUs++;
+        src.freeOne(id);
         continue;
       }
       if (d.peer) {
-        f.data.set(d.peer, 0); // destination: the station on the other side
-        f.data.set(d.to.mac, 6); // source: the port it leaves by
+        data.set(d.peer, 0); // destination: the station on the other side
+        data.set(d.to.mac, 6); // source: the port it leaves by
       }
-      d.out[out++] = f;
+      if (zeroCopy) d.out[m++] = id;
+      else if (m < out) {
+        dst.write(d.out[m++]!, data, length);
+        src.freeOne(id);
+      } else {
+        src.freeOne(id); // the other pool ran dry
+        dropped++;
+      }
     }
+    if (!zeroCopy) dst.free(d.out, out - m, m);
     let sent = 0;
-    for (let tries = 0; sent < out && tries < 4; tries++) {
+    for (let tries = 0; sent < m && tries < 4; tries++) {
       try {
-        sent += d.to.txBurst(d.out, out - sent, sent);
+        sent += d.to.txBurst(d.out, m - sent, sent);
       } catch (e) {
-        if (e instanceof E1000eError && e.code === 'ERR_LINK_DOWN') break;
+        if ((e as { code?: unknown }).code === 'ERR_VFIO_NET_LINK_DOWN') break;
+        dst.free(d.out, m - sent, sent);
         throw e;
       }
     }
+    dst.free(d.out, m - sent, sent); // what the other port could not take
     d.forwarded += sent;
-    dropped += out - sent;
+    dropped += m - sent;
     return n;
   };
 
@@ -142,7 +166,7 @@ export async function forward(a: E1000e, b: E1000e, options: ForwardOptions = {}
       await yieldNow();
     }
   }
-  return { ...progress(), notForUs, dropped, stats: { a: a.stats(), b: b.stats() } };
+  return { ...progress(), notForUs, dropped, zeroCopy, stats: { a: a.stats(), b: b.stats() } };
 }
 
 export const USAGE = `usage: tsx examples/e1000e/fwd.ts [options] <PCI address A> <PCI address B>
@@ -197,12 +221,11 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   }
   const opts = portOptions(values, { promiscuous: true });
 
-  const opened: OpenedPort[] = [];
+  let opened: OpenedPorts | null = null;
   const line = new StatusLine();
   try {
-    opened.push(await openPort(addrA, opts, openOptions(values)));
-    opened.push(await openPort(addrB, opts, openOptions(values)));
-    const [a, b] = [opened[0]!.port, opened[1]!.port];
+    opened = await openPorts([addrA, addrB], opts, openOptions(values));
+    const [a, b] = opened.ports as [Port, Port];
     await Promise.all([a.waitForLink(5000), b.waitForLink(5000)]);
     console.error(`fwd ${addrA} (${formatMac(a.mac)}) <-> ${addrB} (${formatMac(b.mac)}), ${values.rewrite ? 'rewriting MACs' : 'as a wire'}, ${a.rxMode}`);
     const r = await forward(a, b, {
@@ -220,7 +243,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
       );
   } finally {
     line.done();
-    for (const o of opened.reverse()) o.close();
+    opened?.close();
   }
 }
 

@@ -6,11 +6,13 @@
  *   npx tsx examples/e1000e/pktgen.ts --count 100000 --size 64 0000:00:03.0
  *   npx tsx examples/e1000e/pktgen.ts --rate 1000 --dst 52:54:00:12:34:57 0000:00:03.0
  *
- * pktgen(port, options) is the same loop for programs and tests.
+ * pktgen(port, options) is the same loop for programs and tests: each burst takes buffers
+ * from the port's pool, copies the test frame in and stamps its sequence number, and hands
+ * them to txBurst; the port frees them once sent.
  */
 import { parseArgs } from 'node:util';
 import { randomInt } from 'node:crypto';
-import type { E1000e, E1000eStats } from './driver.js';
+import type { Port, PortStats } from 'vfio/net';
 import { BROADCAST, MIN_TEST_FRAME, formatMac, parseMac, stamp, testFrame } from './frames.js';
 import {
   PORT_OPTIONS,
@@ -22,7 +24,7 @@ import {
   intOption,
   isMain,
   openOptions,
-  openPort,
+  openPorts,
   portOptions,
   runMain,
   sleep,
@@ -62,20 +64,24 @@ export interface PktgenResult extends PktgenProgress {
   bitsPerSecond: number;
   /** Times the ring was full and pktgen had to wait for the NIC. */
   ringFull: number;
-  stats: E1000eStats;
+  /** Times the pool had no free buffer for a whole burst. */
+  poolEmpty: number;
+  stats: PortStats;
 }
 
-export async function pktgen(port: E1000e, options: PktgenOptions): Promise<PktgenResult> {
+export async function pktgen(port: Port, options: PktgenOptions): Promise<PktgenResult> {
   const { count, size } = options;
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`pktgen: count must be a non-negative integer, got ${count}`);
-  if (!Number.isInteger(size) || size < MIN_TEST_FRAME || size > port.bufferSize)
-    throw new RangeError(`pktgen: size must be ${MIN_TEST_FRAME}-${port.bufferSize} bytes (the port's buffer size), got ${size}`);
+  if (!Number.isInteger(size) || size < MIN_TEST_FRAME || size > port.maxFrame)
+    throw new RangeError(`pktgen: size must be ${MIN_TEST_FRAME}-${port.maxFrame} bytes (the port's buffer size), got ${size}`);
   const rate = options.rate;
   if (rate !== undefined && !(rate > 0)) throw new RangeError(`pktgen: rate must be positive, got ${rate}`);
   const batch = options.batch ?? 32;
   if (!Number.isInteger(batch) || batch < 1 || batch > port.txSize - 1) throw new RangeError(`pktgen: batch must be 1-${port.txSize - 1}, got ${batch}`);
   const runId = (options.runId ?? randomInt(2 ** 32 - 1)) >>> 0;
-  const frames = Array.from({ length: batch }, () => testFrame(size, options.dst ?? BROADCAST, port.mac, runId));
+  const frame = testFrame(size, options.dst ?? BROADCAST, port.mac, runId);
+  const pool = port.pool;
+  const ids = new Uint32Array(batch);
   const progressMs = options.progressMs ?? 500;
   const signal = options.signal;
 
@@ -83,6 +89,7 @@ export async function pktgen(port: E1000e, options: PktgenOptions): Promise<Pktg
   let nextReport = start + progressMs;
   let sent = 0;
   let ringFull = 0;
+  let poolEmpty = 0;
   let bursts = 0;
   const progress = (): PktgenProgress => {
     const seconds = (performance.now() - start) / 1000;
@@ -98,8 +105,21 @@ export async function pktgen(port: E1000e, options: PktgenOptions): Promise<Pktg
       }
       want = Math.min(want, allowed);
     }
-    for (let k = 0; k < want; k++) stamp(frames[k]!, sent + k);
-    const n = port.txBurst(frames, want);
+    const got = pool.alloc(ids, want);
+    if (got < want) poolEmpty++;
+    for (let k = 0; k < got; k++) {
+      const id = ids[k]!;
+      const data = pool.data[id]!;
+      data.set(frame);
+      stamp(data, sent + k);
+      pool.length[id] = size;
+    }
+    let n = 0;
+    try {
+      n = port.txBurst(ids, got);
+    } finally {
+      pool.free(ids, got - n, n); // what the ring had no room for (or all of them, on an error)
+    }
     sent += n;
     if (n < want) {
       ringFull++;
@@ -114,7 +134,7 @@ export async function pktgen(port: E1000e, options: PktgenOptions): Promise<Pktg
   }
   await port.flushTx(2000);
   const p = progress();
-  return { ...p, runId, size, bitsPerSecond: p.pps * (size + 4) * 8, ringFull, stats: port.stats() };
+  return { ...p, runId, size, bitsPerSecond: p.pps * (size + 4) * 8, ringFull, poolEmpty, stats: port.stats() };
 }
 
 export const USAGE = `usage: tsx examples/e1000e/pktgen.ts [options] <PCI address>
@@ -167,10 +187,10 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   }
   const opts = portOptions(values);
 
-  const opened = await openPort(address, opts, openOptions(values));
+  const opened = await openPorts([address], opts, openOptions(values));
   const line = new StatusLine();
   try {
-    const { port } = opened;
+    const port = opened.ports[0]!;
     if (!(await port.waitForLink(5000))) throw Object.assign(new Error(`${address}: the link did not come up within 5 s`), { code: 'ERR_LINK_DOWN' });
     console.error(`pktgen ${address} (${formatMac(port.mac)}, ${port.interruptKind}): ${count || 'unlimited'} frames of ${size} bytes to ${formatMac(dst ?? new Uint8Array(6).fill(0xff))}${rate ? ` at ${rate} pps` : ''}`);
     const r = await pktgen(port, {

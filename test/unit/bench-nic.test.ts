@@ -1,12 +1,12 @@
 /**
- * The NIC benchmark's plumbing (bench/nic/): the unchanged e1000e driver, opened on the
+ * The NIC benchmark's plumbing (bench/nic/): the e1000e driver of vfio/net, opened on the
  * shared-memory device, forwards the simulator's frames and every one comes back intact and
  * in order; and the C driver does the same against the same simulator. A check that the
  * benchmark measures a working driver, not a speed test.
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { E1000e } from '../../examples/e1000e/driver.js';
+import { E1000ePort } from '../../src/net/e1000e/port.js';
 import { CTL_STOP } from '../../bench/nic/layout.js';
 import { createSharedNic } from '../../bench/nic/shm.js';
 import { simDevice } from '../../bench/nic/sim-device.js';
@@ -41,7 +41,7 @@ describe.skipIf(!runnable)('NIC benchmark: simulator and drivers', () => {
       const sim = startSim(tools.sim, nic, { kind: 'throughput' }, tools.tscHz, -1, 30);
       await sim.ready;
       const dev = simDevice(nic);
-      const port = E1000e.open(dev, { interrupts: 'none', reset: false, rxDescriptors: 64, txDescriptors: 64 });
+      const port = E1000ePort.open(dev, { interrupts: 'none', reset: false, rxDescriptors: 64, txDescriptors: 64 });
       expect(port.interruptKind).toBe('none');
       expect(port.linkUp).toBe(true);
       expect(Array.from(port.mac)).toEqual([2, 0, 0, 0, 0, 1]);

@@ -8,15 +8,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { openDevice, type Device } from '../../src/index.js';
+import { openContext, openDevice, type Device } from '../../src/index.js';
 import { FakeKernel } from '../../src/backend/fake/index.js';
 import { E1000eModel } from '../../src/backend/fake/models/e1000e.js';
 import { wire } from '../../src/backend/fake/models/ethernet.js';
-import { E1000e, type E1000eOptions } from '../../examples/e1000e/driver.js';
+import { E1000ePort, PacketPool, type PortOptions } from '../../src/net/index.js';
 import { pktgen, main as pktgenMain, USAGE as PKTGEN_USAGE } from '../../examples/e1000e/pktgen.js';
 import { capture, main as captureMain } from '../../examples/e1000e/capture.js';
 import { forward, main as fwdMain } from '../../examples/e1000e/fwd.js';
-import { PcapWriter, readPcap } from '../../examples/e1000e/pcap.js';
+import { PcapWriter, readPcap } from '../../src/net/index.js';
 import { ETHERTYPE_TEST, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../examples/e1000e/frames.js';
 import { StatusLine, UsageError } from '../../examples/e1000e/cli.js';
 
@@ -36,32 +36,60 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** n NICs on the fake kernel (00:03.0, 00:04.0, ...), opened as ports; wire them yourself. */
-function nics(n: number, options: E1000eOptions = {}): { models: E1000eModel[]; ports: E1000e[] } {
+/**
+ * n NICs on the fake kernel (00:03.0, 00:04.0, ...), opened as ports; wire them yourself.
+ * `shared` lists the NICs opened in one DMA context with one pool (zero-copy forwarding).
+ */
+function nics(n: number, options: PortOptions = {}, shared: number[] = []): { models: E1000eModel[]; ports: E1000ePort[] } {
   kernel = new FakeKernel();
   dir = mkdtempSync(join(tmpdir(), 'e1000e-apps-'));
   const models: E1000eModel[] = [];
-  const ports: E1000e[] = [];
+  const ports: E1000ePort[] = [];
   for (let i = 0; i < n; i++) models.push(new E1000eModel({ mac: `52:54:00:00:00:0${i + 1}` }));
   return {
     models,
     get ports() {
       if (ports.length) return ports;
+      models.forEach((m, i) => kernel!.addDevice(`0000:00:0${i + 3}.0`, m));
+      const ctx = shared.length ? openContext(kernel!.options) : null;
+      const sharedDevs = shared.map((i) => ctx!.openDevice(`0000:00:0${i + 3}.0`));
+      const pool = ctx ? PacketPool.create(ctx, { count: 8192 }) : null;
       models.forEach((m, i) => {
-        const addr = `0000:00:0${i + 3}.0`;
-        kernel!.addDevice(addr, m);
-        const dev: Device = openDevice(addr, kernel!.options);
-        const port = E1000e.open(dev, { rxDescriptors: 128, txDescriptors: 128, promiscuous: true, ...options });
+        const k = shared.indexOf(i);
+        const dev: Device = k >= 0 ? sharedDevs[k]! : openDevice(`0000:00:0${i + 3}.0`, kernel!.options);
+        const port = E1000ePort.open(dev, { rxDescriptors: 128, txDescriptors: 128, promiscuous: true, ...options, ...(k >= 0 && { pool: pool!, portId: i }) });
         cleanup.push(() => {
           port.close();
-          dev.close();
+          if (k < 0) dev.close();
           expect(m.errors).toEqual([]);
         });
         ports.push(port);
       });
+      if (ctx)
+        cleanup.unshift(() => {
+          expect(pool!.available).toBe(pool!.capacity); // every buffer came back
+          pool!.close();
+          ctx.close();
+        });
       return ports;
     },
   };
+}
+
+/** Copies frames into pool buffers and sends them; returns how many the ring took. */
+function send(port: E1000ePort, frames: Uint8Array[]): number {
+  const ids = new Uint32Array(frames.length);
+  const got = port.pool.alloc(ids, frames.length);
+  frames.forEach((f, i) => port.pool.write(ids[i]!, f));
+  const n = port.txBurst(ids, got);
+  port.pool.free(ids, got - n, n);
+  return n;
+}
+
+/** Frees whatever is in the port's receive ring. */
+function drain(port: E1000ePort): void {
+  const ids = new Uint32Array(64);
+  for (let n; (n = port.rxBurst(ids, 64)) > 0; ) port.pool.free(ids, n);
 }
 
 describe('pktgen and capture', () => {
@@ -70,7 +98,7 @@ describe('pktgen and capture', () => {
     // the sender goes on, QEMU's hub (and the model's) can deliver newer frames first.
     const n = nics(2, { rxDescriptors: 2048, txDescriptors: 256 });
     wire(n.models[0]!, n.models[1]!);
-    const [gen, cap] = n.ports as [E1000e, E1000e];
+    const [gen, cap] = n.ports as [E1000ePort, E1000ePort];
     const file = join(dir, 'cap.pcap');
     const writer = new PcapWriter(file);
     const runId = 0x1234abcd;
@@ -94,14 +122,14 @@ describe('pktgen and capture', () => {
   it('pktgen keeps to a rate, stops on the signal with count 0, and checks its arguments', async () => {
     const n = nics(2);
     wire(n.models[0]!, n.models[1]!);
-    const [gen, cap] = n.ports as [E1000e, E1000e];
+    const [gen, cap] = n.ports as [E1000ePort, E1000ePort];
     const t0 = performance.now();
     const r = await pktgen(gen, { count: 100, size: 60, rate: 1000 });
     const ms = performance.now() - t0;
     expect(r.sent).toBe(100);
     expect(ms).toBeGreaterThanOrEqual(80); // 100 frames at 1000 pps: ~0.1 s
     expect(r.pps).toBeLessThan(1300);
-    while (cap.rxBurst(() => {}, 64));
+    drain(cap);
 
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
@@ -119,11 +147,11 @@ describe('pktgen and capture', () => {
   it('capture filters by EtherType and payload prefix, and stops on count, idle time or duration', async () => {
     const n = nics(2);
     wire(n.models[0]!, n.models[1]!);
-    const [gen, cap] = n.ports as [E1000e, E1000e];
+    const [gen, cap] = n.ports as [E1000ePort, E1000ePort];
     const other = new Uint8Array(80);
     other.set(cap.mac, 0);
     other[12] = 0x08; // IPv4 EtherType: filtered out
-    gen.txBurst([other, testFrame(80, cap.mac, gen.mac, 1), testFrame(80, cap.mac, gen.mac, 2), other]);
+    send(gen, [other, testFrame(80, cap.mac, gen.mac, 1), testFrame(80, cap.mac, gen.mac, 2), other]);
     const w1 = new PcapWriter(join(dir, 'a.pcap'));
     const r1 = await capture(cap, { writer: w1, ethertype: ETHERTYPE_TEST, prefix: testPrefix(2), idleMs: 30 });
     w1.close();
@@ -143,7 +171,7 @@ describe('pktgen and capture', () => {
       stamp(f, i);
       return f;
     });
-    gen.txBurst(frames);
+    send(gen, frames);
     const w3 = new PcapWriter(join(dir, 'c.pcap'));
     expect(await capture(cap, { writer: w3, count: 4 })).toMatchObject({ captured: 4, reason: 'count' });
     w3.close();
@@ -156,13 +184,13 @@ describe('pktgen and capture', () => {
 });
 
 describe('fwd', () => {
-  it('as a wire: forwards everything both ways between two separate links', async () => {
-    // gen <-> A (fwd) and B (fwd) <-> cap: two cables, the forwarder in the middle.
-    const n = nics(4, { rxDescriptors: 1024, txDescriptors: 256 });
+  it('as a wire: forwards everything both ways between two separate links, zero-copy through one pool', async () => {
+    // gen <-> A (fwd) and B (fwd) <-> cap: two cables, the forwarder in the middle; A and B share a pool.
+    const n = nics(4, { rxDescriptors: 1024, txDescriptors: 256 }, [1, 2]);
     const [mGen, mA, mB, mCap] = n.models as [E1000eModel, E1000eModel, E1000eModel, E1000eModel];
     wire(mGen, mA);
     wire(mB, mCap);
-    const [gen, a, b, cap] = n.ports as [E1000e, E1000e, E1000e, E1000e];
+    const [gen, a, b, cap] = n.ports as [E1000ePort, E1000ePort, E1000ePort, E1000ePort];
     const controller = new AbortController();
     const running = forward(a, b, { signal: controller.signal });
     const w1 = new PcapWriter(join(dir, 'right.pcap'));
@@ -180,18 +208,18 @@ describe('fwd', () => {
     w2.close();
     expect(r1.captured).toBe(1000);
     expect(r2.captured).toBe(500);
-    expect(f).toMatchObject({ aToB: 1000, bToA: 500, dropped: 0, notForUs: 0 });
+    expect(f).toMatchObject({ aToB: 1000, bToA: 500, dropped: 0, notForUs: 0, zeroCopy: true });
     const seqs = readPcap(readFileSync(join(dir, 'right.pcap'))).records.map((r) => readTestFrame(r.data)!);
     expect(seqs.map((t) => t.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     expect(seqs.every((t) => t.intact)).toBe(true);
-    expect(f.stats.a.rxPackets).toBe(1000);
-    expect(f.stats.b.txPackets).toBe(1000);
+    expect(f.stats.a.rx.frames).toBe(1000);
+    expect(f.stats.b.tx.frames).toBe(1000);
   });
 
   it('rewriting MACs: loop-free with both ports on one hub, as in the guest', async () => {
     const n = nics(2);
     wire(n.models[0]!, n.models[1]!);
-    const [a, b] = n.ports as [E1000e, E1000e];
+    const [a, b] = n.ports as [E1000ePort, E1000ePort];
     const PA = Uint8Array.of(2, 0, 0, 0, 0, 0xa);
     const PB = Uint8Array.of(2, 0, 0, 0, 0, 0xb);
     const back: number[] = [];
@@ -206,14 +234,14 @@ describe('fwd', () => {
     const f = testFrame(100, a.mac, Uint8Array.of(2, 0, 0, 0, 0, 1), 7);
     for (let i = 0; i < 200; i++) {
       stamp(f, i);
-      b.txBurst([f]); // through the hub to A, which forwards it out of B, back to A
+      send(b, [f]); // through the hub to A, which forwards it out of B, back to A
       if (i % 16 === 15) await new Promise((r) => setImmediate(r));
     }
     for (let i = 0; i < 100 && back.length < 200; i++) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     const r = await running;
     expect(back).toEqual(Array.from({ length: 200 }, (_, i) => i));
-    expect(r).toMatchObject({ aToB: 200, bToA: 0, notForUs: 200, dropped: 0 });
+    expect(r).toMatchObject({ aToB: 200, bToA: 0, notForUs: 200, dropped: 0, zeroCopy: false }); // pools of their own: copied
   });
 
   it('counts frames it could not send (egress link down) as dropped', async () => {
@@ -221,12 +249,12 @@ describe('fwd', () => {
     const [mGen, mA, mB, mCap] = n.models as [E1000eModel, E1000eModel, E1000eModel, E1000eModel];
     wire(mGen, mA);
     wire(mB, mCap);
-    const [gen, a, b] = n.ports as [E1000e, E1000e, E1000e, E1000e];
+    const [gen, a, b] = n.ports as [E1000ePort, E1000ePort, E1000ePort, E1000ePort];
     mB.setLink(false);
     const controller = new AbortController();
     const running = forward(a, b, { signal: controller.signal });
     await pktgen(gen, { count: 50, size: 64 });
-    for (let i = 0; i < 50 && a.stats().rxPackets < 50; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 50 && a.stats().rx.frames < 50; i++) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     expect(await running).toMatchObject({ aToB: 0, dropped: 50 });
   });

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PcapWriter } from '../../examples/e1000e/pcap.js';
+import { PcapWriter } from '../../src/net/index.js';
 import { parseMac, stamp, testFrame } from '../../examples/e1000e/frames.js';
 
 const tshark = spawnSync('tshark', ['--version'], { encoding: 'utf8' });

@@ -29,7 +29,7 @@ const LAYERS: readonly Layer[] = [
   { name: 'iommu', files: ['iommu/**'] },
   // openDevice: picks the iommu path for an address and returns a ready device.
   { name: 'open', files: ['open.ts'] },
-  // The packet layer and NIC drivers (`vfio/net`), built on open: not written yet.
+  // The packet layer and NIC drivers (`vfio/net`): the packet pool, the port interface, e1000e, pcap; built on open.
   { name: 'net', files: ['net/**'] },
   // Administration: doctor's checks and describe (`vfio info`); the library must not import the CLI.
   { name: 'admin', files: ['admin/**'] },

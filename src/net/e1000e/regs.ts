@@ -1,5 +1,5 @@
 /**
- * Intel 82574 (e1000e) registers and descriptor layouts used by the driver, named as
+ * Intel 82574 (e1000e) registers and descriptor layouts used by the driver (port.ts), named as
  * in the Intel 82574 GbE Controller Family Datasheet. Section numbers refer to that
  * datasheet: chapter 10 (Programming Interface) for registers, chapter 7 (Inline
  * Functions) for descriptors. All registers are 32 bits wide, in BAR0 (128 KiB).

@@ -6,15 +6,22 @@
  * this machine's byte order (little-endian here); readers tell by the magic.
  *
  * PcapWriter buffers records in one preallocated block and writes it with one
- * write(2) when full: no allocation and no system call per frame.
+ * write(2) when full: no allocation and no system call per frame. It takes frames as plain
+ * Uint8Arrays or as packet-pool buffer ids (writeBuffer).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import type { PacketPool } from './pool.js';
 
+/** The magic number of a classic pcap file with microsecond timestamps. */
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
+/** The magic number of a pcap file with nanosecond timestamps. */
+export const PCAP_MAGIC_NS = 0xa1b23c4d;
+/** Link type 1: Ethernet frames. */
 export const LINKTYPE_ETHERNET = 1;
 const GLOBAL_HEADER = 24;
 const RECORD_HEADER = 16;
 
+/** Options of PcapWriter. */
 export interface PcapWriterOptions {
   /** Bytes kept of each frame (default 65535). */
   snaplen?: number;
@@ -22,17 +29,22 @@ export interface PcapWriterOptions {
   bufferBytes?: number;
 }
 
+/** Writes a classic pcap file (see the module comment). */
 export class PcapWriter {
+  /** The file written. */
   readonly path: string;
+  /** Bytes kept of each frame. */
   readonly snaplen: number;
   /** Records written (including those still in the buffer). */
   frames = 0;
+  /** Bytes of the frames written, as on the wire. */
   bytes = 0;
   #fd: number;
   #buf: Uint8Array;
   #view: DataView;
   #pos = 0;
 
+  /** Creates (truncates) the file and writes the global header; throws what open(2) throws. */
   constructor(path: string, options: PcapWriterOptions = {}) {
     const snaplen = options.snaplen ?? 65535;
     if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 262144) throw new RangeError(`snaplen must be 1-262144, got ${snaplen}`);
@@ -75,6 +87,15 @@ export class PcapWriter {
     this.bytes += length;
   }
 
+  /**
+   * Appends the frame in a pool buffer: `pool.data[id]` up to `pool.length[id]`, stamped with
+   * the buffer's receive timestamp when the port set one (else now). The buffer stays the caller's.
+   */
+  writeBuffer(pool: PacketPool, id: number): void {
+    const ms = pool.timestamp[id]!;
+    this.write(pool.data[id]!, pool.length[id]!, ms > 0 ? Math.round(ms * 1000) : Date.now() * 1000);
+  }
+
   /** Writes the buffered records to the file. */
   flush(): void {
     let off = 0;
@@ -82,6 +103,7 @@ export class PcapWriter {
     this.#pos = 0;
   }
 
+  /** Flushes, syncs and closes the file. Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
     this.flush();
@@ -91,7 +113,9 @@ export class PcapWriter {
   }
 }
 
+/** One frame of a pcap file. */
 export interface PcapRecord {
+  /** Capture time, µs since the epoch. */
   timeUs: number;
   /** Captured bytes. */
   data: Uint8Array;
@@ -99,24 +123,33 @@ export interface PcapRecord {
   length: number;
 }
 
+/** A parsed pcap file. */
 export interface PcapFile {
+  /** Bytes kept of each frame. */
   snaplen: number;
+  /** The link type (1: Ethernet). */
   linktype: number;
+  /** Timestamps were in nanoseconds (converted to µs in the records). */
   nanoseconds: boolean;
+  /** The frames, in file order. */
   records: PcapRecord[];
 }
 
-/** Parses a classic pcap file (either byte order, µs or ns timestamps). */
+/**
+ * Parses a classic pcap file (either byte order, µs or ns timestamps); throws an Error naming
+ * the offset of a truncated or malformed part. To send a record, copy it into a pool buffer:
+ * `pool.write(id, record.data)`.
+ */
 export function readPcap(bytes: Uint8Array): PcapFile {
   if (bytes.length < GLOBAL_HEADER) throw new Error(`pcap: ${bytes.length} bytes is shorter than the 24-byte header`);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magicLe = v.getUint32(0, true);
   let le: boolean;
   let nanoseconds = false;
-  if (magicLe === PCAP_MAGIC_US || magicLe === 0xa1b23c4d) le = true;
-  else if (v.getUint32(0, false) === PCAP_MAGIC_US || v.getUint32(0, false) === 0xa1b23c4d) le = false;
+  if (magicLe === PCAP_MAGIC_US || magicLe === PCAP_MAGIC_NS) le = true;
+  else if (v.getUint32(0, false) === PCAP_MAGIC_US || v.getUint32(0, false) === PCAP_MAGIC_NS) le = false;
   else throw new Error(`pcap: bad magic 0x${magicLe.toString(16)}`);
-  if (v.getUint32(0, le) === 0xa1b23c4d) nanoseconds = true;
+  if (v.getUint32(0, le) === PCAP_MAGIC_NS) nanoseconds = true;
   const snaplen = v.getUint32(16, le);
   const linktype = v.getUint32(20, le);
   const records: PcapRecord[] = [];
