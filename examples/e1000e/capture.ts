@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { PcapWriter, Port, PortStats } from 'vfio/net';
-import { formatMac } from './frames.js';
+import { formatMac } from '../../src/net/apps/frames.js';
 import {
   PORT_OPTIONS,
   PORT_OPTIONS_HELP,

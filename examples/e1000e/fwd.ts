@@ -18,7 +18,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Port, PortStats } from 'vfio/net';
-import { BROADCAST, formatMac, parseMac, sameMac } from './frames.js';
+import { BROADCAST, formatMac, parseMac, sameMac } from '../../src/net/apps/frames.js';
 import {
   PORT_OPTIONS,
   PORT_OPTIONS_HELP,

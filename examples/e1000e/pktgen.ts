@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { randomInt } from 'node:crypto';
 import type { Port, PortStats } from 'vfio/net';
-import { BROADCAST, MIN_TEST_FRAME, formatMac, parseMac, stamp, testFrame } from './frames.js';
+import { BROADCAST, MIN_TEST_FRAME, formatMac, parseMac, stamp, testFrame } from '../../src/net/apps/frames.js';
 import {
   PORT_OPTIONS,
   PORT_OPTIONS_HELP,

@@ -17,7 +17,7 @@ import { pktgen, main as pktgenMain, USAGE as PKTGEN_USAGE } from '../../example
 import { capture, main as captureMain } from '../../examples/e1000e/capture.js';
 import { forward, main as fwdMain } from '../../examples/e1000e/fwd.js';
 import { PcapWriter, readPcap } from '../../src/net/index.js';
-import { ETHERTYPE_TEST, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../examples/e1000e/frames.js';
+import { ETHERTYPE_TEST, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../src/net/apps/frames.js';
 import { StatusLine, UsageError } from '../../examples/e1000e/cli.js';
 
 let kernel: FakeKernel | null = null;

@@ -19,7 +19,7 @@ import { E1000ePort, PacketPool, PcapWriter, openPort, readPcap, type PortOption
 import { pktgen } from '../../examples/e1000e/pktgen.js';
 import { capture } from '../../examples/e1000e/capture.js';
 import { forward } from '../../examples/e1000e/fwd.js';
-import { ETHERTYPE_TEST, formatMac, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../examples/e1000e/frames.js';
+import { ETHERTYPE_TEST, formatMac, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../src/net/apps/frames.js';
 import { E1000E, soloEdu, vmMode, vmOpenOptions } from './guest.js';
 
 // The apps' flags for this run's kernel interface.
