@@ -46,7 +46,12 @@ export interface ForwardSummary extends AppSummary {
   /** The ports share a pool: frames went out in the buffers they came in. */
   zeroCopy: boolean;
   /** Both ports' statistics at the end. */
-  stats: { a: PortStats; b: PortStats };
+  stats: {
+    /** Port a's. */
+    a: PortStats;
+    /** Port b's. */
+    b: PortStats;
+  };
 }
 
 interface Direction {

@@ -8,7 +8,7 @@ export { capture, type CaptureOptions, type CaptureSummary } from './capture.js'
 export { forward, type ForwardOptions, type ForwardSummary } from './fwd.js';
 export { openPorts, type OpenedPorts, type OpenPortsOptions } from './open.js';
 export { Meter, wireBits, type AppProgress, type AppTotals, type AppSummary, type AppRunOptions, type StopReason } from './meter.js';
-export { parseFrameSizes, frameSizeTable, frameSizeBounds, formatFrameSizes, type FrameSizes } from './sizes.js';
+export { parseFrameSizes, frameSizeTable, frameSizeBounds, formatFrameSizes, type FrameSizes, type FrameSizeRange } from './sizes.js';
 export {
   ETHERTYPE_TEST,
   TEST_MAGIC,

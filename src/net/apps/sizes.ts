@@ -6,8 +6,16 @@
  */
 import { MIN_TEST_FRAME } from './frames.js';
 
+/** An inclusive range of frame sizes. */
+export interface FrameSizeRange {
+  /** The smallest size, in bytes. */
+  readonly min: number;
+  /** The largest size, in bytes. */
+  readonly max: number;
+}
+
 /** One size, a list of sizes (cycled), or an inclusive range (every size, cycled in order). */
-export type FrameSizes = number | readonly number[] | { readonly min: number; readonly max: number };
+export type FrameSizes = number | readonly number[] | FrameSizeRange;
 
 /**
  * Parses '64', '64,128,1514' or '60-1514' into FrameSizes. A RangeError, naming what is
@@ -32,7 +40,7 @@ export function parseFrameSizes(text: string): FrameSizes {
 }
 
 /** The smallest and largest of the sizes. */
-export function frameSizeBounds(sizes: FrameSizes): { min: number; max: number } {
+export function frameSizeBounds(sizes: FrameSizes): FrameSizeRange {
   if (typeof sizes === 'number') return { min: sizes, max: sizes };
   if ('min' in sizes) return { min: sizes.min, max: sizes.max };
   return { min: Math.min(...sizes), max: Math.max(...sizes) };
