@@ -40,6 +40,10 @@ export interface CliContext {
   /** --root: where /sys, /dev and /proc are (default '/'). */
   readonly root: string | undefined;
   readonly json: boolean;
+  /** stdout is a terminal (the net apps print live lines there only). */
+  readonly isTTY: boolean;
+  /** Fires on Ctrl-C (SIGINT/SIGTERM): the commands that run for a while stop and report. */
+  readonly signal: AbortSignal;
   readonly overrides: CliOverrides;
 }
 
@@ -53,8 +57,13 @@ export interface Command {
   readonly description: string;
   readonly options: Readonly<Record<string, OptionSpec>>;
   readonly positionals: { readonly min: number; readonly max: number };
-  /** Returns the exit status. */
-  run(ctx: CliContext, args: ParsedArgs): number;
+  /**
+   * A group (`vfio net`): the word after the group's name picks one of these, and `run` is
+   * not called. Their `name` is the full name ('net pktgen').
+   */
+  readonly subcommands?: readonly Command[];
+  /** Returns the exit status; a Promise for the commands that run for a while (`vfio net …`). */
+  run(ctx: CliContext, args: ParsedArgs): number | Promise<number>;
 }
 
 /** Bad input: printed with the command's usage, exit status 2. */
@@ -69,7 +78,24 @@ export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 };
 
+/** The help of a group: its description and its subcommands. */
+export function groupHelp(group: Command): string {
+  const subs = group.subcommands ?? [];
+  const width = Math.max(...subs.map((c) => c.name.length));
+  return [
+    `Usage: ${group.usage}`,
+    '',
+    group.description,
+    '',
+    'Commands:',
+    ...subs.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Run \`vfio ${group.name} <command> --help\` for a command's options.`,
+  ].join('\n');
+}
+
 export function commandHelp(cmd: Command): string {
+  if (cmd.subcommands) return groupHelp(cmd);
   const all = { ...cmd.options, ...COMMON_OPTIONS };
   const rows = Object.entries(all).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`;

@@ -8,4 +8,13 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-process.exitCode = run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+// Ctrl-C stops a running app (`vfio net …`), which then prints its summary; a second one
+// kills the process as usual (once: the default handler is back).
+const interrupted = new AbortController();
+const stop = (): void => interrupted.abort();
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+
+process.exitCode = await run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: interrupted.signal });
+process.off('SIGINT', stop);
+process.off('SIGTERM', stop);

@@ -1,7 +1,7 @@
 /**
  * vfio/net: the packet layer. A pool of DMA packet buffers known by integer ids, one port
  * interface that NIC drivers implement and apps use, the Intel 82574 (e1000e) driver on it,
- * and pcap files.
+ * pcap files, and the apps for any driver (pktgen, capture, forward: `vfio net`'s engines).
  *
  *   const port = openPort('0000:00:03.0', { promiscuous: true });  // driver chosen by PCI id
  *   await port.waitForLink();
@@ -20,3 +20,4 @@ export { openPort, findNicDriver, NIC_DRIVERS, type NicDriver, type OpenPortOpti
 export { E1000ePort } from './e1000e/port.js';
 export type { E1000eHwStats } from './e1000e/counters.js';
 export { PcapWriter, readPcap, PCAP_MAGIC_US, PCAP_MAGIC_NS, LINKTYPE_ETHERNET, type PcapWriterOptions, type PcapRecord, type PcapFile } from './pcap.js';
+export * from './apps/index.js';

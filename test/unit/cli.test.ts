@@ -36,7 +36,7 @@ function cli(argv: string[], opts: { tty?: boolean; env?: Record<string, string>
     stderr: { write: (s: string) => (stderr += s) },
     env: opts.env ?? {},
   };
-  const status = run(argv, io, opts.overrides);
+  const status = run(argv, io, opts.overrides) as number; // these commands are synchronous; `vfio net` is tested in cli-net.test.ts
   return { status, stdout, stderr };
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { openDevice } from '../../src/index.js';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
 import { PacketPool, PcapWriter, readPcap } from '../../src/net/index.js';
-import { patternByte, readTestFrame, stamp, testFrame, testPrefix, formatMac, parseMac, TEST_HEADER } from '../../examples/e1000e/frames.js';
+import { patternByte, readTestFrame, stamp, testFrame, testPrefix, formatMac, parseMac, TEST_HEADER } from '../../src/net/apps/frames.js';
 
 let dir = '';
 afterEach(() => {

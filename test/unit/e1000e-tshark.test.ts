@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapWriter } from '../../src/net/index.js';
-import { parseMac, stamp, testFrame } from '../../examples/e1000e/frames.js';
+import { parseMac, stamp, testFrame } from '../../src/net/apps/frames.js';
 
 const tshark = spawnSync('tshark', ['--version'], { encoding: 'utf8' });
 const haveTshark = tshark.status === 0;

@@ -9,7 +9,7 @@ import { FakeKernel } from '../../src/backend/fake/index.js';
 import { E1000eModel, type E1000eModelOptions } from '../../src/backend/fake/models/e1000e.js';
 import { wire, type EthernetHub } from '../../src/backend/fake/models/ethernet.js';
 import { BufferOwner, E1000ePort, type PortOptions } from '../../src/net/index.js';
-import { readTestFrame, stamp, testFrame } from '../../examples/e1000e/frames.js';
+import { readTestFrame, stamp, testFrame } from '../../src/net/apps/frames.js';
 
 const A_ADDR = '0000:00:03.0';
 const B_ADDR = '0000:00:06.0';

@@ -10,7 +10,7 @@ import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
 import { E1000eModel } from '../../src/backend/fake/models/e1000e.js';
 import { wire } from '../../src/backend/fake/models/ethernet.js';
 import { E1000ePort, NIC_DRIVERS, PacketPool, openPort, type Port } from '../../src/net/index.js';
-import { readTestFrame, stamp, testFrame } from '../../examples/e1000e/frames.js';
+import { readTestFrame, stamp, testFrame } from '../../src/net/apps/frames.js';
 
 let kernel: FakeKernel | null = null;
 afterEach(() => {

@@ -1,32 +1,44 @@
 /**
- * Ethernet frame helpers shared by the apps: MAC addresses, and the test-frame format
- * pktgen sends and the tests check.
+ * The test-frame format pktgen sends and capture, fwd and the tests check, and MAC helpers.
  *
  * Test frame (all fields big-endian):
  *   0  destination MAC        6  source MAC           12  EtherType 0x88b5 (IEEE 802 local experimental)
  *  14  magic "VFIO"          18  run id (u32)         22  sequence number (u32)
  *  26  pattern: byte at offset k is (k * 7 + 1) & 0xff, up to the end of the frame
+ *
+ * The pattern depends on the offset only, so a frame of any length is checked byte by byte
+ * without knowing what the sender meant to send, and the sequence number tells order.
  */
+
+/** The test frames' EtherType (IEEE 802 local experimental). */
 export const ETHERTYPE_TEST = 0x88b5;
-export const TEST_MAGIC = 0x5646494f; // "VFIO"
+/** The magic after the Ethernet header: "VFIO". */
+export const TEST_MAGIC = 0x5646494f;
+/** Bytes before the pattern: Ethernet header, magic, run id, sequence number. */
 export const TEST_HEADER = 26;
-export const MIN_TEST_FRAME = 60; // the Ethernet minimum without FCS
+/** The smallest test frame: the Ethernet minimum without the FCS. */
+export const MIN_TEST_FRAME = 60;
+/** The broadcast MAC address. */
 export const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
 
+/** '52:54:00:12:34:56' (or with dashes) as 6 bytes; a RangeError for anything else. */
 export function parseMac(text: string): Uint8Array {
   const parts = text.trim().split(/[:-]/);
   if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{1,2}$/.test(p))) throw new RangeError(`not a MAC address: ${JSON.stringify(text)}`);
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }
 
+/** The 6 bytes at `at` as 'aa:bb:cc:dd:ee:ff'. */
 export function formatMac(mac: Uint8Array, at = 0): string {
   return Array.from(mac.subarray(at, at + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
+/** The 6 bytes of `a` at `aAt` equal `b` (no allocation: for the hot path). */
 export function sameMac(a: Uint8Array, aAt: number, b: Uint8Array): boolean {
   return a[aAt] === b[0] && a[aAt + 1] === b[1] && a[aAt + 2] === b[2] && a[aAt + 3] === b[3] && a[aAt + 4] === b[4] && a[aAt + 5] === b[5];
 }
 
+/** The pattern byte a test frame holds at `offset` (from TEST_HEADER on). */
 export function patternByte(offset: number): number {
   return (offset * 7 + 1) & 0xff;
 }
@@ -45,7 +57,7 @@ export function testFrame(size: number, dst: Uint8Array, src: Uint8Array, runId:
   return f;
 }
 
-/** Writes the sequence number (no allocation: the frame's own bytes). */
+/** Writes the sequence number into a test frame (its own bytes: no allocation). */
 export function stamp(frame: Uint8Array, seq: number): void {
   frame[22] = (seq >>> 24) & 0xff;
   frame[23] = (seq >>> 16) & 0xff;
@@ -53,8 +65,11 @@ export function stamp(frame: Uint8Array, seq: number): void {
   frame[25] = seq & 0xff;
 }
 
+/** What readTestFrame finds in a test frame. */
 export interface TestFrameInfo {
+  /** The sender's run id. */
   runId: number;
+  /** The sequence number. */
   seq: number;
   /** Every pattern byte as sent. */
   intact: boolean;
@@ -74,7 +89,7 @@ export function readTestFrame(frame: Uint8Array, length = frame.length): TestFra
   return { runId: v.getUint32(18), seq: v.getUint32(22), intact };
 }
 
-/** The prefix that selects one run's test frames in a capture filter (magic and run id). */
+/** The payload prefix (magic and run id) that selects one run's test frames in a capture filter. */
 export function testPrefix(runId: number): Uint8Array {
   const p = new Uint8Array(8);
   const v = new DataView(p.buffer);
