@@ -2,11 +2,16 @@
  * The TypeScript side's measurement: the e1000e driver of vfio/net (src/net/e1000e) forwarding
  * what it receives (rxBurst, then txBurst of the same buffer ids: zero-copy, as
  * examples/e1000e/fwd.ts does with one pool), on the main thread, for a warm-up and then a
- * measured window. bench/c/nic-driver.c runs the same loop in C (still copying each frame
- * into a transmit buffer); the two report the same fields. The caller stops the simulator (CTL_STOP).
+ * measured window. bench/c/nic-driver.c runs the same loop in C with the same zero-copy
+ * scheme; the two report the same fields. The caller stops the simulator (CTL_STOP).
+ *
+ * Two-CPU mode: the simulator runs elsewhere and an empty ring is waited on (booked as idle).
+ * Same-core mode (`sim` given): the simulator's step runs here before each burst, its cycles
+ * counted apart (simCycles), and there is nothing to wait for.
  */
 import type { Port } from '../../src/net/port.js';
 import { CTL_MEASURE } from './layout.js';
+import type { SameCoreSim } from './same-core.js';
 import { mainThreadCpuNs } from './tools.js';
 
 /** One measured window of a driver, TS or C (nic-driver.c prints the same fields). */
@@ -22,9 +27,13 @@ export interface DriverReport {
   cpuNs: number;
   /** Time spent waiting on an empty receive ring (for the simulator), within the window. */
   idleNs: number;
+  /** Same-core mode: TSC cycles the simulator's step took in the window (0 in two-CPU mode). */
+  simCycles: number;
+  /** TS only: the window on performance.now()'s clock, to pick its GC events. */
+  windowMs?: [number, number];
 }
 
-export function forwardTs(port: Port, ctl: Uint32Array, batch: number, warmupMs: number, measureMs: number): DriverReport {
+export function forwardTs(port: Port, ctl: Uint32Array, batch: number, warmupMs: number, measureMs: number, sim?: SameCoreSim): DriverReport {
   const ids = new Uint32Array(batch);
   const pool = port.pool;
   let packets = 0;
@@ -37,8 +46,11 @@ export function forwardTs(port: Port, ctl: Uint32Array, batch: number, warmupMs:
   let phase = 0;
   let wall0 = 0;
   let cpu0 = 0;
+  let sim0 = 0;
+  const step = sim?.step;
   const at = { packets: 0, drops: 0, bursts: 0, empty: 0, idle: 0 };
   for (let it = 1; ; it++) {
+    if (step !== undefined) step();
     const n = port.rxBurst(ids, batch);
     if (n > 0) {
       const sent = port.txBurst(ids, n);
@@ -46,6 +58,8 @@ export function forwardTs(port: Port, ctl: Uint32Array, batch: number, warmupMs:
       packets += sent;
       drops += n - sent;
       bursts++;
+    } else if (step !== undefined) {
+      empty++; // the next step brings frames
     } else {
       // The ring is empty: wait for the simulator, booked as idle, not as work per frame.
       empty++;
@@ -64,10 +78,12 @@ export function forwardTs(port: Port, ctl: Uint32Array, batch: number, warmupMs:
         Atomics.store(ctl, CTL_MEASURE, 1);
         wall0 = performance.now();
         cpu0 = mainThreadCpuNs();
+        sim0 = sim?.cycles() ?? 0;
         Object.assign(at, { packets, drops, bursts, empty, idle });
       } else if (phase === 1 && now - wall0 >= measureMs) {
         const cpu1 = mainThreadCpuNs();
         const wall1 = performance.now();
+        const sim1 = sim?.cycles() ?? 0;
         Atomics.store(ctl, CTL_MEASURE, 2);
         return {
           packets: packets - at.packets,
@@ -77,6 +93,8 @@ export function forwardTs(port: Port, ctl: Uint32Array, batch: number, warmupMs:
           wallNs: (wall1 - wall0) * 1e6,
           cpuNs: cpu1 - cpu0,
           idleNs: (idle - at.idle) * 1e6,
+          simCycles: sim1 - sim0,
+          windowMs: [wall0, wall1],
         };
       }
     }
