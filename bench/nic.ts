@@ -135,7 +135,7 @@ export async function nicBench(opts: { smoke: boolean; progress?: (line: string)
       }),
     );
 
-    const stepCallNs = callCostNs(tools.sameCore.noop);
+    const stepCallNs = callCostNs(tools.addon.noop);
     const g = await w.once('ts', 'two-cpu', GC_BATCH, { kind: 'throughput' }, warmupMs, gcWindowMs);
     const gf = figures(g.d, g.s, tscGHz);
     const gcWindow = { batch: GC_BATCH, measureMs: gcWindowMs, mpps: gf.mpps, cyclesPerPacket: gf.cyclesPerPacket, gc: g.gc! };

@@ -1,8 +1,11 @@
-/* The same-core mode's simulator for the TypeScript driver: nic_sim_step (bench/c/
- * nic-sim-step.c, the code the two-CPU simulator process and the C driver run) behind a
- * bench-only Node-API addon, so the TS forwarding loop calls the step on its own thread
- * between bursts. Built at bench time by bench/nic/tools.ts with cc; not part of the
- * package (package.json "files" has no bench/).
+/* The NIC benchmark's bench-only Node-API addon, built at bench time by bench/nic/addon.ts
+ * with cc; not part of the package (package.json "files" has no bench/). Two jobs:
+ *  - the same-core mode's simulator for the TypeScript driver: nic_sim_step (bench/c/
+ *    nic-sim-step.c, the code the two-CPU simulator process and the C driver run), so the TS
+ *    forwarding loop calls the step on its own thread between bursts;
+ *  - a clock that allocates nothing: performance.now() allocates on every call (an hrtime
+ *    array and a heap number), which the forwarding loop's own clock reads would turn into GC
+ *    events in the window the benchmark counts them in.
  *
  * One simulator per process (static state). While E1000ePort.open waits for the reset to
  * finish it sleeps the JS thread, so a helper thread steps the simulator during init
@@ -13,7 +16,9 @@
  *   step()                       one pass; its cycles are counted in cycles()
  *   cycles()                     TSC cycles spent in step() so far
  *   noop()                       nothing: the cost of the call itself, for calibration
- *   report()                     the simulator's JSON report (SimReport); unmaps */
+ *   report()                     the simulator's JSON report (SimReport); unmaps
+ *   clockBind(f64)               a Float64Array over its own ArrayBuffer (off the JS heap)
+ *   clock()                      writes CLOCK_MONOTONIC in ms into f64[0] */
 #define _GNU_SOURCE
 #include <node_api.h>
 
@@ -23,6 +28,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct nic_sim sim;
@@ -131,6 +137,33 @@ static napi_value js_report(napi_env env, napi_callback_info info) {
   return v;
 }
 
+static double *clock_out;
+static napi_ref clock_ref; /* keeps the bound array (and its memory) alive */
+
+static napi_value js_clock_bind(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (argc < 1 || napi_get_typedarray_info(env, arg, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < 1)
+    return fail(env, "nic-sim addon: clockBind(Float64Array)");
+  if (clock_ref) napi_delete_reference(env, clock_ref);
+  napi_create_reference(env, arg, 1, &clock_ref);
+  clock_out = data;
+  return undefined(env);
+}
+
+static napi_value js_clock(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  if (clock_out) *clock_out = (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor p[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
@@ -140,6 +173,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"noop", NULL, js_noop, NULL, NULL, NULL, napi_default, NULL},
       {"cycles", NULL, js_cycles, NULL, NULL, NULL, napi_default, NULL},
       {"report", NULL, js_report, NULL, NULL, NULL, napi_default, NULL},
+      {"clockBind", NULL, js_clock_bind, NULL, NULL, NULL, napi_default, NULL},
+      {"clock", NULL, js_clock, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof p / sizeof p[0], p);
   return exports;

@@ -83,12 +83,12 @@ export class NicWindows {
     return E1000ePort.open(simDevice(nic), { interrupts: 'none', reset: false, promiscuous: true, rxDescriptors: this.ring, txDescriptors: this.ring });
   }
 
-  #ts(nic: SharedNic, batch: number, warmupMs: number, measureMs: number, sim?: NicTools['sameCore']): DriverReport {
-    const port = sim ? this.#openStepping(nic, sim) : this.#open(nic);
+  #ts(nic: SharedNic, batch: number, warmupMs: number, measureMs: number, sameCore = false): DriverReport {
+    const port = sameCore ? this.#openStepping(nic, this.tools.addon) : this.#open(nic);
     try {
       // Only the main thread (tid = pid): Node's helper threads stay free to run anywhere.
       if (this.driverCpu >= 0) this.tools.pin(process.pid, this.driverCpu);
-      return forwardTs(port, nic.ctl, batch, warmupMs, measureMs, sim);
+      return forwardTs(port, nic.ctl, batch, warmupMs, measureMs, this.tools.addon, sameCore);
     } finally {
       if (this.driverCpu >= 0) this.tools.pin(process.pid, -1);
       port.close();
@@ -96,7 +96,7 @@ export class NicWindows {
   }
 
   /** E1000ePort.open sleeps while the reset completes: the addon's helper thread plays the hardware meanwhile. */
-  #openStepping(nic: SharedNic, sim: NicTools['sameCore']): E1000ePort {
+  #openStepping(nic: SharedNic, sim: NicTools['addon']): E1000ePort {
     sim.startThread();
     try {
       return this.#open(nic);
@@ -106,13 +106,13 @@ export class NicWindows {
   }
 
   #tsSameCore(nic: SharedNic, batch: number, warmupMs: number, measureMs: number, timeoutS: number): WindowResult {
-    const sim = this.tools.sameCore;
+    const sim = this.tools.addon;
     sim.open(nic.path, this.tools.tscHz, timeoutS);
     let d: DriverReport | undefined;
     let report: string;
     try {
       if (Atomics.load(nic.ctl, CTL_READY) !== 1) throw new Error('bench nic: the in-process simulator did not set READY');
-      d = this.#ts(nic, batch, warmupMs, measureMs, sim);
+      d = this.#ts(nic, batch, warmupMs, measureMs, true);
     } finally {
       Atomics.store(nic.ctl, CTL_STOP, 1);
       report = sim.report(); // also after a failure: it unmaps, so the next window can open

@@ -48,7 +48,7 @@ describe.skipIf(!runnable)('NIC benchmark: simulator and drivers', () => {
       expect(Array.from(port.mac)).toEqual([2, 0, 0, 0, 0, 1]);
       let d;
       try {
-        d = forwardTs(port, nic.ctl, 8, 20, 150);
+        d = forwardTs(port, nic.ctl, 8, 20, 150, tools.addon);
       } finally {
         port.close();
         Atomics.store(nic.ctl, CTL_STOP, 1);

@@ -1,8 +1,8 @@
 /**
- * The same-core mode's simulator for the TypeScript driver: bench/addon/nic-sim-addon.c (the
- * shared step of bench/c/nic-sim-step.c behind Node-API), built at bench time with cc into
- * the caller's directory and loaded into this process. Bench-only: nothing under bench/ is
- * in the package.
+ * The NIC benchmark's addon, bench/addon/nic-sim-addon.c: the same-core mode's simulator
+ * (the shared step of bench/c/nic-sim-step.c behind Node-API) and a clock that allocates
+ * nothing. Built at bench time with cc into the caller's directory and loaded into this
+ * process. Bench-only: nothing under bench/ is in the package.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { benchDir } from '../cbuild.js';
 
 /** What the addon exports (see nic-sim-addon.c). */
-export interface SameCoreSim {
+export interface NicAddon {
   open(path: string, tscHz: number, timeoutS: number): void;
   startThread(): void;
   stopThread(): void;
@@ -20,6 +20,23 @@ export interface SameCoreSim {
   cycles(): number;
   noop(): void;
   report(): string;
+  clockBind(out: Float64Array): void;
+  clock(): void;
+}
+
+/**
+ * A monotonic clock in ms that allocates nothing: the addon writes into a Float64Array whose
+ * memory is off the JS heap, the caller reads the element (an unboxed double in optimized
+ * code). performance.now() allocates per call.
+ */
+export function addonClock(addon: NicAddon): () => number {
+  const out = new Float64Array(new ArrayBuffer(8));
+  addon.clockBind(out);
+  const tick = addon.clock;
+  return () => {
+    tick();
+    return out[0]!;
+  };
 }
 
 /**
@@ -46,11 +63,11 @@ function nodeHeaders(): string {
 }
 
 /** Builds the addon into `work` (cc -O2 -shared) and loads it. */
-export function loadSameCoreSim(work: string): SameCoreSim {
+export function loadNicAddon(work: string): NicAddon {
   const out = join(work, 'nic_sim.node');
   execFileSync('cc', [
     '-O2', '-shared', '-fPIC', '-pthread', '-DNODE_GYP_MODULE_NAME=nic_sim', '-DNAPI_VERSION=8', `-I${nodeHeaders()}`,
     '-o', out, join(benchDir, 'addon', 'nic-sim-addon.c'), join(benchDir, 'c', 'nic-sim-step.c'),
   ]);
-  return createRequire(import.meta.url)(out) as SameCoreSim;
+  return createRequire(import.meta.url)(out) as NicAddon;
 }
