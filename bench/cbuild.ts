@@ -6,9 +6,11 @@ import { fileURLToPath } from 'node:url';
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 
 /** cc -O2 bench/c/<name>.c -o <out>; `static` for programs that run in the guest, whose initramfs
- * carries only the shared libraries node itself links; `pthread` for programs with threads. */
-export function buildC(name: string, out: string, opts: { static?: boolean; pthread?: boolean } = {}): string {
+ * carries only the shared libraries node itself links; `pthread` for programs with threads;
+ * `with`: more bench/c/ files (without .c) linked in. */
+export function buildC(name: string, out: string, opts: { static?: boolean; pthread?: boolean; with?: string[] } = {}): string {
   const flags = [...(opts.static ? ['-static'] : []), ...(opts.pthread ? ['-pthread'] : [])];
-  execFileSync('cc', ['-O2', ...flags, '-o', out, join(benchDir, 'c', `${name}.c`)]);
+  const sources = [name, ...(opts.with ?? [])].map((n) => join(benchDir, 'c', `${n}.c`));
+  execFileSync('cc', ['-O2', ...flags, '-o', out, ...sources]);
   return out;
 }

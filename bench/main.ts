@@ -47,7 +47,14 @@ const sections: Section<unknown>[] = [
     key: 'nic',
     run: ({ smoke }) => nicBench({ smoke }),
     format: formatNic,
-    ratios: (r) => r.rows.map((x) => ({ figure: `forward, batch ${x.batch} (cycles/pkt)`, ratio: x.ratio, ...(x.batch === 32 && { target: 2 }) })),
+    ratios: (r) => [
+      ...r.rows.map((x) => ({
+        figure: `forward ${x.placement}, batch ${x.batch} (cycles/pkt)`,
+        ratio: x.ratio,
+        ...(x.batch === 32 && { target: x.placement === 'two-cpu' ? 1.5 : 2 }),
+      })),
+      { figure: 'forward latency p99, 1 Mpps', ratio: r.latency.ts.p99 / r.latency.c.p99, target: 3 },
+    ],
   }),
 ];
 

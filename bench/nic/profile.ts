@@ -1,7 +1,7 @@
 /**
  * Where the TypeScript driver's time goes, by line:
  *
- *   npx tsx bench/nic/profile.ts [batch=32] [seconds=3] [--save FILE.cpuprofile]
+ *   npx tsx bench/nic/profile.ts [batch=32] [seconds=3] [--same-core] [--save FILE.cpuprofile]
  *
  * tsx hands V8 each module's code on one line, which leaves a profile nothing finer than
  * functions (and TurboFan inlines the driver's into the loop). So this compiles src/,
@@ -34,6 +34,7 @@ function compile(dir: string): void {
 try {
   for (const dir of ['src', 'examples/e1000e', 'bench']) compile(dir);
   cpSync(join(root, 'bench/c'), join(out, 'bench/c'), { recursive: true });
+  cpSync(join(root, 'bench/addon'), join(out, 'bench/addon'), { recursive: true });
   writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
   const r = spawnSync(process.execPath, [join(out, 'bench/nic/profile-run.js'), ...process.argv.slice(2)], {
     stdio: 'inherit',

@@ -1,8 +1,8 @@
 /**
  * The NIC benchmark's plumbing (bench/nic/): the e1000e driver of vfio/net, opened on the
  * shared-memory device, forwards the simulator's frames and every one comes back intact and
- * in order; and the C driver does the same against the same simulator. A check that the
- * benchmark measures a working driver, not a speed test.
+ * in order; and the C driver does the same against the same simulator, in both placements
+ * (two-CPU, same-core). A check that the benchmark measures a working driver, not a speed test.
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { simDevice } from '../../bench/nic/sim-device.js';
 import { startSim } from '../../bench/nic/sim.js';
 import { buildNicTools, type NicTools } from '../../bench/nic/tools.js';
 import { forwardTs } from '../../bench/nic/ts-forward.js';
+import { NicWindows } from '../../bench/nic/window.js';
 
 function haveCc(): boolean {
   try {
@@ -47,7 +48,7 @@ describe.skipIf(!runnable)('NIC benchmark: simulator and drivers', () => {
       expect(Array.from(port.mac)).toEqual([2, 0, 0, 0, 0, 1]);
       let d;
       try {
-        d = forwardTs(port, nic.ctl, 8, 20, 150);
+        d = forwardTs(port, nic.ctl, 8, 20, 150, tools.addon);
       } finally {
         port.close();
         Atomics.store(nic.ctl, CTL_STOP, 1);
@@ -70,7 +71,7 @@ describe.skipIf(!runnable)('NIC benchmark: simulator and drivers', () => {
     try {
       const sim = startSim(tools.sim, nic, { kind: 'throughput' }, tools.tscHz, -1, 30);
       await sim.ready;
-      const out = execFileSync(tools.driver, [nic.path, '8', '20', '150', '-1', '64', 'len'], { encoding: 'utf8' });
+      const out = execFileSync(tools.driver, [nic.path, '8', '20', '150', '-1', '64', 'two-cpu', String(tools.tscHz)], { encoding: 'utf8' });
       Atomics.store(nic.ctl, CTL_STOP, 1);
       const d = JSON.parse(out) as { packets: number };
       const s = await sim.report;
@@ -79,6 +80,26 @@ describe.skipIf(!runnable)('NIC benchmark: simulator and drivers', () => {
       expect(s.totalFaults).toBe(0);
     } finally {
       nic.close();
+    }
+  }, 30_000);
+
+  // Same-core: the simulator's step on the driver's own thread; both drivers through NicWindows,
+  // as the benchmark runs them, each window checked by the simulator.
+  it('same-core mode: both drivers forward intact, the step timed apart, GC counted for TS', async () => {
+    const w = new NicWindows(tools, -1, -1, 64);
+    try {
+      for (const driver of ['c', 'ts'] as const) {
+        const r = await w.once(driver, 'same-core', 8, { kind: 'throughput' }, 20, 150);
+        expect(r.d.packets).toBeGreaterThan(100);
+        expect(r.d.simCycles).toBeGreaterThan(0);
+        expect(r.d.idleNs).toBe(0);
+        expect(r.s.totalForwarded).toBeGreaterThanOrEqual(r.d.packets - 64);
+        if (driver === 'ts') expect(r.gc?.count).toBeGreaterThanOrEqual(0);
+      }
+      expect(w.integrity.bad).toBe(0);
+      expect(w.integrity.faults).toBe(0);
+    } finally {
+      w.dispose();
       tools.dispose();
     }
   }, 30_000);
