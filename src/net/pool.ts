@@ -264,6 +264,20 @@ export class PacketPool {
     this.#stack[this.#top++] = id;
   }
 
+  /** Drivers: releaseFromNic for each of ids[start..start+n) (a run of a ring the NIC is done with), in one loop. */
+  releaseManyFromNic(ids: Uint32Array, n: number, start = 0): void {
+    const FREE = BufferOwner.FREE; // a local: an imported or module binding is loaded (and checked) on every use
+    const owner = this.owner;
+    const stack = this.#stack;
+    let top = this.#top;
+    for (let i = start; i < start + n; i++) {
+      const id = ids[i]!;
+      owner[id] = FREE;
+      stack[top++] = id;
+    }
+    this.#top = top;
+  }
+
   /**
    * The error for an id whose owner is not what `op` needs: ERR_VFIO_NET_BAD_ID,
    * ERR_VFIO_NET_DOUBLE_FREE (free), ERR_VFIO_NET_NOT_ALLOCATED (a free id used), or
