@@ -28,6 +28,8 @@ import * as R from './regs.js';
 import { initReceive, initTransmit, quiesce, rctl, readMac, resetAndLink, restartAutoNegotiation } from './setup.js';
 
 const ETH_HEADER = 14;
+/** Transmit word 2's CMD byte: every frame is one descriptor: end of packet, insert the FCS, report status (§7.2). */
+const TX_CMD = (R.TXD_CMD_EOP | R.TXD_CMD_IFCS | R.TXD_CMD_RS) << 24;
 const DEFAULT_RING = 512;
 
 /** An 82574 port (see the module comment); open it with E1000ePort.open or openPort. */
@@ -50,17 +52,13 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
   #rctl = 0;
   #timestamps: boolean;
   #hw = emptyHwStats();
-  // Receive ring: descriptors, the id in each, the next to look at.
-  #rxD8: Uint8Array;
-  #rxD16: Uint16Array;
-  #rxD32: Uint32Array;
+  // Receive ring: descriptors (4 words each), the id in each, the next to look at.
+  #rxD: Uint32Array;
   #rxIds: Uint32Array;
   #rxNext = 0;
   #rxDiscard = false;
-  // Transmit ring: descriptors, the id in each, the tail and the oldest not reclaimed.
-  #txD8: Uint8Array;
-  #txD16: Uint16Array;
-  #txD32: Uint32Array;
+  // Transmit ring: descriptors (4 words each), the id in each, the tail and the oldest not reclaimed.
+  #txD: Uint32Array;
   #txIds: Uint32Array;
   #txTail = 0;
   #txClean = 0;
@@ -118,16 +116,11 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
       this.#ring = ring;
       const mem = ring.buffer;
       const txAt = rxSize * R.DESC_SIZE; // a multiple of 128 bytes, as the ring base must be
-      this.#rxD8 = new Uint8Array(mem, 0, rxSize * R.DESC_SIZE);
-      this.#rxD16 = new Uint16Array(mem, 0, rxSize * 8);
-      this.#rxD32 = new Uint32Array(mem, 0, rxSize * 4);
-      this.#txD8 = new Uint8Array(mem, txAt, txSize * R.DESC_SIZE);
-      this.#txD16 = new Uint16Array(mem, txAt, txSize * 8);
-      this.#txD32 = new Uint32Array(mem, txAt, txSize * 4);
+      this.#rxD = new Uint32Array(mem, 0, rxSize * R.DESC_WORDS);
+      this.#txD = new Uint32Array(mem, txAt, txSize * R.DESC_WORDS);
       filled = this.pool.allocForNic(this.#rxIds, rxSize);
       for (let i = 0; i < rxSize; i++) this.#setRxBuffer(i, this.#rxIds[i]!);
-      // Every frame is one descriptor: end of packet, insert the FCS, report status (§7.2).
-      for (let i = 0; i < txSize; i++) this.#txD8[i * R.DESC_SIZE + R.TXD_CMD] = R.TXD_CMD_EOP | R.TXD_CMD_IFCS | R.TXD_CMD_RS;
+      for (let i = 0; i < txSize; i++) this.#txD[i * R.DESC_WORDS + R.TXW_LENGTH_CMD] = TX_CMD;
       this.#rctl = rctl(R.rctlBufferSize(bufferSize)!, this.#promiscuous);
       initReceive(this.#bar, ring.iova, rxSize, this.#rctl);
       initTransmit(this.#bar, ring.iova + txAt, txSize);
@@ -151,9 +144,10 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
   }
 
   #setRxBuffer(i: number, id: number): void {
-    this.#rxD32[i * 4] = this.pool.iovaLo[id]!;
-    this.#rxD32[i * 4 + 1] = this.pool.iovaHi[id]!;
-    this.#rxD8[i * R.DESC_SIZE + R.RXD_STATUS] = 0;
+    const q = i * R.DESC_WORDS;
+    this.#rxD[q] = this.pool.iovaLo[id]!;
+    this.#rxD[q + 1] = this.pool.iovaHi[id]!;
+    this.#rxD[q + R.RXW_STATUS] = 0;
   }
 
   get promiscuous(): boolean {
@@ -200,73 +194,94 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
   // ---- receive -----------------------------------------------------------------------
 
   rxReady(): boolean {
-    return !this.closed && (this.#rxD8[this.#rxNext * R.DESC_SIZE + R.RXD_STATUS]! & R.RXD_STAT_DD) !== 0;
+    return !this.closed && (this.#rxD[this.#rxNext * R.DESC_WORDS + R.RXW_STATUS]! & R.RXD_STAT_DD) !== 0;
   }
 
   rxBurst(ids: Uint32Array, max: number, start = 0): number {
     if (this.closed) this.checkOpen('rxBurst');
-    const limit = Math.min(max, ids.length - start);
-    const d8 = this.#rxD8;
-    const d16 = this.#rxD16;
-    const d32 = this.#rxD32;
-    const rxIds = this.#rxIds;
-    const pool = this.pool;
-    const owner = pool.owner;
-    const length = pool.length;
-    const lo = pool.iovaLo;
-    const hi = pool.iovaHi;
-    const size = this.rxSize;
-    const rx = this.counters.rx;
-    const stamp = this.#timestamps ? performance.timeOrigin + performance.now() : 0;
-    let i = this.#rxNext;
-    let n = 0;
-    let used = 0;
-    while (n < limit && used < size) {
-      const at = i * R.DESC_SIZE;
-      const status = d8[at + R.RXD_STATUS]!;
-      if ((status & R.RXD_STAT_DD) === 0) break;
-      const eop = (status & R.RXD_STAT_EOP) !== 0;
-      if (this.#rxDiscard || !eop || d8[at + R.RXD_ERRORS]! & R.RXD_ERR_FRAME) {
-        // Dropped in place (the buffer stays in the ring): part of a frame that spanned
-        // descriptors (up to its EOP), or a frame the NIC flagged.
-        if (this.#rxDiscard || !eop) {
-          if (!this.#rxDiscard) rx.drops++;
-          this.#rxDiscard = !eop;
-        } else rx.errors++;
-      } else {
-        let fresh = pool.takeForNic();
-        if (fresh < 0) {
-          this.#txReclaim(); // sent buffers may be waiting to go back
-          fresh = pool.takeForNic();
-          if (fresh < 0) {
-            // No buffer to put in its place: the frame stays in the ring until the app frees some.
-            this.counters.driver.rxPoolEmpty++;
-            break;
-          }
-        }
-        const id = rxIds[i]!;
-        const len = d16[(at + R.RXD_LENGTH) >> 1]!;
-        owner[id] = BufferOwner.APP;
-        length[id] = len;
-        pool.port[id] = this.portId;
-        pool.queue[id] = 0;
-        pool.timestamp[id] = stamp;
-        ids[start + n++] = id;
-        rx.frames++;
-        rx.bytes += len;
-        rxIds[i] = fresh;
-        d32[at >> 2] = lo[fresh]!;
-        d32[(at >> 2) + 1] = hi[fresh]!;
-      }
-      d8[at + R.RXD_STATUS] = 0;
-      used++;
-      if (++i === size) i = 0;
-    }
-    if (used === 0) {
+    // Constants as locals: an imported binding is loaded (and checked) on every use in a loop.
+    const RXW_STATUS = R.RXW_STATUS, RXW_LENGTH = R.RXW_LENGTH, DD = R.RXD_STAT_DD, GOOD = R.RXW_GOOD, GOOD_MASK = R.RXW_GOOD_MASK, APP = BufferOwner.APP;
+    const d = this.#rxD;
+    const first = this.#rxNext;
+    if ((d[(first << 2) + RXW_STATUS]! & DD) === 0) {
       this.counters.driver.rxEmptyPolls++;
       return 0;
     }
+    const pool = this.pool;
+    const limit = Math.min(max, ids.length - start);
+    // Each frame handed out is replaced by a fresh buffer: no more than the pool has. Sent
+    // buffers may be waiting to go back to it.
+    let room = pool.available;
+    if (room < limit) {
+      this.#txReclaim();
+      room = pool.available;
+    }
+    const lim = limit < room ? limit : room;
+    const rxIds = this.#rxIds;
+    const owner = pool.owner;
+    const length = pool.length;
+    const port = pool.port;
+    const queue = pool.queue;
+    const stamps = pool.timestamp;
+    const portId = this.portId;
+    const size = this.rxSize;
+    const stamp = this.#timestamps ? performance.timeOrigin + performance.now() : 0;
+    let i = first;
+    let n = 0;
+    let used = 0;
+    let bytes = 0;
+    while (n < lim && used < size) {
+      const q = i << 2;
+      const w = d[q + RXW_STATUS]!;
+      if ((w & DD) === 0) break;
+      const id = rxIds[i]!;
+      if ((w & GOOD_MASK) !== GOOD || this.#rxDiscard) {
+        // Dropped: part of a frame that spanned descriptors (up to its EOP), or a frame the
+        // NIC flagged. Its buffer goes back to the pool, and the refill below replaces it.
+        const eop = (w & R.RXD_STAT_EOP) !== 0;
+        if (this.#rxDiscard || !eop) {
+          if (!this.#rxDiscard) this.counters.rx.drops++;
+          this.#rxDiscard = !eop;
+        } else this.counters.rx.errors++;
+        pool.releaseFromNic(id);
+      } else {
+        const len = d[q + RXW_LENGTH]! & 0xffff;
+        owner[id] = APP;
+        length[id] = len;
+        port[id] = portId;
+        queue[id] = 0;
+        stamps[id] = stamp;
+        ids[start + n++] = id;
+        bytes += len;
+      }
+      used++;
+      if (++i === size) i = 0;
+    }
+    if (n === lim && lim < limit && (d[(i << 2) + RXW_STATUS]! & DD) !== 0) {
+      // No buffer to put in its place: the frame stays in the ring until the app frees some.
+      this.counters.driver.rxPoolEmpty++;
+      if (used === 0) return 0;
+    }
+    // Refill every descriptor looked at from the pool's stack in one go (two runs where the
+    // ring wraps; the room checked above covers them), then their addresses and status.
+    const run = used < size - first ? used : size - first;
+    let got = pool.allocForNic(rxIds, run, first);
+    if (run < used) got += pool.allocForNic(rxIds, used - run, 0);
+    if (got !== used) throw new Error(`E1000ePort.rxBurst: internal error, ${got} of ${used} receive buffers refilled`);
+    const lo = pool.iovaLo;
+    const hi = pool.iovaHi;
+    for (let j = first, left = used; left > 0; left--) {
+      const id = rxIds[j]!;
+      const q = j << 2;
+      d[q] = lo[id]!;
+      d[q + 1] = hi[id]!;
+      d[q + RXW_STATUS] = 0;
+      if (++j === size) j = 0;
+    }
     this.#rxNext = i;
+    const rx = this.counters.rx;
+    rx.frames += n;
+    rx.bytes += bytes;
     // The tail goes to the last descriptor looked at: it stays with software (head == tail
     // means empty), everything before it goes back. An ordered store, after those above.
     this.#bar.write32(R.RDT0, i === 0 ? size - 1 : i - 1);
@@ -283,6 +298,8 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
 
   txBurst(ids: Uint32Array, count: number, start = 0): number {
     if (this.closed) this.checkOpen('txBurst');
+    // Constants as locals: an imported binding is loaded (and checked) on every use in a loop.
+    const TXW_LENGTH_CMD = R.TXW_LENGTH_CMD, TXW_STATUS = R.TXW_STATUS, APP = BufferOwner.APP, NIC = BufferOwner.NIC, CMD = TX_CMD, MIN = ETH_HEADER;
     if (!(this.#bar.read32(R.STATUS) & R.STATUS_LU)) {
       this.linkEvent();
       throw netError('ERR_VFIO_NET_LINK_DOWN', 'E1000ePort.txBurst', 'the link is down (STATUS.LU = 0); nothing was sent', { device: this.address });
@@ -297,9 +314,7 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
       this.counters.driver.txRingFull++;
       this.counters.tx.drops += want - n;
     }
-    const d8 = this.#txD8;
-    const d16 = this.#txD16;
-    const d32 = this.#txD32;
+    const d = this.#txD;
     const txIds = this.#txIds;
     const pool = this.pool;
     const owner = pool.owner;
@@ -313,14 +328,14 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
       const id = ids[start + k]!;
       const len = length[id]!;
       // The ownership check: one byte per id. Length next; either failing undoes the burst.
-      if (owner[id] !== BufferOwner.APP || len > max || len < ETH_HEADER) this.#refuse(ids, start, k);
-      owner[id] = BufferOwner.NIC;
+      if (owner[id] !== APP || len > max || len < MIN) this.#refuse(ids, start, k);
+      owner[id] = NIC;
       txIds[tail] = id;
-      const at = tail * R.DESC_SIZE;
-      d32[at >> 2] = lo[id]!;
-      d32[(at >> 2) + 1] = hi[id]!;
-      d16[(at + R.TXD_LENGTH) >> 1] = len;
-      d8[at + R.TXD_STATUS] = 0;
+      const q = tail << 2;
+      d[q] = lo[id]!;
+      d[q + 1] = hi[id]!;
+      d[q + TXW_LENGTH_CMD] = len | CMD;
+      d[q + TXW_STATUS] = 0;
       bytes += len;
       if (++tail === size) tail = 0;
     }
@@ -347,15 +362,21 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
     });
   }
 
-  /** Gives the buffers of descriptors the NIC wrote back (DD) to the pool. */
+  /** Gives the buffers of descriptors the NIC wrote back (DD) to the pool, in one or two runs. */
   #txReclaim(): void {
-    const d8 = this.#txD8;
+    // Constants as locals: an imported binding is loaded (and checked) on every use in a loop.
+    const TXD_DD = R.TXD_STAT_DD, TXW_STATUS = R.TXW_STATUS;
+    const d = this.#txD;
     const size = this.txSize;
     const tail = this.#txTail;
-    let c = this.#txClean;
-    while (c !== tail && d8[c * R.DESC_SIZE + R.TXD_STATUS]! & R.TXD_STAT_DD) {
-      this.pool.releaseFromNic(this.#txIds[c]!);
-      if (++c === size) c = 0;
+    const c0 = this.#txClean;
+    let c = c0;
+    while (c !== tail && d[(c << 2) + TXW_STATUS]! & TXD_DD) if (++c === size) c = 0;
+    if (c === c0) return;
+    if (c > c0) this.pool.releaseManyFromNic(this.#txIds, c - c0, c0);
+    else {
+      this.pool.releaseManyFromNic(this.#txIds, size - c0, c0);
+      this.pool.releaseManyFromNic(this.#txIds, c, 0);
     }
     this.#txClean = c;
   }
