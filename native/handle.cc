@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <unordered_set>
 
 #include "handle.h"
 #include "memory.h"
@@ -132,9 +133,13 @@ FdKind ClassifyFd(int fd) {
 
 namespace {
 
-// Marks objects the FdHandle constructor made (napi_type_tag_object); random, so no other
-// addon's tag can equal it, and different from the Poller's, so neither passes for the other.
-const napi_type_tag kHandleTag = {0x61f784c2e661e17bull, 0x0a36b0b643572e69ull};
+// The handles alive on this thread (one environment per thread). A handle is recognised by
+// the pointer its wrapper holds being in this set: napi_unwrap of anything else (a plain
+// object, a Poller, another addon's wrapped object) gives a pointer that is not. This costs one
+// hash lookup where a type tag costs two private-property reads and a BigInt comparison, and it
+// is paid on every call (measured under TCG: an empty call through the addon 4.6 -> see
+// bench/README.md, DMA mapping).
+thread_local std::unordered_set<const void*>* live = nullptr;
 
 // The File NewHandle is wrapping, for the constructor: set only while NewHandle calls it. The
 // constructor also wants an External pointing here, which JS cannot make, so JS calling it
@@ -161,21 +166,23 @@ class FdHandle : public Napi::ObjectWrap<FdHandle> {
         info[0].As<Napi::External<std::shared_ptr<File>>>().Data() != pending)
       ThrowType(env, "FdHandle: handles are made by open(), groupDeviceFd(), eventfd() and memfd(); "
                      "the constructor cannot be called");
-    if (napi_type_tag_object(env, info.This(), &kHandleTag) != napi_ok) ThrowType(env, "FdHandle: could not tag the new object");
+    if (live == nullptr) live = new std::unordered_set<const void*>();  // never freed: finalizers run at exit
+    live->insert(this);
     file_ = *pending;
   }
 
   // The finalizer (garbage collection, or environment teardown): closes what JS left open,
   // unless a live Poller owns the fd (it closes it). Runs no JS and throws nothing.
   ~FdHandle() override {
+    if (live != nullptr) live->erase(this);
     if (file_ && !file_->polled && file_->fd >= 0) CloseFile(*file_);
   }
 
   static FdHandle* Of(Napi::Env env, Napi::Value v) {
-    bool tagged = false;
-    if (!v.IsObject() || napi_check_object_type_tag(env, v, &kHandleTag, &tagged) != napi_ok || !tagged) return nullptr;
-    FdHandle* h = Unwrap(v.As<Napi::Object>());
-    return h != nullptr && h->file_ ? h : nullptr;
+    void* p = nullptr;
+    if (live == nullptr || napi_unwrap(env, v, &p) != napi_ok || live->count(p) == 0) return nullptr;
+    FdHandle* h = static_cast<FdHandle*>(p);
+    return h->file_ ? h : nullptr;
   }
 
   std::shared_ptr<File> file_;
