@@ -137,8 +137,8 @@ namespace {
 // the pointer its wrapper holds being in this set: napi_unwrap of anything else (a plain
 // object, a Poller, another addon's wrapped object) gives a pointer that is not. This costs one
 // hash lookup where a type tag costs two private-property reads and a BigInt comparison, and it
-// is paid on every call (measured under TCG: an empty call through the addon 4.6 -> see
-// bench/README.md, DMA mapping).
+// is paid on every call: in the guest (TCG) an empty call through the addon went from 4.6 to
+// 3.6 µs with it (bench/README.md, "DMA mapping").
 thread_local std::unordered_set<const void*>* live = nullptr;
 
 // The File NewHandle is wrapping, for the constructor: set only while NewHandle calls it. The
