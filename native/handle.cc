@@ -3,8 +3,8 @@
 // reuses ioctl numbers across kinds of file (VFIO_IOMMU_MAP_DMA on a container is
 // VFIO_DEVICE_PCI_HOT_RESET on a device), so a swapped number could send a JS-built struct to
 // the wrong driver. Instead every file is an FdHandle: an object only this addon can make
-// (its constructor refuses JS; every entry point checks that the object is one it made (see `live` below)),
-// owning its fd until close() or its finalizer closes it exactly once, and carrying what was
+// (its constructor refuses JS, and every entry point checks that the object is one it made:
+// `live` below), owning its fd until close() or its finalizer closes it exactly once, and carrying what was
 // learnt about the file once, when it was made: its kind, whether it is no-IOMMU, a memfd's
 // size, and the DMA mappings made through it. No call looks at the fd again to decide.
 //
