@@ -3,73 +3,16 @@
  * fake kernel: two NICs wired together, as the guest has them on a QEMU hub. The same
  * scenarios run on the real kernel in test/vm/e1000e-driver.test.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { openDevice, type Device } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { openDevice } from '../../src/index.js';
 import { EduModel, FakeKernel } from '../../src/backend/fake/index.js';
-import { E1000eModel, type E1000eModelOptions } from '../../src/backend/fake/models/e1000e.js';
-import { FrameTap, wire, type EthernetHub } from '../../src/backend/fake/models/ethernet.js';
-import { E1000ePort, type PortOptions } from '../../src/net/index.js';
+import { E1000eModel } from '../../src/backend/fake/models/e1000e.js';
+import { FrameTap } from '../../src/backend/fake/models/ethernet.js';
+import { E1000ePort } from '../../src/net/index.js';
 import { readTestFrame, stamp, testFrame } from '../../src/net/apps/frames.js';
+import { A_ADDR, bench, cleanUpPairs, numbered, send, take, track } from '../helpers/e1000e-pair.js';
 
-const A_ADDR = '0000:00:03.0';
-const B_ADDR = '0000:00:06.0';
-const MAC_A = '52:54:00:12:34:56';
-const MAC_B = '52:54:00:12:34:59';
-
-interface Bench {
-  kernel: FakeKernel;
-  hub: EthernetHub;
-  modelA: E1000eModel;
-  modelB: E1000eModel;
-  devA: Device;
-  devB: Device;
-  a: E1000ePort;
-  b: E1000ePort;
-}
-
-let benches: Bench[] = [];
-let kernels: FakeKernel[] = [];
-
-function bench(opts: { a?: PortOptions; b?: PortOptions; model?: E1000eModelOptions } = {}): Bench {
-  const kernel = new FakeKernel();
-  kernels.push(kernel);
-  const modelA = new E1000eModel({ mac: MAC_A, ...opts.model });
-  const modelB = new E1000eModel({ mac: MAC_B, ...opts.model });
-  const hub = wire(modelA, modelB);
-  kernel.addDevice(A_ADDR, modelA);
-  kernel.addDevice(B_ADDR, modelB);
-  const devA = openDevice(A_ADDR, kernel.options);
-  const devB = openDevice(B_ADDR, kernel.options);
-  const a = E1000ePort.open(devA, { rxDescriptors: 64, txDescriptors: 64, ...opts.a });
-  const b = E1000ePort.open(devB, { rxDescriptors: 64, txDescriptors: 64, promiscuous: true, ...opts.b });
-  const bn = { kernel, hub, modelA, modelB, devA, devB, a, b };
-  benches.push(bn);
-  return bn;
-}
-
-afterEach(() => {
-  for (const bn of benches) {
-    for (const p of [bn.a, bn.b]) p.close();
-    bn.devA.close();
-    bn.devB.close();
-    expect(bn.kernel.faults).toEqual([]);
-    expect(bn.modelA.errors).toEqual([]);
-    expect(bn.modelB.errors).toEqual([]);
-    expect(bn.kernel.openFds).toBe(0);
-  }
-  for (const k of kernels) k.dispose();
-  benches = [];
-  kernels = [];
-});
-
-/** Takes what is in the ring: calls `fn` with each frame's bytes and length, then frees the buffers. */
-function take(port: E1000ePort, fn: (data: Uint8Array, length: number) => void = () => {}, max = 64): number {
-  const ids = new Uint32Array(max);
-  const n = port.rxBurst(ids, max);
-  for (let i = 0; i < n; i++) fn(port.pool.data[ids[i]!]!, port.pool.length[ids[i]!]!);
-  port.pool.free(ids, n);
-  return n;
-}
+cleanUpPairs();
 
 /** Receives until `n` frames arrived (or throws after `ms`), sleeping in waitRx between bursts. */
 async function receive(port: E1000ePort, n: number, ms = 5000): Promise<{ seq: number; intact: boolean; length: number }[]> {
@@ -88,20 +31,6 @@ async function receive(port: E1000ePort, n: number, ms = 5000): Promise<{ seq: n
   return got;
 }
 
-/** Copies frames into pool buffers and queues them; returns how many the ring took (the rest are freed). */
-function send(port: E1000ePort, frames: Uint8Array[], count = frames.length, start = 0): number {
-  const ids = new Uint32Array(count);
-  const got = port.pool.alloc(ids, count);
-  for (let i = 0; i < got; i++) port.pool.write(ids[i]!, frames[start + i]!);
-  let n = 0;
-  try {
-    n = port.txBurst(ids, got);
-  } finally {
-    port.pool.free(ids, got - n, n);
-  }
-  return n;
-}
-
 async function sendAll(port: E1000ePort, frames: Uint8Array[]): Promise<void> {
   let sent = 0;
   while (sent < frames.length) {
@@ -109,14 +38,6 @@ async function sendAll(port: E1000ePort, frames: Uint8Array[]): Promise<void> {
     sent += n;
     if (n === 0) await new Promise((r) => setImmediate(r));
   }
-}
-
-function numbered(count: number, size: number, dst: Uint8Array, src: Uint8Array): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) => {
-    const f = testFrame(size, dst, src, 42);
-    stamp(f, i);
-    return f;
-  });
 }
 
 describe('e1000e driver on the fake kernel', () => {
@@ -145,7 +66,7 @@ describe('e1000e driver on the fake kernel', () => {
 
   it('reads the MAC from the NVM (EERD) when RAH0 holds no valid address, and programs RAL0/RAH0', () => {
     const kernel = new FakeKernel();
-    kernels.push(kernel);
+    track(kernel);
     const model = new E1000eModel({ mac: '02:11:22:33:44:55' });
     kernel.addDevice(A_ADDR, model);
     const dev = openDevice(A_ADDR, kernel.options);
@@ -304,7 +225,7 @@ describe('e1000e driver on the fake kernel', () => {
 
   it('checks ring and buffer sizes before touching the device', () => {
     const kernel = new FakeKernel();
-    kernels.push(kernel);
+    track(kernel);
     const model = new E1000eModel();
     kernel.addDevice(A_ADDR, model);
     const dev = openDevice(A_ADDR, kernel.options);
@@ -332,7 +253,7 @@ describe('e1000e driver on the fake kernel', () => {
 
   it('refuses a device that is not an 82574, naming what it is', () => {
     const kernel = new FakeKernel();
-    kernels.push(kernel);
+    track(kernel);
     kernel.addDevice('0000:00:02.0', new EduModel());
     const dev = openDevice('0000:00:02.0', kernel.options);
     try {
