@@ -1,6 +1,7 @@
 /**
  * vfio/uapi: the kernel ABI of VFIO, iommufd and PCI as data: ioctl request numbers, the
- * constants of `<linux/vfio.h>`, `<linux/iommufd.h>` and `<linux/pci_regs.h>` under their
+ * constants of `<linux/vfio.h>`, `<linux/iommufd.h>`, `<linux/pci_regs.h>` and the virtio
+ * headers (`<linux/virtio_pci.h>`, `virtio_config.h`, `virtio_ring.h`, `virtio_net.h`) under their
  * kernel names, struct layouts ({@link defineStruct}) with encoders and decoders for the
  * ioctl arguments, capability-chain walkers, and PCI class names. Pure data and arithmetic,
  * no I/O, so it is safe to import anywhere (and needs no native addon).
@@ -15,3 +16,4 @@ export * from './ioctl.js';
 export * from './vfio.js';
 export * from './iommufd.js';
 export * from './pci.js';
+export * from './virtio.js';
