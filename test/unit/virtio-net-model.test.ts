@@ -11,7 +11,7 @@ import { E1000eModel } from '../../src/backend/fake/models/e1000e.js';
 import { EthernetHub, FrameTap } from '../../src/backend/fake/models/ethernet.js';
 import { QEMU_VIRTIO_NET_FEATURES, VirtioNetModel, type VirtioNetModelOptions } from '../../src/backend/fake/models/virtio-net.js';
 import type { DeviceBus } from '../../src/backend/fake/model.js';
-import { PCI_CAP_ID_MSIX, PCI_CAP_ID_VNDR } from '../../src/uapi/pci-regs.js';
+import { PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX, PCI_CAP_ID_PM, PCI_CAP_ID_VNDR } from '../../src/uapi/pci-regs.js';
 import {
   VIRTIO_CONFIG_S_ACKNOWLEDGE,
   VIRTIO_CONFIG_S_DRIVER,
@@ -242,20 +242,20 @@ describe('virtio-net model: PCI', () => {
     expect(dev.region(1).size).toBe(4096);
     expect(dev.region(4).size).toBe(16384);
     expect(dev.config.read32(0x20) & 0xf).toBe(0xc); // 64-bit, prefetchable
-    expect(dev.irqInfo('msix').count).toBe(4);
-    expect(dev.canReset).toBe(true);
+    expect([dev.irqInfo('msix').count, dev.irqInfo('msi').count]).toEqual([4, 0]);
+    expect(dev.canReset).toBe(false); // no FLR, no PM on the root bus: only device_status = 0 resets
   });
 
-  it('has the four structures in vendor capabilities at 0x40..0x70, the config window at 0x84, MSI-X at 0x98', () => {
+  it('has the four structures in vendor capabilities at 0x40..0x70, the config window at 0x84, MSI-X at 0x98, linked newest first', () => {
     const { dev } = setup();
     const caps = dev.config.capabilities();
     expect(caps.map((c) => [c.id, c.offset])).toEqual([
-      [PCI_CAP_ID_VNDR, 0x40],
-      [PCI_CAP_ID_VNDR, 0x50],
-      [PCI_CAP_ID_VNDR, 0x60],
-      [PCI_CAP_ID_VNDR, 0x70],
-      [PCI_CAP_ID_VNDR, 0x84],
       [PCI_CAP_ID_MSIX, 0x98],
+      [PCI_CAP_ID_VNDR, 0x84],
+      [PCI_CAP_ID_VNDR, 0x70],
+      [PCI_CAP_ID_VNDR, 0x60],
+      [PCI_CAP_ID_VNDR, 0x50],
+      [PCI_CAP_ID_VNDR, 0x40],
     ]);
     const c = dev.config;
     const struct = (at: number) => [c.read8(at + VIRTIO_PCI_CAP_LEN), c.read8(at + VIRTIO_PCI_CAP_CFG_TYPE), c.read8(at + VIRTIO_PCI_CAP_BAR), c.read32(at + VIRTIO_PCI_CAP_OFFSET), c.read32(at + VIRTIO_PCI_CAP_LENGTH)];
@@ -265,6 +265,21 @@ describe('virtio-net model: PCI', () => {
     expect(struct(0x70)).toEqual([20, 2, 4, 0x3000, 0x1000]); // notify
     expect(c.read32(0x70 + VIRTIO_PCI_NOTIFY_CAP_MULT)).toBe(4);
     expect(c.read8(0x84 + VIRTIO_PCI_CAP_CFG_TYPE)).toBe(5); // PCI config access
+  });
+
+  it('behind a PCIe root port (express): PCIe with FLR and PM first, the rest after them, resettable', () => {
+    const { dev } = setup({ express: true });
+    expect(dev.config.capabilities().map((c) => [c.id, c.offset])).toEqual([
+      [PCI_CAP_ID_MSIX, 0xdc],
+      [PCI_CAP_ID_VNDR, 0xc8],
+      [PCI_CAP_ID_VNDR, 0xb4],
+      [PCI_CAP_ID_VNDR, 0xa4],
+      [PCI_CAP_ID_VNDR, 0x94],
+      [PCI_CAP_ID_VNDR, 0x84],
+      [PCI_CAP_ID_PM, 0x7c],
+      [PCI_CAP_ID_EXP, 0x40],
+    ]);
+    expect(dev.canReset).toBe(true);
   });
 });
 
@@ -550,7 +565,7 @@ describe('virtio-net model: ISR and configuration changes', () => {
 
 describe('virtio-net model: reset', () => {
   it('status 0 resets status, queues, vectors and features; FLR too', () => {
-    const b = running();
+    const b = running(BASIC, { express: true });
     b.bar.write8(COMMON + VIRTIO_PCI_COMMON_STATUS, 0);
     expect(b.bar.read8(COMMON + VIRTIO_PCI_COMMON_STATUS)).toBe(0);
     expect(b.model.driverFeatures).toBe(0n);
@@ -650,13 +665,15 @@ describe("virtio-net model: a driver's mistakes", () => {
     fatal(b, /avail idx at IOVA 0x60000002: DMA read faulted/);
   });
 
-  it('queue_enable 0 and an oversized queue_size are reported, not thrown', () => {
-    const b = setup();
+  it('an oversized queue_size is reported and taken (QEMU), queue_enable 0 is fatal (QEMU)', () => {
+    const b = running();
     b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_SELECT, 0);
     b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE, 300);
+    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE)).toBe(300);
+    expect(b.model.errors).toEqual([expect.stringMatching(/queue_size 300/)]);
+    b.model.errors.length = 0;
     b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_ENABLE, 0);
-    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE)).toBe(300); // QEMU takes it
-    expect(b.model.errors).toEqual([expect.stringMatching(/queue_size 300/), expect.stringMatching(/queue_enable 0/)]);
+    fatal(b, /wrong value for queue_enable 0/);
   });
 
   it('a receive chain without writable buffers', () => {

@@ -55,6 +55,13 @@ export interface VirtioNetModelOptions {
   deviceId?: number;
   /** MSI-X vectors (QEMU: 2 per queue pair + 2, so 4); at most 128. */
   msixVectors?: number;
+  /**
+   * Plugged in behind a PCIe root port: QEMU then adds a PCIe capability (with FLR) and a PM
+   * capability, config space is 4 KiB, and VFIO_DEVICE_RESET works. Default false: a
+   * conventional function on the root bus, as the guest has it (no FLR, no PM: the only reset
+   * is device_status = 0).
+   */
+  express?: boolean;
 }
 
 const bit = (n: number): bigint => 1n << BigInt(n);
@@ -103,8 +110,10 @@ const CONFIG_SIZES: readonly [number, number][] = [
  *  - PCI: 1af4:1041 revision 1, subsystem 1af4:1100, class 0x020000, INTA; BAR1 a 4 KiB MSI-X
  *    BAR (table at 0, PBA at 2 KiB; 4 vectors), BAR4 16 KiB 64-bit prefetchable holding the
  *    common configuration (0x0000), ISR (0x1000), device configuration (0x2000) and
- *    notifications (0x3000, multiplier 4); vendor capabilities at 0x40..0x84, MSI-X at 0x98;
- *    resettable (FLR).
+ *    notifications (0x3000, multiplier 4); vendor capabilities at 0x40..0x84 and MSI-X at 0x98,
+ *    linked newest first (0x98 -> 0x84 -> ... -> 0x40) as QEMU links them; no MSI, no PM, no
+ *    FLR (so not resettable) unless `express` (behind a PCIe root port: PCIe + PM capabilities,
+ *    FLR).
  *  - Queues: receive 0 and transmit 1 (`queueSize`, 256), control 2 (64, commands not
  *    modelled). Split rings through the IOMMU; EVENT_IDX, INDIRECT_DESC; no packed rings.
  *  - Transmit: each chain's buffers are one header + frame; the header is dropped and the
@@ -119,7 +128,7 @@ const CONFIG_SIZES: readonly [number, number][] = [
 export class VirtioNetModel implements DeviceModel, EthernetPort {
   readonly config: Uint8Array;
   readonly bars: readonly (BarSpec | undefined)[];
-  readonly resettable = true;
+  readonly resettable: boolean;
   /** What the driver did that the device would not like, oldest first. */
   readonly errors: string[] = [];
   /** The MAC address in the device configuration. */
@@ -145,17 +154,22 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
     this.#configSize = CONFIG_SIZES.reduce((n, [f, size]) => ((features | bit(VIRTIO_NET_F_MAC)) & bit(f) ? Math.max(n, size) : n), 0);
     const deviceId = options.deviceId ?? 0x1041;
     const modern = deviceId >= 0x1040;
-    this.config = addVirtioCaps(
-      new ConfigBuilder({
-        vendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
-        device: deviceId,
-        classCode: 0x020000,
-        revision: modern ? 1 : 0,
-        subsystemVendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
-        subsystem: modern ? 0x1100 : 1,
-        interruptPin: 1,
-      }),
-    )
+    const express = options.express ?? false;
+    this.resettable = express;
+    const pci = new ConfigBuilder({
+      vendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
+      device: deviceId,
+      classCode: 0x020000,
+      revision: modern ? 1 : 0,
+      subsystemVendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
+      subsystem: modern ? 0x1100 : 1,
+      interruptPin: 1,
+      express,
+      newestFirst: true, // QEMU's pci_add_capability: the list starts at the MSI-X capability
+    });
+    // virtio_pci_realize adds these before the device is plugged (so below the virtio ones).
+    if (express) pci.pcie({ flr: true }).pm();
+    this.config = addVirtioCaps(pci)
       .msix({ tableSize: vectors, tableBar: MSIX_BAR, tableOffset: 0, pbaBar: MSIX_BAR, pbaOffset: MSIX_PBA_OFFSET })
       .build();
     const bars: (BarSpec | undefined)[] = [];
@@ -240,7 +254,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
 
   // ---- reset ---------------------------------------------------------------------
 
-  /** FLR (VFIO_DEVICE_RESET): everything but the cable back to power-on. */
+  /** FLR (VFIO_DEVICE_RESET, with `express`): everything but the cable back to power-on. */
   reset(): void {
     this.#t.functionReset();
     this.#msixTable.fill(0);
