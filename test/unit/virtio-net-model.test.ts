@@ -684,3 +684,87 @@ describe("virtio-net model: a driver's mistakes", () => {
     fatal(b, /no in buffers/);
   });
 });
+
+describe('virtio-net model: control queue', () => {
+  /** Sends one command on queue 2: header, data, ack byte; returns the ack. */
+  function command(ctrl: Ring, cls: number, cmd: number, data: number[]): number {
+    const i = 0;
+    const body = ctrl.bytes(i, 2 + data.length);
+    body.set([cls, cmd, ...data]);
+    ctrl.setDesc(0, ctrl.buf(i), 2 + data.length, VRING_DESC_F_NEXT, 1);
+    ctrl.setDesc(1, ctrl.buf(1), 1, VRING_DESC_F_WRITE);
+    ctrl.bytes(1, 1)[0] = 0xee;
+    const before = ctrl.usedIdx;
+    ctrl.publish(0);
+    ctrl.kick();
+    expect(ctrl.usedIdx).toBe((before + 1) & 0xffff);
+    expect(ctrl.usedElem(before)).toEqual({ id: 0, len: 1 });
+    return ctrl.bytes(1, 1)[0]!;
+  }
+  const OWN = [0x52, 0x54, 0x00, 0x12, 0x34, 0x57];
+  const to = (dst: number[], seed: number) => {
+    const f = frame(60, seed);
+    f.set(dst);
+    return f;
+  };
+
+  it('filters once promiscuous mode is off: own address and broadcast pass, others are dropped; all-multi lets multicast in', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    for (let i = 0; i < 8; i++) b.rx.setDesc(i, b.rx.buf(i), 2048, VRING_DESC_F_WRITE);
+    b.rx.publish(0, 1, 2, 3, 4, 5, 6, 7);
+    expect(command(ctrl, 0, 0, [0])).toBe(0); // RX_PROMISC off: VIRTIO_NET_OK
+    b.tap.send(to([0x02, 0, 0, 0, 0, 9], 1)); // someone else's
+    b.tap.send(to([0x01, 0, 0x5e, 0, 0, 1], 2)); // multicast
+    expect(b.rx.usedIdx).toBe(0);
+    b.tap.send(to(OWN, 3));
+    b.tap.send(to([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 4));
+    expect(b.rx.usedIdx).toBe(2);
+    expect(command(ctrl, 0, 1, [1])).toBe(0); // ALLMULTI on
+    b.tap.send(to([0x01, 0, 0x5e, 0, 0, 1], 5));
+    expect(b.rx.usedIdx).toBe(3);
+    expect(b.model.errors).toEqual([]);
+  });
+
+  it('MAC_ADDR_SET changes the address in the device configuration and the filter; reset restores the permanent one', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    expect(command(ctrl, 1, 1, [0x02, 1, 2, 3, 4, 5])).toBe(0);
+    expect(Array.from({ length: 6 }, (_, i) => b.bar.read8(DEVICE + i))).toEqual([2, 1, 2, 3, 4, 5]);
+    expect(Array.from(b.model.mac)).toEqual(OWN); // the permanent address
+    b.bar.write8(COMMON + VIRTIO_PCI_COMMON_STATUS, 0);
+    expect(b.bar.read8(DEVICE + 0)).toBe(0x52);
+  });
+
+  it('MAC_TABLE_SET: listed unicast addresses pass; a short table is refused', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    b.rx.setDesc(0, b.rx.buf(0), 2048, VRING_DESC_F_WRITE);
+    b.rx.publish(0);
+    expect(command(ctrl, 0, 0, [0])).toBe(0);
+    expect(command(ctrl, 1, 0, [1, 0, 0, 0, 0x02, 0, 0, 0, 0, 9, 0, 0, 0, 0])).toBe(0);
+    b.tap.send(to([0x02, 0, 0, 0, 0, 9], 1));
+    expect(b.rx.usedIdx).toBe(1);
+    expect(command(ctrl, 1, 0, [2, 0, 0, 0, 0x02, 0, 0, 0, 0, 9])).toBe(1); // 2 entries, 1 given: VIRTIO_NET_ERR
+  });
+
+  it('refuses what the device cannot do (offloads without a header, announce, multiqueue, unknown classes)', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    expect(command(ctrl, 5, 0, [0, 0, 0, 0, 0, 0, 0, 0])).toBe(1);
+    expect(command(ctrl, 3, 0, [])).toBe(1);
+    expect(command(ctrl, 4, 0, [1, 0])).toBe(1);
+    expect(command(ctrl, 9, 0, [])).toBe(1);
+    expect(b.model.errors).toEqual([]);
+  });
+
+  it('a command without an ack buffer is fatal (QEMU: "ctrl missing headers")', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    ctrl.setDesc(0, ctrl.buf(0), 3);
+    ctrl.publish(0);
+    ctrl.kick();
+    expect(b.model.errors).toEqual([expect.stringMatching(/ctrl missing headers/)]);
+    expect(b.model.status & VIRTIO_CONFIG_S_NEEDS_RESET).toBeTruthy();
+  });
+});

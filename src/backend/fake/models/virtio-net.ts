@@ -36,6 +36,7 @@ import type { BarSpec, DeviceBus, DeviceModel } from '../model.js';
 import { parseMac } from './e1000e.js';
 import type { EthernetLink, EthernetPort } from './ethernet.js';
 import { addVirtioCaps, MODERN_BAR, MODERN_BAR_SIZE, MSIX_BAR, MSIX_BAR_SIZE, MSIX_PBA_OFFSET } from './virtio/layout.js';
+import { controlCommand, RxFilter } from './virtio/net-ctrl.js';
 import { receive, transmitFrame } from './virtio/net-queues.js';
 import { VirtioPciDevice, type VirtioDeviceType } from './virtio/transport.js';
 
@@ -92,7 +93,8 @@ export const QEMU_VIRTIO_NET_FEATURES: bigint = [
   VIRTIO_F_RING_RESET,
 ].reduce((a, n) => a | bit(n), 0n);
 
-/** QEMU's control queue size. */
+/** The control queue (after the one pair) and QEMU's size for it. */
+const CTRL_QUEUE = 2;
 const CTRL_QUEUE_SIZE = 64;
 /** Bytes of struct virtio_net_config QEMU exposes, by the last offered feature that needs them (virtio_net_set_config_size). */
 const CONFIG_SIZES: readonly [number, number][] = [
@@ -114,8 +116,11 @@ const CONFIG_SIZES: readonly [number, number][] = [
  *    linked newest first (0x98 -> 0x84 -> ... -> 0x40) as QEMU links them; no MSI, no PM, no
  *    FLR (so not resettable) unless `express` (behind a PCIe root port: PCIe + PM capabilities,
  *    FLR).
- *  - Queues: receive 0 and transmit 1 (`queueSize`, 256), control 2 (64, commands not
- *    modelled). Split rings through the IOMMU; EVENT_IDX, INDIRECT_DESC; no packed rings.
+ *  - Queues: receive 0 and transmit 1 (`queueSize`, 256), control 2 (64). Split rings through
+ *    the IOMMU; EVENT_IDX, INDIRECT_DESC; no packed rings.
+ *  - Control queue (answered whether or not CTRL_VQ was negotiated, as QEMU does): receive
+ *    modes (promiscuous, on after every reset, all-multi, ...), MAC and VLAN filter tables, the
+ *    MAC address; announce, offloads and multiqueue commands are refused (VIRTIO_NET_ERR).
  *  - Transmit: each chain's buffers are one header + frame; the header is dropped and the
  *    frame goes to the hub (lost while the link is down), used length 0. Receive: header
  *    (num_buffers 1) + frame in one chain; a frame larger than the chain is dropped (the
@@ -136,6 +141,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
   /** Frames dropped because the receive buffer was too small (QEMU drops them without counting). */
   rxOversize = 0;
   readonly #t: VirtioPciDevice;
+  readonly #filter: RxFilter;
   readonly #configSize: number;
   #msixTable = new Uint8Array(MSIX_BAR_SIZE);
   #link: EthernetLink | null = null;
@@ -177,16 +183,18 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
     bars[MODERN_BAR] = { size: MODERN_BAR_SIZE, is64: true, prefetchable: true };
     bars.length = 6;
     this.bars = bars;
+    this.#filter = new RxFilter(this.mac);
     const type: VirtioDeviceType = {
       config: () => this.#deviceConfig(),
       notify: (index) => this.#notify(index),
+      featuresChanged: (f) => this.#filter.setVlanFiltering((f & bit(VIRTIO_NET_F_CTRL_VLAN)) !== 0n),
       statusChanged: (old, status) => {
         if (!(old & VIRTIO_CONFIG_S_DRIVER_OK) && status & VIRTIO_CONFIG_S_DRIVER_OK) {
           this.#link?.ready(this);
           this.#transmit();
         }
       },
-      reset: () => {},
+      reset: () => this.#filter.reset(),
     };
     this.#t = new VirtioPciDevice(
       { features, queueSizes: [queueSize, queueSize, CTRL_QUEUE_SIZE], msixVectors: vectors, refuseFeatures: options.refuseFeatures ?? 0n },
@@ -307,7 +315,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
   #deviceConfig(): Uint8Array {
     const c = new Uint8Array(VIRTIO_NET_CONFIG_DUPLEX + 1);
     const v = new DataView(c.buffer);
-    c.set(this.mac, VIRTIO_NET_CONFIG_MAC);
+    c.set(this.#filter.mac, VIRTIO_NET_CONFIG_MAC);
     v.setUint16(VIRTIO_NET_CONFIG_STATUS, this.#cable ? VIRTIO_NET_S_LINK_UP : 0, true);
     v.setUint16(VIRTIO_NET_CONFIG_MAX_PAIRS, 1, true);
     v.setUint16(VIRTIO_NET_CONFIG_MTU, 1500, true);
@@ -321,7 +329,19 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
   #notify(index: number): void {
     if (index === virtioNetRxQueue(0)) this.#link?.ready(this); // QEMU's virtio_net_handle_rx: flush what waits
     else if (index === virtioNetTxQueue(0)) this.#transmit();
-    else this.#error(`notify for the control queue: control commands are not modelled; nothing is used`);
+    else this.#control();
+  }
+
+  /** QEMU's virtio_net_handle_ctrl: every command answered with an ack byte, used length 1. */
+  #control(): void {
+    const t = this.#t;
+    const bus = t.bus;
+    const q = t.queues[CTRL_QUEUE]!;
+    if (!bus) return;
+    for (let c = q.pop(bus); c; c = q.pop(bus)) {
+      q.push(bus, c.head, controlCommand(bus, c, this.#filter, (f) => t.has(f), VIRTIO_NET_F_MQ));
+      t.notifyQueue(CTRL_QUEUE);
+    }
   }
 
   /**
@@ -364,7 +384,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
     const q = t.queues[virtioNetRxQueue(0)]!;
     let taken = true;
     t.guard(() => {
-      const r = receive(bus, q, frame, t.has(VIRTIO_NET_F_MRG_RXBUF));
+      const r = receive(bus, q, frame, t.has(VIRTIO_NET_F_MRG_RXBUF), (f) => this.#filter.accepts(f));
       if (r === 'no-buffers') taken = false;
       else if (r === 'too-big') this.rxOversize++;
       else t.notifyQueue(virtioNetRxQueue(0));
