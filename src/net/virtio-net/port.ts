@@ -123,7 +123,7 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
           hint: 'give the pool more buffers than the rings of every port sharing it hold, plus what the app keeps',
         });
       this.#hdr = new HeaderViews(pool);
-      const on = enableVirtioInterrupts(device, t, interrupts, () => this.#onConfigInterrupt(), () => this.onRxInterrupt());
+      const on = enableVirtioInterrupts(device, t, interrupts, () => this.#onConfigInterrupt(), () => this.#onRxVector());
       irq = on.set;
       this.#irq = irq;
       this.interruptKind = on.kind;
@@ -229,6 +229,18 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
       txNotifications: tx?.notifications ?? 0,
       configInterrupts: this.#configInterrupts,
     };
+  }
+
+  /**
+   * A receive interrupt: asks for no more (as NAPI does: the app polls from here on, and
+   * waitRx asks again before it sleeps), then wakes the waiter. Without this, used_event
+   * would stay where waitRx put it and the device would interrupt again when its index
+   * wrapped round to it.
+   */
+  #onRxVector(): void {
+    if (this.closed) return;
+    this.#rxq?.disableInterrupts();
+    this.onRxInterrupt();
   }
 
   // ---- configuration changes -------------------------------------------------------------
