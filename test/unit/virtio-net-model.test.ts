@@ -444,7 +444,7 @@ describe('virtio-net model: frames', () => {
     expect(Uint8Array.from([...b.rx.bytes(0, 512).slice(12), ...b.rx.bytes(1, 500)])).toEqual(f);
   });
 
-  it('carries frames both ways between itself and an e1000e model on one hub', () => {
+  it('shares a hub with an e1000e model: a frame for its receiver, still off, waits in the hub (both ways through drivers: net-virtio.test.ts)', () => {
     const b = running();
     const nic = new E1000eModel({ mac: '52:54:00:12:34:56' });
     b.hub.attach(nic);

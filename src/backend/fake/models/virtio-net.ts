@@ -129,6 +129,14 @@ const CONFIG_SIZES: readonly [number, number][] = [
  *  - Errors QEMU treats as fatal (bad descriptor chains, faulted ring or buffer DMA) set
  *    DEVICE_NEEDS_RESET with a configuration interrupt and stop the queues until reset; they,
  *    and anything else a driver should not do, are in `errors`, never thrown.
+ *
+ * Where the spec leaves room, QEMU's choice: FEATURES_OK with features not offered is kept (they
+ * are dropped), refused only without ACCESS_PLATFORM when it is offered; any queue_size 1..1024
+ * is taken; queue_enable other than 1 is fatal; a configuration change sets ISR to 3; device
+ * configuration reads past its 8 bytes return all ones; an oversized frame is dropped without a
+ * trace on the device; the control queue answers whether or not CTRL_VQ was negotiated. One
+ * place follows the spec instead: without MRG_RXBUF the header's num_buffers is written as 1
+ * (QEMU 7.2 leaves those two bytes as the driver left them; a driver must not read them).
  */
 export class VirtioNetModel implements DeviceModel, EthernetPort {
   readonly config: Uint8Array;
