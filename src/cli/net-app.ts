@@ -11,7 +11,11 @@ import { toJson } from './output.js';
 
 /** The options every net app takes. */
 export const PORT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  ring: { type: 'string', value: 'N', help: 'descriptors per ring, a multiple of 8, 8-4096 (default 512)' },
+  ring: {
+    type: 'string',
+    value: 'N',
+    help: "descriptors per ring, 1-32768; each driver has its rule and default: e1000e a multiple of 8 up to 4096 (default 512), virtio-net a power of two up to the device's queue size (default that size)",
+  },
   interrupts: { type: 'string', value: 'KIND', help: 'auto (MSI-X, then MSI), msix, msi or none (default auto)' },
   mode: { type: 'string', value: 'MODE', help: 'wait for frames by sleeping on the interrupt or by polling: interrupt|poll (default interrupt, poll with --interrupts none)' },
   iommu: { type: 'string', value: 'API', help: 'the kernel interface: auto, iommufd or container (default auto)' },
@@ -46,8 +50,9 @@ export function portOptions(ctx: CliContext, values: ParsedArgs['values']): Open
   const mode = str(values, 'mode') ?? (interrupts === 'none' ? 'poll' : 'interrupt');
   if (mode !== 'interrupt' && mode !== 'poll') throw new UsageError(`--mode must be interrupt or poll, got ${mode}`);
   if (mode === 'interrupt' && interrupts === 'none') throw new UsageError('--mode interrupt needs interrupts (not --interrupts none)');
-  const ring = intOption('ring', str(values, 'ring') ?? '512', 8, 4096);
-  if (ring % 8) throw new UsageError(`--ring must be a multiple of 8 (a ring is a multiple of 128 bytes), got ${ring}`);
+  // The driver checks its own rule (e1000e: multiples of 8; virtio-net: powers of two within the device's offer).
+  const ringText = str(values, 'ring');
+  const ring = ringText === undefined ? undefined : intOption('ring', ringText, 1, 32768);
   const iommu = str(values, 'iommu') ?? 'auto';
   if (iommu !== 'auto' && iommu !== 'iommufd' && iommu !== 'container') throw new UsageError(`--iommu must be auto, iommufd or container, got ${iommu}`);
   const open: OpenOptions = {
@@ -56,7 +61,7 @@ export function portOptions(ctx: CliContext, values: ParsedArgs['values']): Open
     ...(ctx.root !== undefined && { root: ctx.root }),
     ...(ctx.overrides.backend && { backend: ctx.overrides.backend }),
   };
-  return { ...open, interrupts: interrupts as InterruptChoice, rxMode: mode as RxMode, rxDescriptors: ring, txDescriptors: ring };
+  return { ...open, interrupts: interrupts as InterruptChoice, rxMode: mode as RxMode, ...(ring !== undefined && { rxDescriptors: ring, txDescriptors: ring }) };
 }
 
 /** The PCI addresses, normalised (a bad one is ERR_VFIO_BAD_ADDRESS: a usage error), all different. */

@@ -1,11 +1,17 @@
 /**
  * The README's "Writing a NIC driver" example on the fake kernel, as a new user would run it:
- * two 82574 models on a fake hub, one context, one pool, a frame from one port to the other.
+ * two 82574 models on a fake hub, one context, one pool, a frame from one port to the other;
+ * and its vfio/virtio transport example on the virtio-net model.
  */
 import { describe, expect, it } from 'vitest';
-import { openContext } from '../../src/index.js';
-import { FakeKernel, E1000eModel, wire } from '../../src/backend/fake/index.js';
+import { openContext, openDevice } from '../../src/index.js';
+import { FakeKernel, E1000eModel, VirtioNetModel, wire } from '../../src/backend/fake/index.js';
 import { PacketPool, openPort } from '../../src/net/index.js';
+import { SplitQueue, VirtioPciTransport, featureNames } from '../../src/virtio/index.js';
+import {
+  VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_CONFIG_S_FEATURES_OK,
+  VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX,
+} from '../../src/uapi/index.js';
 
 describe('the README example for vfio/net on the fake kernel', () => {
   it('sends a frame from one port to the other through one shared pool', async () => {
@@ -41,6 +47,39 @@ describe('the README example for vfio/net on the fake kernel', () => {
       pb.close();
       pool.close();
       ctx.close();
+      kernel.dispose();
+    }
+    expect(kernel.openFds).toBe(0);
+  });
+});
+
+describe("the README's vfio/virtio example on the fake kernel", () => {
+  it('negotiates, sets up queue 0 and reaches DRIVER_OK on the virtio-net model, as written', () => {
+    const kernel = new FakeKernel({ memlockLimit: 256 << 20 });
+    const model = new VirtioNetModel();
+    kernel.addDevice('0000:00:04.0', model);
+    const device = openDevice('0000:00:04.0', kernel.options);
+    try {
+      const t = VirtioPciTransport.open(device);
+      expect(t.deviceName).toBe('net');
+      expect(featureNames(t.deviceFeatures(), t.deviceType)).toEqual(expect.arrayContaining(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS']));
+      t.reset();
+      t.addStatus(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+      const bit = (n: number) => 1n << BigInt(n);
+      const wanted = bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_F_ACCESS_PLATFORM) | bit(VIRTIO_RING_F_EVENT_IDX);
+      expect(t.negotiate(wanted, bit(VIRTIO_F_VERSION_1))).toBe(wanted);
+      const q = SplitQueue.allocate(device, 256, t.hasFeature(VIRTIO_RING_F_EVENT_IDX));
+      const n = t.setupQueue(0, { size: 256, desc: q.descIova, avail: q.availIova, used: q.usedIova });
+      q.setNotifier(() => t.notify(n));
+      t.addStatus(VIRTIO_CONFIG_S_DRIVER_OK);
+      expect(model.status).toBe(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+      expect(model.driverFeatures).toBe(wanted);
+      expect(model.errors).toEqual([]);
+      t.reset();
+      q.free();
+      t.close();
+    } finally {
+      device.close();
       kernel.dispose();
     }
     expect(kernel.openFds).toBe(0);
