@@ -54,7 +54,8 @@ const v = require('vfio');
 const f = require('vfio/fake');
 const u = require('vfio/uapi');
 const n = require('vfio/net');
-if (typeof v.openDevice !== 'function' || typeof f.FakeKernel !== 'function' || typeof u.VFIO_API_VERSION !== 'number' || typeof n.openPort !== 'function') process.exit(1);
+const vi = require('vfio/virtio');
+if (typeof v.openDevice !== 'function' || typeof f.FakeKernel !== 'function' || typeof u.VFIO_API_VERSION !== 'number' || typeof n.openPort !== 'function' || typeof vi.VirtioPciTransport !== 'function') process.exit(1);
 "
 
 step "the fake kernel drives the edu model"
