@@ -21,6 +21,14 @@
  * Memory comes in chunks of at most 2 MiB, one allocDma each, and a buffer never spans two:
  * without an IOMMU (no-IOMMU mode) a DMA address is physical, and only a hugepage is
  * physically contiguous, so each chunk must fit one.
+ *
+ * In a chunk of 4 KiB pages, a buffer that fits in a page is not placed across a page
+ * boundary (as DPDK's mempool does for memory that is not IOVA-contiguous): the IOVA range is
+ * contiguous, but behind an emulated IOMMU the pages behind it are not, and QEMU 7.2's e1000e
+ * drops a transmit buffer it cannot map in one piece (net_tx_pkt maps each descriptor with one
+ * pci_dma_map). That costs memory only when a page holds no whole number of buffers: a
+ * 2048-byte buffer with a 12-byte virtio-net headroom takes a page of its own; the default
+ * 2048-byte buffers, or any chunk on a hugepage, are laid out back to back.
  */
 import type { HugePages } from '../backend/backend.js';
 import type { DmaBuffer } from '../model/dma.js';
@@ -68,6 +76,8 @@ export interface PacketPoolOptions {
 }
 
 const MAX_CHUNK = 2 * 1024 * 1024;
+/** The small page size: the boundary a buffer is kept off (see the module comment). */
+const PAGE = 4096;
 /** Buffers start on a cache line: a NIC's DMA write of a frame then touches whole lines. */
 const ALIGN = 64;
 
@@ -79,7 +89,7 @@ export class PacketPool {
   readonly bufferSize: number;
   /** Bytes in front of each buffer's data. */
   readonly headroom: number;
-  /** Bytes from one buffer to the next (headroom + bufferSize, rounded up to 64). */
+  /** Bytes a buffer takes (headroom + bufferSize, rounded up to 64); the next starts there, or at the next 4 KiB page when it would cross one (see the module comment). */
   readonly stride: number;
   /** Low 32 bits of each buffer's data IOVA (after the headroom). */
   readonly iovaLo: Uint32Array;
@@ -143,22 +153,29 @@ export class PacketPool {
     const data: Uint8Array[] = [];
     const raw: Uint8Array[] = [];
     const chunks: DmaBuffer[] = [];
-    const perChunk = Math.floor(chunkSize / stride);
     const dmaOptions: DmaOptions = {
       ...(options.hugepages !== undefined && { hugepages: options.hugepages }),
       ...(options.dmaBits !== undefined && { dmaBits: options.dmaBits }),
     };
+    // Keep buffers off 4 KiB page boundaries where a boundary can matter: see the module comment.
+    const perPage = stride <= PAGE && PAGE % stride !== 0 ? Math.floor(PAGE / stride) : 0;
     try {
-      for (let id = 0; id < count; id++) {
-        const k = id % perChunk;
-        if (k === 0) chunks.push(space.allocDma(Math.min(perChunk, count - id) * stride, dmaOptions));
-        const chunk = chunks[chunks.length - 1]!;
-        const at = k * stride;
-        const iova = chunk.iova + at + headroom;
-        this.iovaLo[id] = iova % 2 ** 32;
-        this.iovaHi[id] = Math.floor(iova / 2 ** 32);
-        raw.push(new Uint8Array(chunk.buffer, at, headroom + bufferSize));
-        data.push(new Uint8Array(chunk.buffer, at + headroom, bufferSize));
+      for (let id = 0; id < count; ) {
+        const left = count - id;
+        // Planned for 4 KiB pages; a chunk that comes back as a hugepage takes more.
+        const planned = perPage ? Math.min(left, Math.floor(chunkSize / PAGE) * perPage) : Math.min(left, Math.floor(chunkSize / stride));
+        const chunk = space.allocDma(perPage ? Math.ceil(planned / perPage) * PAGE : planned * stride, dmaOptions);
+        chunks.push(chunk);
+        const paged = perPage !== 0 && chunk.pageSize <= PAGE;
+        const fits = paged ? planned : Math.min(left, Math.floor(chunk.size / stride));
+        for (let k = 0; k < fits; k++, id++) {
+          const at = paged ? Math.floor(k / perPage) * PAGE + (k % perPage) * stride : k * stride;
+          const iova = chunk.iova + at + headroom;
+          this.iovaLo[id] = iova % 2 ** 32;
+          this.iovaHi[id] = Math.floor(iova / 2 ** 32);
+          raw.push(new Uint8Array(chunk.buffer, at, headroom + bufferSize));
+          data.push(new Uint8Array(chunk.buffer, at + headroom, bufferSize));
+        }
       }
     } catch (e) {
       for (const c of chunks) c.free();

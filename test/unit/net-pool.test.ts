@@ -118,21 +118,34 @@ describe('PacketPool', () => {
     }
   });
 
-  it('chunks: at most chunkSize each, no buffer spans two, headroom in front of the IOVA', () => {
+  it('chunks: at most chunkSize each, no buffer spans two, none crosses a 4 KiB page, headroom in front of the IOVA', () => {
     const pool = PacketPool.create(device(), { count: 50, bufferSize: 1500, headroom: 64, chunkSize: 16384 });
     try {
       expect(pool.stride).toBe(1600); // 64 + 1500 rounded up to 64
-      const perChunk = Math.floor(16384 / 1600);
+      // Two buffers per 4 KiB page (a third would cross into the next), four pages per chunk.
+      const perChunk = 2 * (16384 / 4096);
       expect(pool.chunks).toHaveLength(Math.ceil(50 / perChunk));
       for (let id = 0; id < 50; id++) {
         const chunk = pool.chunks[Math.floor(id / perChunk)]!;
-        const at = (id % perChunk) * 1600;
+        const k = id % perChunk;
+        const at = Math.floor(k / 2) * 4096 + (k % 2) * 1600;
+        expect(chunk.size).toBeLessThanOrEqual(16384);
         expect(pool.raw[id]!.buffer).toBe(chunk.buffer);
         expect(pool.raw[id]!.byteOffset).toBe(at);
         expect(pool.data[id]!.byteOffset).toBe(at + 64);
         expect(pool.data[id]!.length).toBe(1500);
-        expect(at + 1600).toBeLessThanOrEqual(chunk.size);
+        expect(Math.floor(at / 4096)).toBe(Math.floor((at + 1600 - 1) / 4096));
         expect(pool.iovaLo[id]! + pool.iovaHi[id]! * 2 ** 32).toBe(chunk.iova + at + 64);
+      }
+      // virtio-net's header in front of 2048-byte buffers: a page each; without it, two per page back to back.
+      const wide = PacketPool.create(dev!, { count: 8, headroom: 12 });
+      const plain = PacketPool.create(dev!, { count: 8 });
+      try {
+        expect(wide.raw.map((r) => r.byteOffset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((k) => k * 4096));
+        expect(plain.raw.map((r) => r.byteOffset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((k) => k * 2048));
+      } finally {
+        wide.close();
+        plain.close();
       }
       expect(() => PacketPool.create(dev!, { count: 1, chunkSize: 4 << 20 })).toThrow(RangeError);
       expect(() => PacketPool.create(dev!, { count: 0 })).toThrow(/count/);
