@@ -21,7 +21,7 @@ export { E1000ePort } from './e1000e/port.js';
 export type { E1000eHwStats } from './e1000e/counters.js';
 export { VirtioNetPort } from './virtio-net/port.js';
 export type { VirtioNetHwStats } from './virtio-net/counters.js';
-export { IgbvfPort } from './igbvf/port.js';
+export { IgbvfPort, type IgbvfMailboxStats } from './igbvf/port.js';
 export type { IgbvfPortOptions } from './igbvf/options.js';
 export type { IgbvfHwStats } from './igbvf/counters.js';
 export { PcapWriter, readPcap, PCAP_MAGIC_US, PCAP_MAGIC_NS, LINKTYPE_ETHERNET, type PcapWriterOptions, type PcapRecord, type PcapFile } from './pcap.js';

@@ -24,5 +24,6 @@ export { EduModel, type EduOptions } from './models/edu.js';
 export { E1000eModel, type E1000eModelOptions } from './models/e1000e.js';
 export { EthernetHub, FrameTap, wire, type EthernetPort, type EthernetLink, type EthernetHubOptions } from './models/ethernet.js';
 export { VirtioNetModel, QEMU_VIRTIO_NET_FEATURES, type VirtioNetModelOptions } from './models/virtio-net.js';
-export { IgbvfModel, type IgbvfModelOptions } from './models/igbvf.js';
-export type { PfDriver } from './models/igbvf/pf-driver.js';
+export { IgbvfModel, type IgbvfModelOptions, type IgbvfInterruptState } from './models/igbvf.js';
+export type { PfDriver, PfDriverOptions } from './models/igbvf/pf-driver.js';
+export type { MailboxPeer } from './models/igbvf/mailbox.js';

@@ -41,6 +41,16 @@ const DEFAULT_RING = 512;
 /** In poll mode (no interrupts), the mailbox is looked at once per this many empty rxBursts. */
 const POLL_MAILBOX_EVERY = 1024;
 
+/** IgbvfPort.mailboxStats. */
+export interface IgbvfMailboxStats {
+  /** Messages posted to the PF. */
+  sent: number;
+  /** Messages read from the PF (answers and pings). */
+  received: number;
+  /** PF_CONTROL_MSG pings among them (link changes). */
+  pings: number;
+}
+
 /** An 82576 VF port (see the module comment); open it with IgbvfPort.open or openPort. */
 export class IgbvfPort extends PortBase<IgbvfHwStats> {
   readonly driver = 'igbvf';
@@ -217,8 +227,8 @@ export class IgbvfPort extends PortBase<IgbvfHwStats> {
     return this.#counters.totals;
   }
 
-  /** Mailbox messages: sent to the PF, and received from it (answers and pings). */
-  get mailboxStats(): { sent: number; received: number; pings: number } {
+  /** The mailbox's traffic since open. */
+  get mailboxStats(): IgbvfMailboxStats {
     return { sent: this.#mbx.sent, received: this.#mbx.received, pings: this.#pfMessages };
   }
 

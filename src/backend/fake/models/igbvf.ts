@@ -34,6 +34,14 @@ export interface IgbvfModelOptions {
   numVfs?: number;
 }
 
+/** IgbvfModel.interruptState: the VF's interrupt causes, bit n for vector n. */
+export interface IgbvfInterruptState {
+  /** Raised and not yet cleared. */
+  pending: number;
+  /** Unmasked (EIMS). */
+  enabled: number;
+}
+
 /** The statistics registers, for setCounter. */
 const COUNTERS = new Set([VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC, VFGPRLBC, VFGPTLBC, VFGORLBC, VFGOTLBC]);
 
@@ -163,7 +171,7 @@ export class IgbvfModel implements DeviceModel, EthernetPort {
   }
 
   /** Pending and unmasked interrupt causes (for tests). */
-  get interruptState(): { pending: number; enabled: number } {
+  get interruptState(): IgbvfInterruptState {
     return { pending: this.#irq.pending, enabled: this.#irq.enabled };
   }
 

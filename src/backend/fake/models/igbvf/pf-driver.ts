@@ -48,15 +48,17 @@ export class PfDriver implements MailboxPeer {
   mac: Uint8Array | null;
   /** The VF completed a reset handshake. */
   cts = false;
-  /** Receive and transmit enabled for the VF (VFRE, VFTE). */
+  /** Receive enabled for the VF (VFRE). */
   rxEnabled = false;
+  /** Transmit enabled for the VF (VFTE). */
   txEnabled = false;
   /** Multicast hashes the VF registered. */
   multicast: number[] = [];
   /** Multicast promiscuous (VMOLR.MPME). */
   allMulticast = false;
-  /** Long packets: VMOLR.LPE and RLPML. */
+  /** Long packets accepted (VMOLR.LPE, set by VF_SET_LPE). */
   longPackets = false;
+  /** The largest frame with FCS when longPackets (VMOLR.RLPML; QEMU's reset value 0x2600). */
   maxFrame = 0x2600;
   /** VLAN ids the VF asked for. */
   readonly vlans = new Set<number>();
