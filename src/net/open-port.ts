@@ -9,6 +9,8 @@ import type { PortOptions } from './port.js';
 import type { PortBase } from './port-base.js';
 import { E1000ePort } from './e1000e/port.js';
 import { VirtioNetPort } from './virtio-net/port.js';
+import { IgbvfPort } from './igbvf/port.js';
+import type { IgbvfPortOptions } from './igbvf/options.js';
 
 /** A NIC this package drives: its PCI ids, name, and the driver that opens it. */
 export interface NicDriver {
@@ -28,6 +30,7 @@ export interface NicDriver {
 
 const openE1000e = (device: Device, options: PortOptions): PortBase => E1000ePort.open(device, options);
 const openVirtioNet = (device: Device, options: PortOptions): PortBase => VirtioNetPort.open(device, options);
+const openIgbvf = (device: Device, options: PortOptions): PortBase => IgbvfPort.open(device, options);
 
 /** The supported NICs, by PCI id. */
 export const NIC_DRIVERS: readonly NicDriver[] = [
@@ -35,10 +38,14 @@ export const NIC_DRIVERS: readonly NicDriver[] = [
   { vendor: 0x8086, device: 0x10f6, name: 'Intel 82574LA', driver: 'e1000e', open: openE1000e, headroom: 0 },
   { vendor: 0x1af4, device: 0x1041, name: 'virtio-net, modern', driver: 'virtio-net', open: openVirtioNet, headroom: 12 },
   { vendor: 0x1af4, device: 0x1000, name: 'virtio-net, transitional', driver: 'virtio-net', open: openVirtioNet, headroom: 12 },
+  { vendor: 0x8086, device: 0x10ca, name: 'Intel 82576 virtual function', driver: 'igbvf', open: openIgbvf, headroom: 0 },
 ];
 
-/** Options of openPort: the driver's options, and how to open the device when given an address. */
-export interface OpenPortOptions extends PortOptions, OpenOptions {}
+/**
+ * Options of openPort: the drivers' options, and how to open the device when given an address.
+ * The driver-specific ones (igbvf's `mac` and `mailboxTimeoutMs`) are ignored by other drivers.
+ */
+export interface OpenPortOptions extends PortOptions, OpenOptions, Pick<IgbvfPortOptions, 'mac' | 'mailboxTimeoutMs'> {}
 
 const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
 

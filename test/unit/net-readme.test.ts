@@ -1,11 +1,11 @@
 /**
  * The README's "Writing a NIC driver" example on the fake kernel, as a new user would run it:
  * two 82574 models on a fake hub, one context, one pool, a frame from one port to the other;
- * and its vfio/virtio transport example on the virtio-net model.
+ * its vfio/virtio transport example on the virtio-net model; and its igbvf example.
  */
 import { describe, expect, it } from 'vitest';
 import { openContext, openDevice } from '../../src/index.js';
-import { FakeKernel, E1000eModel, VirtioNetModel, wire } from '../../src/backend/fake/index.js';
+import { FakeKernel, E1000eModel, IgbvfModel, VirtioNetModel, wire } from '../../src/backend/fake/index.js';
 import { PacketPool, openPort } from '../../src/net/index.js';
 import { SplitQueue, VirtioPciTransport, featureNames } from '../../src/virtio/index.js';
 import {
@@ -80,6 +80,26 @@ describe("the README's vfio/virtio example on the fake kernel", () => {
       t.close();
     } finally {
       device.close();
+      kernel.dispose();
+    }
+    expect(kernel.openFds).toBe(0);
+  });
+});
+
+describe("the README's igbvf example on the fake kernel", () => {
+  it('opens the VF through openPort: the PF saw VF_RESET and VF_SET_LPE, the port has the assigned MAC', () => {
+    const kernel = new FakeKernel();
+    const [e, vf] = [new E1000eModel(), new IgbvfModel({ mac: '52:54:00:12:34:58' })];
+    wire(e, vf);
+    kernel.addDevice('0000:00:03.0', e);
+    kernel.addDevice('0000:00:04.0', vf);
+    const port = openPort('0000:00:04.0', kernel.options);
+    try {
+      expect(port.driver).toBe('igbvf');
+      expect(vf.pf.received).toEqual([1, 5]);
+      expect(Array.from(port.mac)).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x58]);
+    } finally {
+      port.close();
       kernel.dispose();
     }
     expect(kernel.openFds).toBe(0);
