@@ -14,7 +14,7 @@ export const PORT_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ring: {
     type: 'string',
     value: 'N',
-    help: "descriptors per ring, 1-32768; each driver has its rule and default: e1000e a multiple of 8 up to 4096 (default 512), virtio-net a power of two up to the device's queue size (default that size)",
+    help: "descriptors per ring, 1-32768; each driver has its rule and default: e1000e a multiple of 8 up to 4096 (default 512), virtio-net a power of two up to the device's queue size (default that size), igbvf a multiple of 8 up to 4096 (default 512)",
   },
   interrupts: { type: 'string', value: 'KIND', help: 'auto (MSI-X, then MSI), msix, msi or none (default auto)' },
   mode: { type: 'string', value: 'MODE', help: 'wait for frames by sleeping on the interrupt or by polling: interrupt|poll (default interrupt, poll with --interrupts none)' },
