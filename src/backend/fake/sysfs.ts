@@ -31,6 +31,8 @@ export class SysfsTree {
     mkdirSync(join(root, 'sys/bus/pci/devices'), { recursive: true });
     mkdirSync(join(root, 'sys/devices/pci0000:00'), { recursive: true });
     mkdirSync(join(root, 'dev/vfio'), { recursive: true });
+    // vfio-pci is loaded: its driver directory exists before it binds anything.
+    mkdirSync(join(root, 'sys/bus/pci/drivers/vfio-pci'), { recursive: true });
   }
 
   #real(address: string): string {
