@@ -5,8 +5,9 @@
 import { ConfigBuilder } from '../config.js';
 import type { BarSpec, DeviceBus, DeviceModel } from '../model.js';
 
-/** PCI IDs of the 82576 and of its virtual function. */
+/** PCI IDs of the 82576 (the PF). */
 export const I82576_PF_ID = { vendor: 0x8086, device: 0x10c9 } as const;
+/** PCI IDs of the 82576's virtual function. */
 export const I82576_VF_ID = { vendor: 0x8086, device: 0x10ca } as const;
 
 /** Options of I82576Model. */
