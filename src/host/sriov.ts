@@ -94,7 +94,13 @@ export function sriovInfo(pf: string, opts?: SysfsOptions): SriovInfo | null {
  * a VF and its PF is bound to vfio-pci (vfio-pci then asks every opener of the VF for the
  * token); null otherwise.
  */
-export function vfTokenNeeded(address: string, opts?: SysfsOptions): { pf: string } | null {
+export function vfTokenNeeded(
+  address: string,
+  opts?: SysfsOptions,
+): {
+  /** The PF's address. */
+  pf: string;
+} | null {
   const pf = physfnOf(address, opts);
   if (pf === null) return null;
   try {

@@ -5,10 +5,10 @@
 import { ConfigBuilder } from '../config.js';
 import type { BarSpec, DeviceBus, DeviceModel } from '../model.js';
 
-/** PCI IDs of the 82576 (the PF). */
-export const I82576_PF_ID = { vendor: 0x8086, device: 0x10c9 } as const;
-/** PCI IDs of the 82576's virtual function. */
-export const I82576_VF_ID = { vendor: 0x8086, device: 0x10ca } as const;
+/** The 82576's PCI device ID (the PF; vendor 0x8086). */
+export const I82576_PF_DEVICE = 0x10c9;
+/** The PCI device ID of the 82576's virtual function (vendor 0x8086). */
+export const I82576_VF_DEVICE = 0x10ca;
 
 /** Options of I82576Model. */
 export interface I82576ModelOptions {
@@ -30,10 +30,12 @@ abstract class Inert implements DeviceModel {
 
 /** The 82576's virtual function (8086:10ca): BAR0 16 KiB registers, BAR3 its MSI-X table (3 vectors), FLR, no INTx. */
 export class I82576VfModel extends Inert {
-  readonly config = new ConfigBuilder({ ...I82576_VF_ID, classCode: 0x020000, revision: 0x01, interruptPin: 0, express: true })
+  /** Its config space: 8086:10ca, MSI-X, PCIe with FLR. */
+  readonly config = new ConfigBuilder({ vendor: 0x8086, device: I82576_VF_DEVICE, classCode: 0x020000, revision: 0x01, interruptPin: 0, express: true })
     .msix({ tableSize: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 })
     .pcie({ flr: true })
     .build();
+  /** BAR0 registers and BAR3 the MSI-X table, 16 KiB each. */
   readonly bars: readonly (BarSpec | undefined)[] = [{ size: 16 << 10 }, undefined, undefined, { size: 16 << 10 }];
   /** The VF's number under its PF (0-based). */
   readonly index: number;
@@ -50,18 +52,21 @@ export class I82576VfModel extends Inert {
  * I82576VfModel functions.
  */
 export class I82576Model extends Inert {
+  /** Its config space: 8086:10c9, MSI-X, PCIe with FLR, the SR-IOV capability. */
   readonly config: Uint8Array;
+  /** BAR0 128 KiB registers, BAR3 the MSI-X table. */
   readonly bars: readonly (BarSpec | undefined)[] = [{ size: 128 << 10 }, undefined, undefined, { size: 16 << 10 }];
 
   constructor(options: I82576ModelOptions = {}) {
     super();
-    this.config = new ConfigBuilder({ ...I82576_PF_ID, classCode: 0x020000, revision: 0x01, interruptPin: 1, express: true })
+    this.config = new ConfigBuilder({ vendor: 0x8086, device: I82576_PF_DEVICE, classCode: 0x020000, revision: 0x01, interruptPin: 1, express: true })
       .msix({ tableSize: 10, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 })
       .pcie({ flr: true })
-      .sriov({ totalVfs: options.totalVfs ?? 8, vfDevice: I82576_VF_ID.device, offset: 0x80, stride: 2 })
+      .sriov({ totalVfs: options.totalVfs ?? 8, vfDevice: I82576_VF_DEVICE, offset: 0x80, stride: 2 })
       .build();
   }
 
+  /** VF `index`'s model: an I82576VfModel. */
   createVf(index: number): DeviceModel {
     return new I82576VfModel(index);
   }
