@@ -5,7 +5,9 @@
 #include <linux/vfio.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
+#include <string>
 
 #include "handle.h"
 
@@ -62,6 +64,32 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+constexpr size_t kDeviceNameMax = 64;  // a PCI name is 12 characters
+constexpr char kVfTokenOption[] = " vf_token=";
+constexpr size_t kUuidStringLen = 36;
+
+// The name as src/backend/args.ts argDeviceName takes it: a device name of 1 to
+// kDeviceNameMax printable characters without spaces, optionally followed by exactly one
+// " vf_token=<UUID>" (vfio-pci's SR-IOV VF token); nothing else reaches the kernel's parser.
+void CheckDeviceName(Napi::Env env, const std::string& name) {
+  size_t space = name.find(' ');
+  size_t dev_len = space == std::string::npos ? name.size() : space;
+  bool dev_ok = dev_len > 0 && dev_len <= kDeviceNameMax;
+  for (size_t i = 0; dev_ok && i < dev_len; i++) dev_ok = name[i] >= 0x21 && name[i] <= 0x7e;
+  if (!dev_ok)
+    ThrowType(env, "groupDeviceFd: the device name must be 1 to " + std::to_string(kDeviceNameMax) +
+                       " printable characters without spaces");
+  if (space == std::string::npos) return;
+  const size_t opt_len = sizeof(kVfTokenOption) - 1;
+  bool ok = name.size() == space + opt_len + kUuidStringLen && name.compare(space, opt_len, kVfTokenOption) == 0;
+  for (size_t i = 0; ok && i < kUuidStringLen; i++) {
+    char c = name[space + opt_len + i];
+    ok = (i == 8 || i == 13 || i == 18 || i == 23) ? c == '-' : std::isxdigit(static_cast<unsigned char>(c)) != 0;
+  }
+  if (!ok)
+    ThrowType(env, "groupDeviceFd: after the device name only ' vf_token=<UUID>' may follow (36 characters: 8-4-4-4-12 hex digits)");
+}
+
 // groupDeviceFd(group, name) -> device handle: VFIO_GROUP_GET_DEVICE_FD, the one ioctl that
 // makes an fd, hence not through ioctl(). A device of a no-IOMMU group is no-IOMMU too.
 Napi::Value GroupDeviceFd(const Napi::CallbackInfo& info) {
@@ -70,6 +98,7 @@ Napi::Value GroupDeviceFd(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsString()) ThrowType(env, "groupDeviceFd: name must be a string");
   std::string name = info[1].As<Napi::String>().Utf8Value();
   if (name.find('\0') != std::string::npos) ThrowType(env, "groupDeviceFd: name contains a NUL byte");
+  CheckDeviceName(env, name);
   if (group->kind != FdKind::kGroup)
     ThrowErrno(env, ENOTTY, "ioctl",
                "VFIO_GROUP_GET_DEVICE_FD: the handle is " + FdKindName(group->kind) + ", not a VFIO group");

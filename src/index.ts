@@ -42,6 +42,9 @@ export {
 } from './host/groups.js';
 export { listPciDeviceStatus, pciDeviceStatus, filterPciDevices, parsePciIdFilter, parseClassFilter, type PciDeviceStatus, type PciDeviceFilter } from './host/status.js';
 export { vfioGroupUsers, type VfioNodeUser } from './host/procfs.js';
+export { sriovInfo, listVfs, physfnOf, isSriovPf, vfTokenNeeded, type SriovInfo, type VfInfo } from './host/sriov.js';
+export { enableSriov, disableSriov, type SriovOptions } from './host/sriov-enable.js';
+export type { VfTokenOption } from './iommu/vf-token.js';
 export { bindVfioPci, unbindVfioPci, type BindOptions, type BindResult, type BindReport } from './host/bind.js';
 export type { Backend, EventPoller, FdHandle, FileKind, HugePages, DmaAllocation, IoasRanges, EventCallback } from './backend/backend.js';
 export { nativeBackend, defaultBackend } from './backend/native.js';

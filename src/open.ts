@@ -9,6 +9,7 @@ import { noIommuOptInError } from './iommu/noiommu.js';
 import type { Device } from './model/device.js';
 import { cdevUsable, iommufdUsable, iommuUnits, isNoIommuGroup, noIommuModeOn, vfioCdevName } from './host/groups.js';
 import { VFIO_PCI_DRIVER, bindHint, readPciDevice } from './host/pci.js';
+import { checkVfToken, vfTokenIommufdError, type VfTokenOption } from './iommu/vf-token.js';
 
 /** Where a device's DMA goes: a legacy container (through a group) or an iommufd IOAS. */
 export type DmaContext = Container | IommufdContext;
@@ -16,7 +17,7 @@ export type DmaContext = Container | IommufdContext;
 type IommuChoice = NonNullable<OpenOptions['iommu']>;
 
 /** Options of openDevice and openContext: where to look (sysfs root), which backend, which kernel interface. */
-export interface OpenOptions extends ContainerOptions {
+export interface OpenOptions extends ContainerOptions, VfTokenOption {
   /**
    * The kernel interface: 'iommufd' (the device cdev bound to /dev/iommu, Linux 6.6+),
    * 'container' (/dev/vfio/vfio and the group), or 'auto' (the default): iommufd when
@@ -34,13 +35,14 @@ function checkIommuOption(iommu: unknown): IommuChoice {
 
 /**
  * The interface choice, made here alone: iommufd when asked for, or under 'auto' when this
- * user can open /dev/iommu (and, for a device, its cdev) and no-IOMMU mode is not in play
- * (no-IOMMU devices have no cdev).
+ * user can open /dev/iommu (and, for a device, its cdev), no-IOMMU mode is not in play
+ * (no-IOMMU devices have no cdev) and no VF token is to be presented.
  */
-function viaIommufd(iommu: IommuChoice, options: OpenOptions, device?: { noIommu: boolean; cdev: string | null }): boolean {
+function viaIommufd(iommu: IommuChoice, options: OpenOptions, device?: { noIommu: boolean; cdev: string | null; vfToken: boolean }): boolean {
   if (iommu !== 'auto') return iommu === 'iommufd';
   if (device === undefined) return !options.unsafeNoIommu && iommufdUsable(options);
-  return !device.noIommu && cdevUsable(options, device.cdev);
+  // A VF token travels in the group path's device name only (the 6.12 cdev bind has no field for it).
+  return !device.noIommu && !device.vfToken && cdevUsable(options, device.cdev);
 }
 
 /**
@@ -60,11 +62,14 @@ export function openContext(options: OpenOptions = {}): DmaContext {
  * such device in sysfs), ERR_VFIO_NO_IOMMU (no IOMMU group), ERR_VFIO_NOT_BOUND (not bound to
  * vfio-pci), ERR_VFIO_NOIOMMU_NOT_ALLOWED (a no-IOMMU group without `unsafeNoIommu`),
  * ERR_VFIO_NO_CDEV (iommufd asked for, no cdev), ERR_VFIO_GROUP_NOT_VIABLE (another device
- * of the group is bound to a host driver), or the kernel's errno for the open or ioctl
- * that failed (EACCES, EBUSY, …) with a hint.
+ * of the group is bound to a host driver), for SR-IOV VFs ERR_VFIO_VF_TOKEN_REQUIRED,
+ * ERR_VFIO_VF_TOKEN_MISMATCH, ERR_VFIO_VF_TOKEN_UNUSED and ERR_VFIO_VF_TOKEN_IOMMUFD (see
+ * `vfToken`), or the kernel's errno for the open or ioctl that failed (EACCES, EBUSY, …) with
+ * a hint. A `vfToken` that is not a UUID string is a TypeError.
  */
 export function openDevice(address: string, options: OpenOptions = {}): Device {
   const iommu = checkIommuOption(options.iommu);
+  const vfToken = checkVfToken('openDevice', options.vfToken);
   const pci = readPciDevice(address, options);
   const addr = pci.address;
   // In no-IOMMU mode vfio makes the group only when vfio-pci binds the device: say that first.
@@ -97,10 +102,12 @@ export function openDevice(address: string, options: OpenOptions = {}): Device {
   const cdev = vfioCdevName(addr, options);
   // Asked for iommufd: say why there is no cdev before opening /dev/iommu.
   if (iommu === 'iommufd' && cdev === null) throw noCdevError(pci, options, 'openDevice');
-  const context: DmaContext = viaIommufd(iommu, options, { noIommu, cdev }) ? IommufdContext.open(options) : Container.open(options);
+  const iommufd = viaIommufd(iommu, options, { noIommu, cdev, vfToken: vfToken !== undefined });
+  if (iommufd && vfToken !== undefined) throw vfTokenIommufdError('openDevice', addr);
+  const context: DmaContext = iommufd ? IommufdContext.open(options) : Container.open(options);
   try {
     // viaIommufd is true only with a cdev.
-    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!) : context.openPciDevice(pci, noIommu);
+    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!) : context.openPciDevice(pci, noIommu, { vfToken });
     device.ownContext();
     return device;
   } catch (e) {

@@ -2,6 +2,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { describeMembers, groupViability, isNoIommuGroup, vfioCdevName, vfioGroupNode } from '../host/groups.js';
 import { VFIO_PCI_DRIVER, isBridgeClass, isVfioPciDriver, normalizePciAddress, pciId, readPciDevice } from '../host/pci.js';
+import { isSriovPf, physfnOf, vfTokenNeeded } from '../host/sriov.js';
 import { pciClassName } from '../uapi/pci-class.js';
 import type { DoctorCheck, DoctorOptions, DoctorUser, Env } from './doctor-env.js';
 
@@ -82,6 +83,8 @@ export function deviceChecks(address: string, env: Env): DoctorCheck[] {
       fix: `vfio bind ${addr}\n${byHand}`,
     });
   }
+  const sriov = sriovCheck(addr, d.driver, opts);
+  if (sriov) checks.push(sriov);
   if (d.iommuGroup === null) {
     checks.push({
       id: 'group',
@@ -155,6 +158,43 @@ export function deviceChecks(address: string, env: Env): DoctorCheck[] {
     });
   }
   return checks;
+}
+
+/**
+ * SR-IOV: whether opening this VF needs a VF token (its PF is bound to vfio-pci), or, for a PF
+ * on vfio-pci, that its owner hands out the token; null for other devices.
+ */
+function sriovCheck(addr: string, driver: string | null, opts: DoctorOptions): DoctorCheck | null {
+  const pf = physfnOf(addr, opts);
+  if (pf !== null) {
+    const need = vfTokenNeeded(addr, opts);
+    if (need === null) {
+      let pfDriver: string | null = null;
+      try {
+        pfDriver = readPciDevice(pf, opts).driver;
+      } catch {
+        // the PF's directory is gone: nothing more to say
+      }
+      return { id: 'vf-token', status: 'pass', device: addr, summary: `VF of ${pf} (PF driver: ${pfDriver ?? 'none'}): no VF token needed (one given is refused)` };
+    }
+    return {
+      id: 'vf-token',
+      status: 'warn',
+      device: addr,
+      summary: `a VF token is needed: its PF ${pf} is bound to vfio-pci`,
+      detail: "the PF's owner sets the token (pfDevice.setVfToken(uuid)); without it, or with another, the open fails (EACCES). The token travels on the container path only: openDevice picks it for a vfToken",
+      fix: `openDevice('${addr}', { vfToken: '<the uuid the PF's owner set>' })`,
+    };
+  }
+  if (driver === VFIO_PCI_DRIVER && isSriovPf(addr, opts)) {
+    return {
+      id: 'vf-token',
+      status: 'pass',
+      device: addr,
+      summary: 'SR-IOV PF bound to vfio-pci: its VFs open only with the VF token its owner sets (device.setVfToken(uuid))',
+    };
+  }
+  return null;
 }
 
 /**

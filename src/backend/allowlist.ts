@@ -5,6 +5,7 @@
 // checks, with the same error types and messages, before it emulates a request.
 import {
   VFIO_CHECK_EXTENSION,
+  VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
   VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
@@ -26,6 +27,7 @@ import {
   VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
 } from '../uapi/iommufd.js';
+import { VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_PROBE, VFIO_DEVICE_FEATURE_SET } from '../uapi/vfio-feature.js';
 import { argBytes, argFd, argU64 } from './args.js';
 
 export type FdKind = 'container' | 'group' | 'device' | 'iommufd';
@@ -85,6 +87,9 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   // vfio_pci_ioctl_pci_hot_reset copies `count` group fds (u32 at 8) from offset 12 without
   // looking at argsz.
   r('device', VFIO_DEVICE_PCI_HOT_RESET, 'VFIO_DEVICE_PCI_HOT_RESET', 'argsz', 12, undefined, { at: 8, size: 4 }),
+  // Only feature 0, PCI_VF_TOKEN (its data is 16 inline bytes): the feature number is in the
+  // flags' low 16 bits, which must be 0; other features carry user pointers or return fds.
+  r('device', VFIO_DEVICE_FEATURE, 'VFIO_DEVICE_FEATURE', 'argsz', 8, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE),
   // Flags must be 0: later kernels define flags that add user pointers or a PASID.
   r('device', VFIO_DEVICE_BIND_IOMMUFD, 'VFIO_DEVICE_BIND_IOMMUFD', 'argsz', 16, 0),
   r('device', VFIO_DEVICE_ATTACH_IOMMUFD_PT, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'argsz', 12, 0),

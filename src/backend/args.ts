@@ -64,3 +64,26 @@ function isDetached(buffer: ArrayBufferLike): boolean {
     return true;
   }
 }
+
+/** The longest device name groupDeviceFd passes on (a PCI name is 12 characters). */
+export const DEVICE_NAME_MAX = 64;
+
+const DEVICE_NAME = /^[\x21-\x7e]+$/;
+const VF_TOKEN_OPTION = /^ vf_token=[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * VFIO_GROUP_GET_DEVICE_FD's name as native/file.cc takes it: a device name of 1 to
+ * DEVICE_NAME_MAX printable characters without spaces, optionally followed by exactly one
+ * ` vf_token=<UUID>` (vfio-pci's SR-IOV VF token); nothing else reaches the kernel's parser.
+ */
+export function argDeviceName(name: unknown): string {
+  if (typeof name !== 'string') throw new TypeError('groupDeviceFd: name must be a string');
+  if (name.includes('\0')) throw new TypeError('groupDeviceFd: name contains a NUL byte');
+  const space = name.indexOf(' ');
+  const device = space < 0 ? name : name.slice(0, space);
+  if (device.length === 0 || device.length > DEVICE_NAME_MAX || !DEVICE_NAME.test(device))
+    throw new TypeError(`groupDeviceFd: the device name must be 1 to ${DEVICE_NAME_MAX} printable characters without spaces`);
+  if (space >= 0 && !VF_TOKEN_OPTION.test(name.slice(space)))
+    throw new TypeError("groupDeviceFd: after the device name only ' vf_token=<UUID>' may follow (36 characters: 8-4-4-4-12 hex digits)");
+  return name;
+}

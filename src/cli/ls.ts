@@ -18,15 +18,27 @@ export function lsEntry(d: PciDeviceStatus) {
     groupViable: d.groupViable,
     groupPeers: d.groupPeers.map((p) => ({ address: p.address, driver: p.driver })),
     vfioNode: d.vfioNode,
+    sriov: d.sriov,
+    physfn: d.physfn,
   };
 }
 
+/** The SR-IOV column: 'PF 2/7 VFs' or 'VF 1 of 0000:01:00.0'; '-' for other devices. */
+function sriovCell(d: PciDeviceStatus): string {
+  if (d.sriov) return `PF ${d.sriov.numVfs}/${d.sriov.totalVfs} VFs`;
+  if (d.physfn) return `VF ${d.physfn.index} of ${d.physfn.address}`;
+  return '-';
+}
+
 export function formatLs(devices: readonly PciDeviceStatus[], style: Style): string[] {
-  const rows: Cell[][] = [['ADDRESS', 'ID', 'CLASS', 'DRIVER', 'GROUP', 'VIABLE', 'NODE'].map((h) => [h, style.bold] as const)];
+  // The SR-IOV column only where there is SR-IOV to show.
+  const sriov = devices.some((d) => d.sriov || d.physfn);
+  const head = ['ADDRESS', 'ID', 'CLASS', 'DRIVER', 'GROUP', 'VIABLE', 'NODE', ...(sriov ? ['SR-IOV'] : [])];
+  const rows: Cell[][] = [head.map((h) => [h, style.bold] as const)];
   for (const d of devices) {
     const viable: Cell = d.groupViable === null ? '-' : d.groupViable ? ['yes', style.green] : ['no', style.red];
     const driver: Cell = d.driver === 'vfio-pci' ? [d.driver, style.cyan] : d.driver ?? '-';
-    rows.push([d.address, d.id, d.className, driver, d.iommuGroup === null ? '-' : String(d.iommuGroup), viable, d.vfioNode ?? '-']);
+    rows.push([d.address, d.id, d.className, driver, d.iommuGroup === null ? '-' : String(d.iommuGroup), viable, d.vfioNode ?? '-', ...(sriov ? [sriovCell(d)] : [])]);
   }
   return table(rows);
 }
@@ -38,7 +50,8 @@ export const lsCommand: Command = {
   description: [
     'Lists the PCI devices with their vendor:device id, class, current driver, IOMMU group,',
     'whether that group is viable for VFIO (every member bound to vfio-pci, a bridge driver',
-    'or to no driver) and the group\'s /dev/vfio node (present once a member is bound to vfio-pci).',
+    'or to no driver) and the group\'s /dev/vfio node (present once a member is bound to vfio-pci);',
+    'with SR-IOV, which devices are PFs (VFs enabled of total) and which are VFs of which PF.',
     '',
     'Examples:',
     '  vfio ls --class network        NICs only',

@@ -11,9 +11,10 @@ import { doctorCommand } from './doctor.js';
 import { infoCommand } from './info.js';
 import { lsCommand } from './ls.js';
 import { netCommand } from './net.js';
+import { sriovCommand } from './sriov.js';
 import { makeStyle, toJson, wantColor } from './output.js';
 
-export const COMMANDS: readonly Command[] = [lsCommand, infoCommand, bindCommand, unbindCommand, doctorCommand, netCommand];
+export const COMMANDS: readonly Command[] = [lsCommand, infoCommand, bindCommand, unbindCommand, sriovCommand, doctorCommand, netCommand];
 
 export interface CliStream {
   write(text: string): unknown;

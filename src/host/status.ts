@@ -1,6 +1,7 @@
 // What `vfio ls` shows of each device, and the filters it takes.
 import { pciClassName } from '../uapi/pci-class.js';
 import { groupViability, vfioGroupNode } from './groups.js';
+import { isSriovPf, listVfs, physfnOf, sriovInfo } from './sriov.js';
 import { listPciDevices, pciId, readDriverOverride, readPciDevice, type PciDeviceInfo, type SysfsOptions } from './pci.js';
 
 /** A PCI device with everything `vfio ls` shows of it (pciDeviceStatus). */
@@ -17,6 +18,22 @@ export interface PciDeviceStatus extends PciDeviceInfo {
   readonly groupPeers: readonly PciDeviceInfo[];
   /** '/dev/vfio/N' when it exists. */
   readonly vfioNode: string | null;
+  /** An SR-IOV PF: how many VFs it offers and has, and their addresses; null otherwise. */
+  readonly sriov: {
+    /** sriov_totalvfs. */
+    readonly totalVfs: number;
+    /** sriov_numvfs. */
+    readonly numVfs: number;
+    /** The enabled VFs, VF 0 first. */
+    readonly vfs: readonly string[];
+  } | null;
+  /** A VF: its PF and its number there; null otherwise. */
+  readonly physfn: {
+    /** The PF's address. */
+    readonly address: string;
+    /** virtfnN under the PF. */
+    readonly index: number;
+  } | null;
 }
 
 /** One device with everything `vfio ls` shows. */
@@ -31,7 +48,22 @@ export function pciDeviceStatus(address: string, opts?: SysfsOptions): PciDevice
     groupViable: v ? v.viable : null,
     groupPeers: v ? v.members.filter((m) => m.address !== d.address) : [],
     vfioNode: d.iommuGroup === null ? null : vfioGroupNode(d.iommuGroup, opts),
+    sriov: sriovStatus(d.address, opts),
+    physfn: physfnStatus(d.address, opts),
   };
+}
+
+function sriovStatus(address: string, opts: SysfsOptions | undefined): PciDeviceStatus['sriov'] {
+  if (!isSriovPf(address, opts)) return null;
+  const s = sriovInfo(address, opts);
+  return s && { totalVfs: s.totalVfs, numVfs: s.numVfs, vfs: s.vfs.map((v) => v.address) };
+}
+
+function physfnStatus(address: string, opts: SysfsOptions | undefined): PciDeviceStatus['physfn'] {
+  const pf = physfnOf(address, opts);
+  if (pf === null) return null;
+  const index = listVfs(pf, opts).find((v) => v.address === address)?.index ?? -1;
+  return { address: pf, index };
 }
 
 /** Which devices to keep (filterPciDevices, `vfio ls`); every given criterion must match. */

@@ -6,6 +6,7 @@ import type { Device } from '../model/device.js';
 import { queryWithCaps } from '../model/query.js';
 import { isNoIommuGroup } from '../host/groups.js';
 import { readPciDevice, sysPath, type PciDeviceInfo, type SysfsOptions } from '../host/pci.js';
+import { checkVfToken, type VfTokenOption } from './vf-token.js';
 import { Group, type GroupDeviceHost } from './group.js';
 import { noIommuOptInError } from './noiommu.js';
 import {
@@ -195,20 +196,22 @@ export class Container extends DmaSpace {
   /**
    * Opens a device by PCI address in this container, joining its group first if it has
    * not joined yet: several devices can share one container (and their DMA buffers).
+   * `vfToken`: for a VF whose PF is bound to vfio-pci (see VfTokenOption).
    */
-  openDevice(address: string): Device<GroupDeviceHost<Container>> {
+  openDevice(address: string, options: VfTokenOption = {}): Device<GroupDeviceHost<Container>> {
     this.#check('Container.openDevice');
-    return this.openPciDevice(readPciDevice(address, this.options));
+    checkVfToken('Container.openDevice', options.vfToken);
+    return this.openPciDevice(readPciDevice(address, this.options), undefined, options);
   }
 
   /** @internal openDevice(), which has read sysfs and asked whether the group is a no-IOMMU one already. */
-  openPciDevice(pci: PciDeviceInfo, noIommu?: boolean): Device<GroupDeviceHost<Container>> {
+  openPciDevice(pci: PciDeviceInfo, noIommu?: boolean, options: VfTokenOption = {}): Device<GroupDeviceHost<Container>> {
     this.#check('Container.openDevice');
     if (pci.iommuGroup === null)
       throw new VfioError({ code: 'ERR_VFIO_NO_IOMMU', op: 'Container.openDevice', device: pci.address, message: 'the device has no IOMMU group' });
     const n = pci.iommuGroup;
     const group = [...this.#groups].find((g) => g.number === n) ?? this.#attach(n, noIommu ?? isNoIommuGroup(n, this.options));
-    return group.openDevice(pci.address);
+    return group.openDevice(pci.address, options);
   }
 
   /** The first group to join (after VFIO_GROUP_SET_CONTAINER) selects the IOMMU model. */

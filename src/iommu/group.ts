@@ -7,6 +7,7 @@ import { groupMembers, groupNotViableError, groupViability } from '../host/group
 import { bindHint, normalizePciAddress, sysPath, type SysfsOptions } from '../host/pci.js';
 import { VFIO_GROUP_GET_STATUS, VFIO_GROUP_UNSET_CONTAINER } from '../uapi/ioctl.js';
 import { decodeGroupStatus, encodeGroupStatusQuery, type GroupStatus } from '../uapi/vfio-group.js';
+import { checkVfToken, deviceFdName, vfTokenError, type VfTokenOption } from './vf-token.js';
 
 /** What the container that opens a group hands it (the group never imports the container). */
 export interface GroupLink<C extends DmaSpace> {
@@ -94,16 +95,24 @@ export class Group<C extends DmaSpace = DmaSpace> {
   }
 
   /**
-   * Opens one device of this group by PCI address. A VfioError: the kernel's errno from
-   * VFIO_GROUP_GET_DEVICE_FD (ENODEV/EINVAL: not in this group or not bound to vfio-pci;
-   * EBUSY: already open), or ERR_VFIO_NOT_PCI.
+   * Opens one device of this group by PCI address; `vfToken` for a VF whose PF is bound to
+   * vfio-pci (see VfTokenOption). A VfioError: the kernel's errno from VFIO_GROUP_GET_DEVICE_FD
+   * (ENODEV/EINVAL: not in this group or not bound to vfio-pci; EBUSY: already open),
+   * ERR_VFIO_VF_TOKEN_REQUIRED, ERR_VFIO_VF_TOKEN_MISMATCH, ERR_VFIO_VF_TOKEN_UNUSED, or
+   * ERR_VFIO_NOT_PCI. A vfToken that is not a UUID string is a TypeError.
    */
-  openDevice(address: string): Device<GroupDeviceHost<C>> {
+  openDevice(address: string, options: VfTokenOption = {}): Device<GroupDeviceHost<C>> {
     const addr = normalizePciAddress(address);
+    const token = checkVfToken('Group.openDevice', options.vfToken);
     const backend = this.container.backend;
-    const file = syscall('VFIO_GROUP_GET_DEVICE_FD', { device: addr, group: this.number, hint: deviceFdHint }, () =>
-      backend.groupDeviceFd(this.file, addr),
-    );
+    let file: FdHandle;
+    try {
+      file = syscall('VFIO_GROUP_GET_DEVICE_FD', { device: addr, group: this.number, hint: deviceFdHint }, () =>
+        backend.groupDeviceFd(this.file, deviceFdName(addr, token)),
+      );
+    } catch (e) {
+      throw (e instanceof VfioError && vfTokenError(e, addr, token, this.#link.options)) || e;
+    }
     let dev: Device<GroupDeviceHost<C>>;
     try {
       dev = new Device(this.#host, addr, file, () => this.#devices.delete(dev));

@@ -1,4 +1,5 @@
 import type { Backend, FdHandle } from '../backend/backend.js';
+import { checkVfToken, vfTokenIommufdError, type VfTokenOption } from './vf-token.js';
 import { defaultBackend } from '../backend/native.js';
 import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
 import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
@@ -143,11 +144,14 @@ export class IommufdContext extends DmaSpace {
 
   /**
    * Opens a device through its cdev, binds it to this iommufd and attaches it to the
-   * IOAS. Its group must not be open through the legacy interface meanwhile (EBUSY).
+   * IOAS. Its group must not be open through the legacy interface meanwhile (EBUSY). A
+   * `vfToken` is ERR_VFIO_VF_TOKEN_IOMMUFD: Linux 6.12's cdev bind takes none (open the VF in
+   * a Container instead).
    */
-  openDevice(address: string): Device<IommufdDeviceHost> {
+  openDevice(address: string, options: VfTokenOption = {}): Device<IommufdDeviceHost> {
     this.#check('IommufdContext.openDevice');
     const pci = readPciDevice(address, this.options);
+    if (checkVfToken('IommufdContext.openDevice', options.vfToken) !== undefined) throw vfTokenIommufdError('IommufdContext.openDevice', pci.address);
     return this.openPciDevice(pci, requireCdev(pci, this.options, 'find VFIO cdev'));
   }
 

@@ -17,6 +17,8 @@ import {
   VFIO_DEVICE_PCI_HOT_RESET,
   VFIO_DEVICE_RESET,
 } from '../uapi/ioctl.js';
+import { VFIO_DEVICE_FEATURE } from '../uapi/ioctl.js';
+import { encodeSetVfToken, uuidBytes } from '../uapi/vfio-feature.js';
 import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, decodeDeviceInfo, encodeDeviceInfoQuery, type DeviceInfo } from '../uapi/vfio-device.js';
 import { decodeRegionInfo, encodeRegionInfoQuery, type RegionInfo } from '../uapi/vfio-region.js';
 import { decodeIrqInfo, encodeIrqInfoQuery, type IrqInfo } from '../uapi/vfio-irq.js';
@@ -318,6 +320,37 @@ export class Device<H extends DeviceHost = KnownDeviceHost> extends EventEmitter
           'a slot or bus reset may still work: hotReset(), once every device hotResetInfo() lists is open here'
         : undefined,
     );
+  }
+
+  /**
+   * Sets the SR-IOV VF token of this PF (VFIO_DEVICE_FEATURE, PCI_VF_TOKEN): the UUID every
+   * opener of its VFs must then present (`openDevice(vf, { vfToken })`) while vfio-pci drives
+   * this PF. vfio-pci gives a PF it binds a random token nobody knows, so the PF's owner sets
+   * one to share VFs; setting it again changes it for later opens. A TypeError for a token that
+   * is not a UUID string; a VfioError ERR_VFIO_NOT_SRIOV (errno ENOTTY) when the device is no
+   * SR-IOV PF (or is a VF), or the kernel's errno with a hint.
+   */
+  setVfToken(uuid: string): void {
+    const bytes = typeof uuid === 'string' ? uuidBytes(uuid) : null;
+    if (bytes === null)
+      throw new TypeError(`Device.setVfToken: the token must be a UUID string like 'bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3' (crypto.randomUUID() makes one), got ${typeof uuid === 'string' ? JSON.stringify(uuid) : typeof uuid}`);
+    const op = 'VFIO_DEVICE_FEATURE (PCI_VF_TOKEN)';
+    try {
+      this.#ioctl(op, VFIO_DEVICE_FEATURE, encodeSetVfToken(bytes), (code) =>
+        code === 'EINVAL' || code === 'ENOTTY' ? 'VF tokens need Linux 5.7+ (VFIO_DEVICE_FEATURE) and a PF bound to vfio-pci' : undefined,
+      );
+    } catch (e) {
+      if (!(e instanceof VfioError) || e.code !== 'ENOTTY') throw e;
+      throw new VfioError({
+        code: 'ERR_VFIO_NOT_SRIOV',
+        op,
+        device: this.address,
+        ...(e.errno !== undefined && { errno: e.errno }),
+        message: 'only an SR-IOV PF has a VF token (the kernel answered ENOTTY)',
+        hint: 'open the PF (the device with sriov_totalvfs in sysfs; `vfio ls` marks it) and set the token there; a VF presents it with openDevice(vf, { vfToken })',
+        cause: e,
+      });
+    }
   }
 
   /**

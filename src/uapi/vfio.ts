@@ -7,3 +7,4 @@ export * from './vfio-region.js';
 export * from './vfio-irq.js';
 export * from './vfio-iommu.js';
 export * from './vfio-pci.js';
+export * from './vfio-feature.js';

@@ -135,8 +135,8 @@ describe('fake kernel: what a call takes as its file', () => {
   it('groupDeviceFd wants a group (ENOTTY otherwise) and a name without NUL; GET_DEVICE_FD is not an ioctl', () => {
     const [c, g] = openLegacy();
     errno(() => k.groupDeviceFd(c, EDU), 'ENOTTY');
-    expect(() => k.groupDeviceFd(g, 5 as unknown as string)).toThrow(new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument must be a string'));
-    expect(() => k.groupDeviceFd(g, `${EDU}\0x`)).toThrow(new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument contains a NUL byte'));
+    expect(() => k.groupDeviceFd(g, 5 as unknown as string)).toThrow(new TypeError('groupDeviceFd: name must be a string'));
+    expect(() => k.groupDeviceFd(g, `${EDU}\0x`)).toThrow(new TypeError('groupDeviceFd: name contains a NUL byte'));
     errno(() => k.groupDeviceFd(g, '0000:00:09.0'), 'ENODEV');
     expect(() => k.ioctl(g, io.VFIO_GROUP_GET_DEVICE_FD, EDU)).toThrow(RangeError);
     // Two opens of one device through its group are two files.

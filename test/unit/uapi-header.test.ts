@@ -34,6 +34,8 @@ const TS_ONLY: ReadonlyMap<string, string> = new Map([
   ['VFIO_DEVICE_FLAGS_CDX', 'newer than 6.1'],
   ['PCI_HEADER_TYPE_MFD', 'newer than 6.1'],
   ['PCI_EXT_CAP_ID_PL_32GT', 'newer than 6.1'],
+  ['UUID_SIZE', 'the kernel\'s <linux/uuid.h>, not a uAPI header'],
+  ['UUID_STRING_LEN', 'the kernel\'s <linux/uuid.h>, not a uAPI header'],
   ['VFIO_PCI_OFFSET_SHIFT', 'vfio-pci implementation detail, not in any uAPI header'],
   ['PCI_VENDOR_ID_REDHAT_QUMRANET', "include/linux/pci_ids.h: the kernel's own, not a uAPI header"],
 ]);

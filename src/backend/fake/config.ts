@@ -9,12 +9,18 @@ import {
   PCI_CAP_ID_MSIX,
   PCI_CAP_ID_PM,
   PCI_CAP_ID_VNDR,
+  PCI_EXT_CAP_ID_SRIOV,
   PCI_INTERRUPT_PIN,
   PCI_MSIX_FLAGS,
   PCI_MSI_FLAGS,
   PCI_MSIX_FLAGS_QSIZE,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_QMASK,
+  PCI_SRIOV_INITIAL_VF,
+  PCI_SRIOV_TOTAL_VF,
+  PCI_SRIOV_VF_DID,
+  PCI_SRIOV_VF_OFFSET,
+  PCI_SRIOV_VF_STRIDE,
   PCI_STATUS_CAP_LIST,
 } from '../../uapi/pci-regs.js';
 import { walkCapabilities } from '../../uapi/pci-walk.js';
@@ -54,6 +60,8 @@ export class ConfigBuilder {
   #next = 0x40;
   #last = PCI_CAPABILITY_LIST;
   #newestFirst: boolean;
+  #nextExt = 0x100;
+  #lastExt: number | undefined;
 
   constructor(h: HeaderSpec) {
     this.bytes = new Uint8Array(h.express ? 4096 : 256);
@@ -129,6 +137,34 @@ export class ConfigBuilder {
     const at = this.#cap(PCI_CAP_ID_EXP, 0x3c);
     this.#view.setUint16(at + 2, 0x0002, true);
     this.#view.setUint32(at + 4, opts.flr ? 1 << 28 : 0, true);
+    return this;
+  }
+
+  #extCap(id: number, version: number, length: number): number {
+    if (this.bytes.length < 4096) throw new RangeError('ConfigBuilder: extended capabilities need PCIe config space (express: true)');
+    const at = this.#nextExt;
+    if (at + length > 4096) throw new RangeError('ConfigBuilder: extended capabilities do not fit in 4096 bytes');
+    if (this.#lastExt !== undefined) {
+      const prev = this.#view.getUint32(this.#lastExt, true);
+      this.#view.setUint32(this.#lastExt, (prev & 0xfffff) | (at << 20), true);
+    }
+    this.#view.setUint32(at, id | (version << 16), true);
+    this.#lastExt = at;
+    this.#nextExt = (at + length + 3) & ~3;
+    return at;
+  }
+
+  /**
+   * An SR-IOV extended capability (version 1): `totalVfs` VFs of device ID `vfDevice`, the
+   * first at routing ID + `offset`, the next `stride` apart (PCIe base spec 9.3.3).
+   */
+  sriov(opts: { totalVfs: number; vfDevice: number; offset: number; stride: number }): this {
+    const at = this.#extCap(PCI_EXT_CAP_ID_SRIOV, 1, 0x40);
+    this.#view.setUint16(at + PCI_SRIOV_INITIAL_VF, opts.totalVfs, true);
+    this.#view.setUint16(at + PCI_SRIOV_TOTAL_VF, opts.totalVfs, true);
+    this.#view.setUint16(at + PCI_SRIOV_VF_OFFSET, opts.offset, true);
+    this.#view.setUint16(at + PCI_SRIOV_VF_STRIDE, opts.stride, true);
+    this.#view.setUint16(at + PCI_SRIOV_VF_DID, opts.vfDevice, true);
     return this;
   }
 

@@ -6,6 +6,7 @@ import { groupViable } from './dma-owner.js';
 import type { GroupFile, KDevice, KernelContext, KGroup } from './objects.js';
 import type { CheckedArg } from '../allowlist.js';
 import { writeArg } from './uarg.js';
+import { matchDevice } from './vf-token.js';
 import { VFIO_GROUP_GET_DEVICE_FD, VFIO_GROUP_GET_STATUS, VFIO_GROUP_SET_CONTAINER, VFIO_GROUP_UNSET_CONTAINER } from '../../uapi/ioctl.js';
 import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, vfioGroupStatus } from '../../uapi/vfio-group.js';
 
@@ -65,7 +66,8 @@ export function groupGetDeviceFd(ctx: KernelContext, f: GroupFile, name: string)
   const g = f.g;
   if (!g.container || !(g.container.iommu || g.container.noiommuDriver)) throw errnoError('EINVAL', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
   if (g.noiommu && !ctx.caps.sysRawio) throw errnoError('EPERM', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD (no-IOMMU needs CAP_SYS_RAWIO)');
-  const d = g.devices.find((x) => x.address === name && x.driver === 'vfio-pci');
+  // vfio_device_get_from_name: vfio-pci's match (with its vf_token option and the token rules) per device.
+  const d = g.devices.find((x) => x.driver === 'vfio-pci' && matchDevice(x, name) === 1);
   if (!d) throw errnoError('ENODEV', 'ioctl', 'VFIO_GROUP_GET_DEVICE_FD');
   d.opens++;
   return ctx.install({ kind: 'device', d });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, FdHandle, HugePages, IoasRanges } from '../backend.js';
 import { checkIoctlArg, checkRequest, findAllowed } from '../allowlist.js';
 import { errnoError } from './errno.js';
-import { argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
+import { argDeviceName, argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
 import { deviceBus, type RecordedFault } from './bus.js';
 import { cdevIoctl, releaseCdev } from './cdev.js';
 import { VirtualConfig } from './config.js';
@@ -25,8 +25,11 @@ import { fileKindName, type FdEntry, type GroupFile, type KDevice, type KernelCo
 import type { AddDeviceOptions, FakeKernelOptions } from './options.js';
 import { mmapRegion, regionIo } from './region-io.js';
 import { SysfsTree } from './sysfs.js';
+import { writeSysfs } from './sysfs-write.js';
+import { sriovOf, storeNumVfs, vfAddress } from './sriov.js';
+import { newVfToken } from './vf-token.js';
 import { deviceIoctl } from './vfio-pci.js';
-import { PCI_CLASS_REVISION, PCI_DEVICE_ID, PCI_VENDOR_ID } from '../../uapi/pci-regs.js';
+import { PCI_CLASS_REVISION, PCI_DEVICE_ID, PCI_SRIOV_VF_DID, PCI_VENDOR_ID } from '../../uapi/pci-regs.js';
 
 export type { AddDeviceOptions, FakeKernelOptions } from './options.js';
 export type { RecordedFault } from './bus.js';
@@ -77,6 +80,7 @@ export class FakeKernel implements Backend {
       caps,
       iommufd: options.iommufd ?? false,
       noIommu: options.noIommu ?? false,
+      vfioPci: { enableSriov: options.vfioPciEnableSriov ?? false },
       file: (fd) => this.#fds.get(fd),
       install: (entry) => this.#fds.install(entry),
     };
@@ -88,17 +92,22 @@ export class FakeKernel implements Backend {
       mkdirSync(join(this.root, 'dev/vfio/devices'), { recursive: true });
     }
     this.#sys.setDevNode('vfio', true);
+    this.#sys.setModuleParam('vfio_pci', 'enable_sriov', this.#ctx.vfioPci.enableSriov ? 'Y' : 'N');
   }
 
-  /** Options for openDevice/Container.open that select this kernel. */
+  /** Options for openDevice/Container.open (and the sysfs readers and writers) that select this kernel. */
   get options(): {
     /** This kernel. */
     backend: FakeKernel;
     /** Its sysfs and /dev tree. */
     root: string;
+    /** Its sysfs writes (writeSysfs): for bindVfioPci, enableSriov and the like. */
+    write: (path: string, data: string) => void;
   } {
-    return { backend: this, root: this.root };
+    return { backend: this, root: this.root, write: this.#write };
   }
+
+  #write = (path: string, data: string): void => this.writeSysfs(path, data);
 
   /** Open file descriptors of this kernel (containers, groups, devices, eventfds). */
   get openFds(): number {
@@ -124,10 +133,19 @@ export class FakeKernel implements Backend {
     return this.#ctx.memlock.locked;
   }
 
-  /** Plugs a device model in at a PCI address. */
+  /** Plugs a device model in at a PCI address. A model with an SR-IOV capability is a PF: see writeSysfs. */
   addDevice(address: string, model: DeviceModel, opts: AddDeviceOptions = {}): void {
     if (this.#devices.has(address)) throw new Error(`FakeKernel.addDevice: ${address} already exists`);
-    const id = opts.group ?? Math.max(-1, ...this.#groups.keys()) + 1;
+    const driver = opts.driver === undefined ? 'vfio-pci' : opts.driver;
+    this.#plug(address, model, { group: opts.group, driver, probeDriver: driver === 'vfio-pci' ? null : driver, physfn: null, sriov: opts });
+  }
+
+  #plug(
+    address: string,
+    model: DeviceModel,
+    o: { group: number | undefined; driver: string | null; probeDriver: string | null; physfn: KDevice | null; sriov?: AddDeviceOptions },
+  ): KDevice {
+    const id = o.group ?? Math.max(-1, ...this.#groups.keys()) + 1;
     let group = this.#groups.get(id);
     if (!group) {
       group = { id, devices: [], open: false, container: null, noiommu: this.#ctx.noIommu, cdevBound: 0 };
@@ -138,15 +156,93 @@ export class FakeKernel implements Backend {
     const config = new VirtualConfig(model.config, model.bars);
     // The user's view of the MSI/MSI-X enable bits is virtualised: SET_IRQS does not show there.
     const irq = new IrqState(config.irqCounts, () => {});
-    const driver = opts.driver === undefined ? 'vfio-pci' : opts.driver;
-    const d: KDevice = { address, model, group, driver, config, irq, opens: 0, index: null, cdev: null };
+    const sriov = o.physfn ? null : sriovOf(config, o.sriov ?? {});
+    const { driver } = o;
+    const d: KDevice = { address, model, group, driver, config, irq, opens: 0, index: null, cdev: null, sriov, physfn: o.physfn, probeDriver: o.probeDriver, override: null };
+    if (sriov && driver === 'vfio-pci') sriov.token = newVfToken();
     group.devices.push(d);
     this.#devices.set(address, d);
     const classCode = config.read(PCI_CLASS_REVISION, 4) >>> 8;
     this.#sys.addDevice({ address, vendor: config.read(PCI_VENDOR_ID, 2), device: config.read(PCI_DEVICE_ID, 2), classCode, driver, group: id });
+    if (sriov) this.#sysSriov(d);
     refreshDevNode(this.#sys, group);
     refreshVfioDevice(this.#sys, this.#devices.values(), this.#ctx, d);
     model.attach(deviceBus(d, this.#pool.phys, this.faults));
+    return d;
+  }
+
+  #sysSriov(pf: KDevice): void {
+    const s = pf.sriov!;
+    const vfDevice = pf.config.read(s.cap + PCI_SRIOV_VF_DID, 2);
+    this.#sys.setSriov(pf.address, { totalVfs: s.totalVfs, numVfs: s.vfs.length, autoprobe: s.autoprobe, offset: s.offset, stride: s.stride, vfDevice });
+  }
+
+  /** pci_enable_sriov: VFs at their routing IDs, each in a group of its own, probed as autoprobe says. */
+  #enableVfs(pf: KDevice, n: number): void {
+    const s = pf.sriov!;
+    const create = pf.model.createVf?.bind(pf.model);
+    if (!create) throw errnoError('EIO', 'write', `sriov_numvfs (the model of ${pf.address} has no createVf)`);
+    for (let i = 0; i < n; i++) {
+      const address = vfAddress(pf.address, s, i);
+      if (this.#devices.has(address)) throw errnoError('EBUSY', 'write', `sriov_numvfs (${address} exists already)`);
+    }
+    for (let i = 0; i < n; i++) {
+      const address = vfAddress(pf.address, s, i);
+      // vfio_pci_bus_notifier: a vfio-pci PF's new VFs get driver_override=vfio-pci.
+      const onVfio = pf.driver === 'vfio-pci';
+      const vf = this.#plug(address, create(i), { group: undefined, driver: null, probeDriver: s.vfDriver, physfn: pf });
+      if (onVfio) {
+        vf.override = 'vfio-pci';
+        this.#sys.setOverride(address, 'vfio-pci');
+      }
+      s.vfs.push(vf);
+      this.#sys.linkVf(pf.address, i, address);
+      const want = vf.override ?? vf.probeDriver;
+      if (s.autoprobe && want !== null) this.#setDriver(vf, want);
+    }
+    this.#sysSriov(pf);
+  }
+
+  /** pci_disable_sriov: the VFs go away, last first (their drivers unbound, their groups with them). */
+  #disableVfs(pf: KDevice): void {
+    const s = pf.sriov!;
+    for (let i = s.vfs.length - 1; i >= 0; i--) {
+      const vf = s.vfs[i]!;
+      if (vf.driver !== null) this.#setDriver(vf, null);
+      vf.model.dispose?.();
+      vf.group.devices = vf.group.devices.filter((x) => x !== vf);
+      if (vf.group.devices.length === 0) this.#groups.delete(vf.group.id);
+      this.#devices.delete(vf.address);
+      this.#sys.linkVf(pf.address, i, null);
+      this.#sys.removeDevice(vf.address, vf.group.devices.length === 0 ? vf.group.id : null);
+      refreshDevNode(this.#sys, vf.group);
+    }
+    s.vfs = [];
+    this.#sysSriov(pf);
+  }
+
+  /** Binds (or unbinds, null) as the driver core and vfio-pci do; errno errors for what they refuse. */
+  #setDriver(d: KDevice, driver: string | null): void {
+    if (d.driver === driver) return;
+    if (d.opens > 0) throw errnoError('EBUSY', 'write', `${d.address} is open through VFIO (the kernel would wait for its user)`);
+    const s = d.sriov;
+    // vfio_pci_core_register_device: "Cannot bind to PF with SR-IOV enabled".
+    if (driver === 'vfio-pci' && s && s.vfs.length > 0) throw errnoError('EBUSY', 'write', `${d.address}: cannot bind vfio-pci to a PF with SR-IOV enabled`);
+    // Unbinding a PF's driver disables SR-IOV first (pci_disable_sriov in the driver's remove).
+    if (s && s.vfs.length > 0 && d.driver !== null) {
+      if (s.vfs.some((v) => v.opens > 0)) throw errnoError('EBUSY', 'write', `${d.address}: a VF is open through VFIO (the kernel would wait for its user)`);
+      this.#disableVfs(d);
+    }
+    const leaves = d.driver === 'vfio-pci';
+    d.driver = driver;
+    if (s) s.token = driver === 'vfio-pci' ? newVfToken() : null;
+    if (leaves && !d.group.devices.some((x) => x.driver === 'vfio-pci')) {
+      const files = [...this.#fds.values()].filter((e): e is GroupFile => e.kind === 'group' && e.g === d.group);
+      removeGroup(d.group, files);
+    }
+    this.#sys.setDriver(d.address, driver);
+    refreshDevNode(this.#sys, d.group);
+    refreshVfioDevice(this.#sys, this.#devices.values(), this.#ctx, d);
   }
 
   /** Rebinds a device to another driver (null: none), as writing to sysfs bind/unbind would. */
@@ -154,15 +250,40 @@ export class FakeKernel implements Backend {
     const d = this.#devices.get(address);
     if (!d) throw new Error(`FakeKernel.bindDriver: no device ${address}`);
     if (d.opens > 0 && driver !== 'vfio-pci') throw new Error(`FakeKernel.bindDriver: ${address} is open through VFIO`);
-    const leaves = d.driver === 'vfio-pci' && driver !== 'vfio-pci';
-    d.driver = driver;
-    if (leaves && !d.group.devices.some((x) => x.driver === 'vfio-pci')) {
-      const files = [...this.#fds.values()].filter((e): e is GroupFile => e.kind === 'group' && e.g === d.group);
-      removeGroup(d.group, files);
+    try {
+      this.#setDriver(d, driver);
+    } catch (e) {
+      throw new Error(`FakeKernel.bindDriver: ${(e as Error).message}`);
     }
-    this.#sys.setDriver(address, driver);
-    refreshDevNode(this.#sys, d.group);
-    refreshVfioDevice(this.#sys, this.#devices.values(), this.#ctx, d);
+  }
+
+  /**
+   * A write to a sysfs attribute, played as the kernel plays it: a device's driver_override,
+   * driver/unbind, sriov_numvfs (VFs made or removed: see AddDeviceOptions.vfDriver) and
+   * sriov_drivers_autoprobe; /sys/bus/pci/drivers/<name>/bind and unbind, drivers_probe, and
+   * /sys/module/vfio_pci/parameters/enable_sriov. `path` is absolute (under `root`); a refusal
+   * is an errno error as from write(2). `options.write` is this function.
+   */
+  writeSysfs(path: string, data: string): void {
+    writeSysfs(this.root, path, data, {
+      device: (address) => this.#devices.get(address),
+      driverLoaded: (driver) => driver === 'vfio-pci' || [...this.#devices.values()].some((x) => x.driver === driver || x.probeDriver === driver || x.sriov?.vfDriver === driver),
+      setDriver: (d, driver) => this.#setDriver(d, driver),
+      setOverride: (d, driver) => {
+        d.override = driver;
+        this.#sys.setOverride(d.address, driver);
+      },
+      numVfs: (d, text) =>
+        storeNumVfs(d, text, this.#ctx.vfioPci.enableSriov, { enable: (pf, n) => this.#enableVfs(pf, n), disable: (pf) => this.#disableVfs(pf) }),
+      autoprobe: (d, on) => {
+        d.sriov!.autoprobe = on;
+        this.#sysSriov(d);
+      },
+      enableSriov: (on) => {
+        this.#ctx.vfioPci.enableSriov = on;
+        this.#sys.setModuleParam('vfio_pci', 'enable_sriov', on ? 'Y' : 'N');
+      },
+    });
   }
 
   /**
@@ -251,10 +372,9 @@ export class FakeKernel implements Backend {
   }
 
   groupDeviceFd(group: FdHandle, name: string): FdHandle {
-    const { fd, e } = this.#fds.file(group, 'groupDeviceFd', 'ioctl');
+    const { e } = this.#fds.file(group, 'groupDeviceFd', 'ioctl');
+    argDeviceName(name);
     if (e.kind !== 'group') throw errnoError('ENOTTY', 'ioctl', `VFIO_GROUP_GET_DEVICE_FD: the handle is ${fileKindName(e)}, not a VFIO group`);
-    if (typeof name !== 'string') throw new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument must be a string');
-    if (name.includes('\0')) throw new TypeError('VFIO_GROUP_GET_DEVICE_FD: argument contains a NUL byte');
     return this.#fds.handle(groupGetDeviceFd(this.#ctx, e, name));
   }
 

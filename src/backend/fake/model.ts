@@ -51,6 +51,11 @@ export interface DeviceModel {
   write(bar: number, offset: number, width: 1 | 2 | 4 | 8, value: number | bigint): void;
   /** Back to power-on state (VFIO_DEVICE_RESET, when `resettable`). */
   reset?(): void;
+  /**
+   * A PF (a config space with an SR-IOV capability): the model of its VF number `index`
+   * (0-based), called when VFs are enabled through sriov_numvfs.
+   */
+  createVf?(index: number): DeviceModel;
   /** Stops timers; called when the kernel is disposed. */
   dispose?(): void;
 }

@@ -44,6 +44,35 @@ export interface KDevice {
   index: number | null;
   /** The cdev file bound to an iommufd, if any. */
   cdev: CdevFile | null;
+  /** Its SR-IOV capability's state when it is a PF (pdev->is_physfn); null otherwise. */
+  sriov: KSriov | null;
+  /** Its PF when it is a VF (pdev->is_virtfn); null otherwise. */
+  physfn: KDevice | null;
+  /** The driver drivers_probe binds when no driver_override is set (null: none claims it). */
+  probeDriver: string | null;
+  /** driver_override (null: none). */
+  override: string | null;
+}
+
+/** A PF's SR-IOV state: the kernel's pci_sriov (from the capability) and vfio-pci's VF token. */
+export interface KSriov {
+  /** The SR-IOV capability's config offset. */
+  readonly cap: number;
+  readonly totalVfs: number;
+  /** First VF's routing ID minus the PF's. */
+  readonly offset: number;
+  /** Routing IDs between VFs. */
+  readonly stride: number;
+  /** The enabled VFs, VF 0 first. */
+  vfs: KDevice[];
+  /** sriov_drivers_autoprobe: new VFs are probed by a driver. */
+  autoprobe: boolean;
+  /** The VF driver autoprobe binds while the PF is not on vfio-pci (igbvf); null: none loaded. */
+  readonly vfDriver: string | null;
+  /** The PF's driver (other than vfio-pci) implements sriov_configure. */
+  readonly configurable: boolean;
+  /** vfio-pci's VF token (vdev->vf_token->uuid) while vfio-pci drives the PF; null otherwise. */
+  token: Uint8Array | null;
 }
 
 /** A file opened on /dev/vfio/devices/vfioN: unusable until VFIO_DEVICE_BIND_IOMMUFD. */
@@ -92,6 +121,8 @@ export interface KernelContext {
   readonly iommufd: boolean;
   /** vfio.enable_unsafe_noiommu_mode=1 with no IOMMU hardware. */
   readonly noIommu: boolean;
+  /** vfio_pci's module parameters that can change at run time. */
+  readonly vfioPci: { enableSriov: boolean };
   /** The file behind `fd`, if it is open. */
   file(fd: number): FdEntry | undefined;
   /** Installs a new open file; returns its fd. */

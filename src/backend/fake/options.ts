@@ -24,6 +24,8 @@ export interface FakeKernelOptions {
   iommufd?: boolean;
   /** No IOMMU hardware, vfio.enable_unsafe_noiommu_mode=1: groups are /dev/vfio/noiommu-N. Default false. */
   noIommu?: boolean;
+  /** vfio_pci's enable_sriov parameter: vfio-pci creates VFs of a PF it drives (sriov_numvfs). Default false, as the kernel's. */
+  vfioPciEnableSriov?: boolean;
   /** The process has CAP_SYS_RAWIO (no-IOMMU groups need it); default true. */
   capSysRawio?: boolean;
   /** The process has CAP_SYS_ADMIN (/proc/self/pagemap shows frame numbers, for dmaPhysical); default true. */
@@ -34,6 +36,13 @@ export interface FakeKernelOptions {
 export interface AddDeviceOptions {
   /** IOMMU group number; default: a new group of its own. */
   group?: number;
-  /** Bound driver; default 'vfio-pci'. */
+  /** Bound driver; default 'vfio-pci'. Another name is a driver the fake knows by name only (drivers_probe binds it again). */
   driver?: string | null;
+  /**
+   * A PF (its model has an SR-IOV capability): the VF driver (e.g. 'igbvf') that probes its new VFs while
+   * sriov_drivers_autoprobe is on and the PF is not on vfio-pci; default none (VFs stay unbound).
+   */
+  vfDriver?: string | null;
+  /** A PF on a driver other than vfio-pci: that driver implements sriov_configure (default true; false: sriov_numvfs is ENOENT). */
+  sriovConfigure?: boolean;
 }

@@ -3,6 +3,15 @@
 import { mkdirSync, symlinkSync, writeFileSync, rmSync, existsSync, unlinkSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+const isLink = (path: string): boolean => {
+  try {
+    readlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const hex = (n: number, digits: number) => `0x${n.toString(16).padStart(digits, '0')}\n`;
 
 export interface SysfsDevice {
@@ -22,6 +31,8 @@ export class SysfsTree {
     mkdirSync(join(root, 'sys/bus/pci/devices'), { recursive: true });
     mkdirSync(join(root, 'sys/devices/pci0000:00'), { recursive: true });
     mkdirSync(join(root, 'dev/vfio'), { recursive: true });
+    // vfio-pci is loaded: its driver directory exists before it binds anything.
+    mkdirSync(join(root, 'sys/bus/pci/drivers/vfio-pci'), { recursive: true });
   }
 
   #real(address: string): string {
@@ -34,6 +45,7 @@ export class SysfsTree {
     writeFileSync(join(real, 'vendor'), hex(d.vendor, 4));
     writeFileSync(join(real, 'device'), hex(d.device, 4));
     writeFileSync(join(real, 'class'), hex(d.classCode, 6));
+    writeFileSync(join(real, 'driver_override'), '(null)\n');
     symlinkSync(`../../../devices/pci0000:00/${d.address}`, join(this.root, 'sys/bus/pci/devices', d.address));
     this.setDriver(d.address, d.driver);
     if (d.group !== null) {
@@ -51,6 +63,38 @@ export class SysfsTree {
       mkdirSync(join(this.root, 'sys/bus/pci/drivers', driver), { recursive: true });
       symlinkSync(`../../../bus/pci/drivers/${driver}`, link);
     }
+  }
+
+  /** Removes a device (a VF going away): its directory, links, and its IOMMU group's entry. */
+  removeDevice(address: string, group: number | null): void {
+    rmSync(this.#real(address), { recursive: true, force: true });
+    rmSync(join(this.root, 'sys/bus/pci/devices', address), { force: true });
+    if (group !== null) rmSync(join(this.root, 'sys/kernel/iommu_groups', String(group)), { recursive: true, force: true });
+  }
+
+  /** driver_override: the kernel shows '(null)' when none is set. */
+  setOverride(address: string, driver: string | null): void {
+    writeFileSync(join(this.#real(address), 'driver_override'), `${driver ?? '(null)'}\n`);
+  }
+
+  /** A PF's SR-IOV attributes (drivers/pci/iov.c's sriov_* files). */
+  setSriov(address: string, s: { totalVfs: number; numVfs: number; autoprobe: boolean; offset: number; stride: number; vfDevice: number }): void {
+    const real = this.#real(address);
+    writeFileSync(join(real, 'sriov_totalvfs'), `${s.totalVfs}\n`);
+    writeFileSync(join(real, 'sriov_numvfs'), `${s.numVfs}\n`);
+    writeFileSync(join(real, 'sriov_drivers_autoprobe'), `${s.autoprobe ? 1 : 0}\n`);
+    writeFileSync(join(real, 'sriov_offset'), `${s.offset}\n`);
+    writeFileSync(join(real, 'sriov_stride'), `${s.stride}\n`);
+    writeFileSync(join(real, 'sriov_vf_device'), `${s.vfDevice.toString(16).padStart(4, '0')}\n`);
+  }
+
+  /** PF <-> VF links: <pf>/virtfnN and <vf>/physfn; `vf` null removes virtfnN. */
+  linkVf(pf: string, index: number, vf: string | null): void {
+    const link = join(this.#real(pf), `virtfn${index}`);
+    if (existsSync(link) || isLink(link)) unlinkSync(link);
+    if (vf === null) return;
+    symlinkSync(`../${vf}`, link);
+    symlinkSync(`../${pf}`, join(this.#real(vf), 'physfn'));
   }
 
   addIommuUnit(name: string): void {

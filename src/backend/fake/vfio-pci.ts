@@ -6,7 +6,9 @@ import type { FakeEventfd } from './eventfd.js';
 import type { KDevice, KernelContext } from './objects.js';
 import type { CheckedArg } from '../allowlist.js';
 import { readArg, writeArg } from './uarg.js';
+import { deviceFeature } from './vf-token.js';
 import {
+  VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
   VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
@@ -59,6 +61,8 @@ export function deviceIoctl(ctx: KernelContext, d: KDevice, request: number, a: 
       d.irq.set({ flags, index, start, count, data: bytes.subarray(vfioIrqSet.size, argsz) }, (fd) => eventfdFor(ctx, fd));
       return 0;
     }
+    case VFIO_DEVICE_FEATURE:
+      return deviceFeature(d, bytes, argsz);
     case VFIO_DEVICE_RESET:
       if (!d.model.resettable) throw einval('VFIO_DEVICE_RESET');
       d.model.reset?.();

@@ -35,7 +35,6 @@ fragment="$here/kernel.fragment"
 RECIPE=1
 
 base="$VM_CACHE/custom-kernel"
-aptdir="$VM_CACHE/apt-$suite"
 mkdir -p "$base"
 
 for tool in make gcc flex bison bc perl xz tar dpkg-deb apt-get apt-cache flock; do
@@ -50,68 +49,13 @@ if ! flock -n 8; then
   flock 8
 fi
 
-# --- private apt configuration for $suite -------------------------------------------------
+# --- private apt configuration for $suite (apt-private.sh) -----------------------------------
 
-# The Debian archive the host itself uses: the URI of the sources entry (one-line .list or
-# deb822 .sources) whose suite is exactly the host's codename -- not -security/-updates.
-host_mirror() {
-  local codename
-  # shellcheck source=/dev/null
-  codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
-  [ -n "$codename" ] || return 0
-  {
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-      [ -f "$f" ] || continue
-      sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" |
-        awk -v c="$codename" '$1 == "deb" && $3 == c { print $2 }'
-    done
-    for f in /etc/apt/sources.list.d/*.sources; do
-      [ -f "$f" ] || continue
-      # deb822 comments are whole lines; blanking them would split a stanza
-      sed '/^[[:space:]]*#/d' "$f" | awk -v c="$codename" '
-        function flush() { if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " c " ") && uri != "") print uri; types = suites = uri = "" }
-        /^[ \t]*$/ { flush(); next }
-        tolower($1) == "types:" { $1 = ""; types = $0 }
-        tolower($1) == "suites:" { $1 = ""; suites = $0 }
-        tolower($1) == "uris:" { uri = $2 }
-        END { flush() }'
-    done
-  } | head -n 1
-}
+# shellcheck source=SCRIPTDIR/apt-private.sh
+. "$here/apt-private.sh"
+apt_private "$suite" "custom kernel"
+apt_update() { apt_private_update; }
 
-mirror="${VFIO_VM_DEBIAN_MIRROR:-$(host_mirror)}"
-if [ -z "$mirror" ]; then
-  mirror=http://deb.debian.org/debian
-  vm_log "custom kernel: no Debian mirror found in /etc/apt/sources.list*; using $mirror"
-fi
-mirror="${mirror%/}"
-
-mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial" "$aptdir/sources.list.d"
-[ -f "$aptdir/status" ] || : >"$aptdir/status"
-sources="deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main"
-# A changed mirror means new lists.
-if [ "$(cat "$aptdir/sources.list" 2>/dev/null)" != "$sources" ]; then
-  echo "$sources" >"$aptdir/sources.list"
-  rm -f "$aptdir/lists/"*_Packages* "$aptdir/lists/"*Release*
-fi
-apt_opts=(
-  -o "Dir::Etc::sourcelist=$aptdir/sources.list"
-  -o "Dir::Etc::sourceparts=$aptdir/sources.list.d" # empty: none of the host's sources
-  -o "Dir::State::Lists=$aptdir/lists"
-  -o "Dir::Cache=$aptdir"
-  -o "Dir::State::status=$aptdir/status"
-  -o Acquire::Languages=none
-  # root's apt drops to _apt for downloads, which cannot write our directories
-  -o APT::Sandbox::User=root
-)
-# snapshot.debian.org serves old Release files on purpose.
-case "$mirror" in *snapshot.debian.org*) apt_opts+=(-o Acquire::Check-Valid-Until=false) ;; esac
-
-apt_update() {
-  vm_log "custom kernel: apt-get update ($suite from $mirror, private lists in $aptdir)"
-  apt-get "${apt_opts[@]}" update -qq >&2 ||
-    vm_die "apt-get update for $suite failed (a keyring without the $suite key? apt-get install debian-archive-keyring)"
-}
 src_version() {
   apt-cache "${apt_opts[@]}" show --no-all-versions "$src_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1
 }

@@ -38,6 +38,7 @@ cmd=""
 VFIO_VM_KERNEL=stock
 VFIO_VM_IOMMU=intel
 VFIO_VM_API=container
+VFIO_VM_CONFIG=default
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
   case "$arg" in
@@ -45,6 +46,7 @@ for arg in $cmdline; do
     vfio_vm.kernel=*) VFIO_VM_KERNEL="${arg#vfio_vm.kernel=}" ;;
     vfio_vm.iommu=*) VFIO_VM_IOMMU="${arg#vfio_vm.iommu=}" ;;
     vfio_vm.api=*) VFIO_VM_API="${arg#vfio_vm.api=}" ;;
+    vfio_vm.config=*) VFIO_VM_CONFIG="${arg#vfio_vm.config=}" ;;
   esac
 done
 case "$cmd" in
@@ -92,9 +94,9 @@ done
 #    console is a tty, but nobody watches it live, so tools should write plain log lines
 #    (vitest would otherwise redraw its progress with escape sequences into the log).
 cd "$repo" || fail "cd $repo"
-export HOME=/tmp TMPDIR=/tmp PATH=/usr/bin:/bin VFIO_VM=1 VFIO_VM_KERNEL VFIO_VM_IOMMU VFIO_VM_API
+export HOME=/tmp TMPDIR=/tmp PATH=/usr/bin:/bin VFIO_VM=1 VFIO_VM_KERNEL VFIO_VM_IOMMU VFIO_VM_API VFIO_VM_CONFIG
 echo "guest-init: running $script at $(uptime_s)s of guest uptime" \
-  "(kernel $(uname -r): $VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU, API $VFIO_VM_API)"
+  "(kernel $(uname -r): $VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU, API $VFIO_VM_API, config $VFIO_VM_CONFIG)"
 # shellcheck disable=SC3040 # busybox ash has pipefail; the status must be the command's
 set -o pipefail
 /bin/sh "$script" </dev/null 2>&1 | cat

@@ -8,6 +8,9 @@
 #        VFIO_VM_ACCEL    force "kvm" or "tcg" (default: detected)
 #        VFIO_VM_APPEND   extra kernel command-line words
 #        VFIO_VM_SHARE    directory shared read-only as /mnt/host (default: the repo)
+#        VFIO_VM_QEMU_BIN the QEMU to run (default qemu-system-x86_64 on PATH; run.sh sets it
+#                         to qemu-trixie.sh's launcher for VFIO_VM_QEMU=trixie)
+#        VFIO_VM_CONFIG   sriov adds an 82576 (igb) behind a PCIe root port
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -46,7 +49,9 @@ case "$iommu" in
   none) iommu_dev=() iommu_arg=vfio.enable_unsafe_noiommu_mode=1 edu=edu,dma_mask=0xffffffffffffffff ;;
   *) vm_die "VFIO_VM_IOMMU must be intel or none, not '$iommu'" ;;
 esac
-append="console=ttyS0 quiet panic=-1 $iommu_arg vfio_vm.cmd=$word vfio_vm.kernel=$kind vfio_vm.iommu=$iommu vfio_vm.api=$api ${VFIO_VM_APPEND:-}"
+config="${VFIO_VM_CONFIG:-default}"
+qemu="${VFIO_VM_QEMU_BIN:-qemu-system-x86_64}"
+append="console=ttyS0 quiet panic=-1 $iommu_arg vfio_vm.cmd=$word vfio_vm.kernel=$kind vfio_vm.iommu=$iommu vfio_vm.api=$api vfio_vm.config=$config ${VFIO_VM_APPEND:-}"
 
 # shellcheck disable=SC2054 # commas separate QEMU sub-options, not array elements
 args=(
@@ -81,8 +86,15 @@ args=(
   -netdev hubport,id=n3,hubid=1 -device e1000e,netdev=n3
   -virtfs "local,path=$artifacts,mount_tag=out0,security_model=none"
 )
+# SR-IOV: QEMU's igb (an 82576 PF, 8086:10c9, up to 7 VFs 8086:10ca through the kernel's igb)
+# behind a PCIe root port, so its VFs get a bus of their own; on hub 1 with the other NICs.
+# Last, so every device above keeps its address.
+if [ "$config" = sriov ]; then
+  # shellcheck disable=SC2054
+  args+=(-device pcie-root-port,id=rpx,chassis=9 -device igb,bus=rpx,netdev=nx -netdev hubport,id=nx,hubid=1)
+fi
 
-vm_log "booting ($accel, $kind kernel, IOMMU $iommu, limit $limit): vfio_vm.cmd=$word"
+vm_log "booting ($accel, $kind kernel, IOMMU $iommu, config $config, $("$qemu" --version | head -n 1), limit $limit): vfio_vm.cmd=$word"
 mkdir -p "$(dirname "$log")"
 fifo="$(mktemp -u "${TMPDIR:-/tmp}/vfio-vm.XXXXXX")"
 mkfifo "$fifo"
@@ -92,7 +104,7 @@ mkfifo "$fifo"
 # /dev/null so QEMU never switches a terminal to raw mode.
 tee "$log" <"$fifo" &
 tee_pid=$!
-timeout --kill-after=10s "$limit" qemu-system-x86_64 "${args[@]}" </dev/null >"$fifo" 2>&1 &
+timeout --kill-after=10s "$limit" "$qemu" "${args[@]}" </dev/null >"$fifo" 2>&1 &
 qemu_pid=$!
 trap 'kill -TERM "$qemu_pid" 2>/dev/null; wait "$qemu_pid" || true; rm -f "$fifo"; exit 130' INT TERM HUP
 

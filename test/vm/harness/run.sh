@@ -9,6 +9,10 @@
 #                         open devices through (iommufd: custom kernel with VFIO_VM_IOMMU=intel)
 #        VFIO_VM_IOMMU    intel (default: emulated VT-d) or none (no IOMMU, vfio no-IOMMU
 #                         mode; custom kernel only)
+#        VFIO_VM_CONFIG   default, or sriov: an 82576 (QEMU's igb) behind a PCIe root port for
+#                         the SR-IOV tests; needs trixie's QEMU, which it implies (stock kernel)
+#        VFIO_VM_QEMU     system (default: the host's qemu-system-x86_64, 7.2 on Debian 12) or
+#                         trixie (10.0, fetched and unpacked by qemu-trixie.sh)
 #        VFIO_VM_CACHE    kernel + initramfs cache (default ~/.cache/vfio-vm)
 #        VFIO_VM_OUT      where console logs go (default <repo>/.vm-out)
 #        VFIO_VM_TIMEOUT, VFIO_VM_ACCEL, VFIO_VM_APPEND, VFIO_VM_SHARE: see qemu.sh
@@ -32,6 +36,16 @@ if [ $# -ne 1 ] || ! vm_valid_word "$word"; then
 fi
 [ -f "$commands/$word.sh" ] || vm_die "no such command: $commands/$word.sh"
 export VFIO_VM_KERNEL="${VFIO_VM_KERNEL:-stock}" VFIO_VM_IOMMU="${VFIO_VM_IOMMU:-intel}" VFIO_VM_API="${VFIO_VM_API:-container}"
+export VFIO_VM_CONFIG="${VFIO_VM_CONFIG:-default}"
+case "$VFIO_VM_CONFIG" in
+  default) export VFIO_VM_QEMU="${VFIO_VM_QEMU:-system}" ;;
+  # QEMU 8.0+ has the igb (82576 with SR-IOV); the stock kernel has igb/igbvf as modules.
+  sriov) export VFIO_VM_QEMU="${VFIO_VM_QEMU:-trixie}"
+    [ "$VFIO_VM_QEMU" = trixie ] || vm_die "VFIO_VM_CONFIG=sriov needs VFIO_VM_QEMU=trixie (Debian 12's QEMU 7.2 has no igb)"
+    [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" = stock:intel ] || vm_die "VFIO_VM_CONFIG=sriov runs on the stock kernel with the Intel vIOMMU (the custom kernel has no PCI_IOV/igb yet)" ;;
+  *) vm_die "VFIO_VM_CONFIG must be default or sriov, not '$VFIO_VM_CONFIG'" ;;
+esac
+case "$VFIO_VM_QEMU" in system | trixie) ;; *) vm_die "VFIO_VM_QEMU must be system or trixie, not '$VFIO_VM_QEMU'" ;; esac
 case "$VFIO_VM_API" in container | iommufd) ;; *) vm_die "VFIO_VM_API must be container or iommufd, not '$VFIO_VM_API'" ;; esac
 if [ "$VFIO_VM_API" = iommufd ] && [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" != custom:intel ]; then
   vm_die "VFIO_VM_API=iommufd needs VFIO_VM_KERNEL=custom and an IOMMU (Debian's kernels have no iommufd; no-IOMMU devices have no cdev)"
@@ -42,11 +56,19 @@ case "$VFIO_VM_IOMMU" in intel | none) ;; *) vm_die "VFIO_VM_IOMMU must be intel
 if [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" = stock:none ]; then
   vm_die "VFIO_VM_IOMMU=none needs VFIO_VM_KERNEL=custom (Debian's kernels have no VFIO no-IOMMU mode)"
 fi
-for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio timeout flock; do
+for tool in apt-get dpkg-deb depmod modprobe cpio timeout flock; do
   command -v "$tool" >/dev/null || vm_die "$tool not found (see test/vm/harness/README.md)"
 done
 
+[ "$VFIO_VM_QEMU" = trixie ] || command -v qemu-system-x86_64 >/dev/null || vm_die "qemu-system-x86_64 not found (see test/vm/harness/README.md)"
+
 start="$(vm_now)"
+
+# trixie's QEMU: fetched and unpacked once (~20 s), under its own lock.
+if [ "$VFIO_VM_QEMU" = trixie ]; then
+  VFIO_VM_QEMU_BIN="$("$here/qemu-trixie.sh")"
+  export VFIO_VM_QEMU_BIN
+fi
 
 # The custom kernel is built (once, ~10 min) under its own lock, before the cache lock: runs
 # of the stock kernel need not wait for the build.
@@ -61,7 +83,7 @@ if [ "$VFIO_VM_KERNEL" = stock ]; then kdir="$("$here/kernel.sh")"; fi
 initrd="$("$here/initramfs.sh" "$kdir")"
 flock -u 9
 exec 9>&-
-vm_log "kernel $(cat "$kdir/version") ($VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU, API $VFIO_VM_API), prepared in $(vm_elapsed "$start") s"
+vm_log "kernel $(cat "$kdir/version") ($VFIO_VM_KERNEL, IOMMU $VFIO_VM_IOMMU, API $VFIO_VM_API, config $VFIO_VM_CONFIG, QEMU $VFIO_VM_QEMU), prepared in $(vm_elapsed "$start") s"
 
 out="${VFIO_VM_OUT:-$repo/.vm-out}"
 log="$out/$word-$(date +%Y%m%d-%H%M%S)-$$.log"
