@@ -22,7 +22,7 @@ export type { DmaFault } from './memory.js';
 export { ConfigBuilder, type HeaderSpec } from './config.js';
 export { EduModel, type EduOptions } from './models/edu.js';
 export { E1000eModel, type E1000eModelOptions } from './models/e1000e.js';
-export { I82576Model, I82576VfModel, I82576_PF_DEVICE, I82576_VF_DEVICE, type I82576ModelOptions } from './models/i82576.js';
+export { I82576Model, I82576_PF_DEVICE, I82576_VF_DEVICE, type I82576ModelOptions } from './models/i82576.js';
 export { EthernetHub, FrameTap, wire, type EthernetPort, type EthernetLink, type EthernetHubOptions } from './models/ethernet.js';
 export { VirtioNetModel, QEMU_VIRTIO_NET_FEATURES, type VirtioNetModelOptions } from './models/virtio-net.js';
 export { IgbvfModel, type IgbvfModelOptions, type IgbvfInterruptState } from './models/igbvf.js';

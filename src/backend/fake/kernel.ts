@@ -190,7 +190,7 @@ export class FakeKernel implements Backend {
       const address = vfAddress(pf.address, s, i);
       // vfio_pci_bus_notifier: a vfio-pci PF's new VFs get driver_override=vfio-pci.
       const onVfio = pf.driver === 'vfio-pci';
-      const vf = this.#plug(address, create(i), { group: undefined, driver: null, probeDriver: s.vfDriver, physfn: pf });
+      const vf = this.#plug(address, create(i, n), { group: undefined, driver: null, probeDriver: s.vfDriver, physfn: pf });
       if (onVfio) {
         vf.override = 'vfio-pci';
         this.#sys.setOverride(address, 'vfio-pci');

@@ -53,9 +53,9 @@ export interface DeviceModel {
   reset?(): void;
   /**
    * A PF (a config space with an SR-IOV capability): the model of its VF number `index`
-   * (0-based), called when VFs are enabled through sriov_numvfs.
+   * (0-based) of `count` being enabled, called when VFs are enabled through sriov_numvfs.
    */
-  createVf?(index: number): DeviceModel;
+  createVf?(index: number, count: number): DeviceModel;
   /** Stops timers; called when the kernel is disposed. */
   dispose?(): void;
 }

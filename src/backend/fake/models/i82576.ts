@@ -1,9 +1,11 @@
-// A minimal Intel 82576 for SR-IOV tests: the PF (8086:10c9) with an SR-IOV capability as
-// QEMU's igb presents it (VF device 8086:10ca, first VF at routing ID + 0x80, stride 2), and
-// its VFs. Identity, BARs and capabilities only: registers read 0 and ignore writes (no
-// igb/igbvf register model yet).
+// The Intel 82576 PF for SR-IOV tests: its identity and SR-IOV capability as QEMU's igb
+// presents it (VF device 8086:10ca, first VF at routing ID + 0x80, stride 2). The PF's own
+// registers are not modelled (read 0, writes dropped); its VFs are IgbvfModels, whose
+// mailbox answers as Linux's igb driver on this PF would.
 import { ConfigBuilder } from '../config.js';
 import type { BarSpec, DeviceBus, DeviceModel } from '../model.js';
+import type { EthernetHub } from './ethernet.js';
+import { IgbvfModel, type IgbvfModelOptions } from './igbvf.js';
 
 /** The 82576's PCI device ID (the PF; vendor 0x8086). */
 export const I82576_PF_DEVICE = 0x10c9;
@@ -14,6 +16,10 @@ export const I82576_VF_DEVICE = 0x10ca;
 export interface I82576ModelOptions {
   /** TotalVFs in the SR-IOV capability (default 8, QEMU's igb; the kernel's igb driver offers 7 of them). */
   totalVfs?: number;
+  /** The hub the VFs are plugged into as they are made (the PF's port on the wire; default: none). */
+  hub?: EthernetHub;
+  /** Options of each VF's model (the MAC an administrator set for VF `index`, the link, …). */
+  vf?: (index: number) => Omit<IgbvfModelOptions, 'vfIndex' | 'numVfs'>;
 }
 
 /** Registers nobody models yet: reads give 0, writes are dropped. */
@@ -28,28 +34,10 @@ abstract class Inert implements DeviceModel {
   write(): void {}
 }
 
-/** The 82576's virtual function (8086:10ca): BAR0 16 KiB registers, BAR3 its MSI-X table (3 vectors), FLR, no INTx. */
-export class I82576VfModel extends Inert {
-  /** Its config space: 8086:10ca, MSI-X, PCIe with FLR. */
-  readonly config = new ConfigBuilder({ vendor: 0x8086, device: I82576_VF_DEVICE, classCode: 0x020000, revision: 0x01, interruptPin: 0, express: true })
-    .msix({ tableSize: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 })
-    .pcie({ flr: true })
-    .build();
-  /** BAR0 registers and BAR3 the MSI-X table, 16 KiB each. */
-  readonly bars: readonly (BarSpec | undefined)[] = [{ size: 16 << 10 }, undefined, undefined, { size: 16 << 10 }];
-  /** The VF's number under its PF (0-based). */
-  readonly index: number;
-
-  constructor(index: number) {
-    super();
-    this.index = index;
-  }
-}
-
 /**
  * The 82576 PF (8086:10c9) as QEMU's igb shows it: BAR0 128 KiB registers, BAR3 MSI-X
  * (10 vectors), PCIe with FLR, and the SR-IOV capability from which sriov_numvfs makes
- * I82576VfModel functions.
+ * IgbvfModel functions (on `hub` when given).
  */
 export class I82576Model extends Inert {
   /** Its config space: 8086:10c9, MSI-X, PCIe with FLR, the SR-IOV capability. */
@@ -57,8 +45,11 @@ export class I82576Model extends Inert {
   /** BAR0 128 KiB registers, BAR3 the MSI-X table. */
   readonly bars: readonly (BarSpec | undefined)[] = [{ size: 128 << 10 }, undefined, undefined, { size: 16 << 10 }];
 
+  readonly #options: I82576ModelOptions;
+
   constructor(options: I82576ModelOptions = {}) {
     super();
+    this.#options = options;
     this.config = new ConfigBuilder({ vendor: 0x8086, device: I82576_PF_DEVICE, classCode: 0x020000, revision: 0x01, interruptPin: 1, express: true })
       .msix({ tableSize: 10, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 })
       .pcie({ flr: true })
@@ -66,8 +57,10 @@ export class I82576Model extends Inert {
       .build();
   }
 
-  /** VF `index`'s model: an I82576VfModel. */
-  createVf(index: number): DeviceModel {
-    return new I82576VfModel(index);
+  /** VF `index`'s model (of `count`): an IgbvfModel, plugged into the hub if there is one. */
+  createVf(index: number, count: number): DeviceModel {
+    const vf = new IgbvfModel({ ...this.#options.vf?.(index), vfIndex: index, numVfs: count });
+    this.#options.hub?.attach(vf);
+    return vf;
   }
 }
