@@ -29,6 +29,8 @@ const LAYERS: readonly Layer[] = [
   { name: 'iommu', files: ['iommu/**'] },
   // openDevice: picks the iommu path for an address and returns a ready device.
   { name: 'open', files: ['open.ts'] },
+  // The virtio 1.x PCI transport and split virtqueues (`vfio/virtio`), for any virtio driver; on the object model.
+  { name: 'virtio', files: ['virtio/**'] },
   // The packet layer and NIC drivers (`vfio/net`): the packet pool, the port interface, e1000e, pcap; built on open.
   { name: 'net', files: ['net/**'] },
   // Administration: doctor's checks and describe (`vfio info`); the library must not import the CLI.
