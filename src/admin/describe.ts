@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { openDevice, type OpenOptions } from '../open.js';
 import type { Device } from '../model/device.js';
 import { regionName } from '../model/region.js';
-import { describeVirtio, type VirtioDescription } from './describe-virtio.js';
+import { describeVirtio, virtioCapDetail, type VirtioDescription } from './describe-virtio.js';
 import { groupViability, vfioGroupNode } from '../host/groups.js';
 import { pciId, readPciDevice, sysPath, type SysfsOptions } from '../host/pci.js';
 import { pciClassName } from '../uapi/pci-class.js';
@@ -531,7 +531,11 @@ export function describeOpenDevice(dev: Device, opts: SysfsOptions = {}): Device
   }
   desc.extendedCapabilities = ext;
   const virtio = describeVirtio(dev);
-  if (virtio) desc.virtio = virtio;
+  if (virtio) {
+    desc.virtio = virtio;
+    // Its vendor-specific capabilities are the virtio structures' locations: say which is where.
+    desc.capabilities = caps.map((c) => (c.id === PCI_CAP_ID_VNDR ? { ...c, detail: virtioCapDetail(cfg, c.offset) } : c));
+  }
   return desc;
 }
 
