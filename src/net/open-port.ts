@@ -8,6 +8,7 @@ import { netError } from './errors.js';
 import type { PortOptions } from './port.js';
 import type { PortBase } from './port-base.js';
 import { E1000ePort } from './e1000e/port.js';
+import { VirtioNetPort } from './virtio-net/port.js';
 
 /** A NIC this package drives: its PCI ids, name, and the driver that opens it. */
 export interface NicDriver {
@@ -21,14 +22,19 @@ export interface NicDriver {
   driver: string;
   /** Initialises a port on the opened device. */
   open(device: Device, options: PortOptions): PortBase;
+  /** Bytes the driver needs in front of each pool buffer (PacketPool `headroom`; virtio-net: 12). Default 0. */
+  headroom?: number;
 }
 
 const openE1000e = (device: Device, options: PortOptions): PortBase => E1000ePort.open(device, options);
+const openVirtioNet = (device: Device, options: PortOptions): PortBase => VirtioNetPort.open(device, options);
 
 /** The supported NICs, by PCI id. */
 export const NIC_DRIVERS: readonly NicDriver[] = [
-  { vendor: 0x8086, device: 0x10d3, name: 'Intel 82574L', driver: 'e1000e', open: openE1000e },
-  { vendor: 0x8086, device: 0x10f6, name: 'Intel 82574LA', driver: 'e1000e', open: openE1000e },
+  { vendor: 0x8086, device: 0x10d3, name: 'Intel 82574L', driver: 'e1000e', open: openE1000e, headroom: 0 },
+  { vendor: 0x8086, device: 0x10f6, name: 'Intel 82574LA', driver: 'e1000e', open: openE1000e, headroom: 0 },
+  { vendor: 0x1af4, device: 0x1041, name: 'virtio-net, modern', driver: 'virtio-net', open: openVirtioNet, headroom: 12 },
+  { vendor: 0x1af4, device: 0x1000, name: 'virtio-net, transitional', driver: 'virtio-net', open: openVirtioNet, headroom: 12 },
 ];
 
 /** Options of openPort: the driver's options, and how to open the device when given an address. */

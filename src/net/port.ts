@@ -8,6 +8,7 @@
  * that shares its pool (open both devices in one DMA context and give both ports the pool).
  */
 import type { EventEmitter } from 'node:events';
+import type { VfioError } from '../errors.js';
 import type { Device } from '../model/device.js';
 import type { PacketPool } from './pool.js';
 
@@ -21,6 +22,13 @@ export type InterruptChoice = 'auto' | 'msix' | 'msi' | 'none';
 export interface PortEvents {
   /** The link went up (true) or down (false). */
   link: [up: boolean];
+  /**
+   * The device stopped working and must be reset (virtio's DEVICE_NEEDS_RESET): `error` is a
+   * VfioError (ERR_VFIO_VIRTIO_NEEDS_RESET) that rxBurst and txBurst throw from then on.
+   * Close the port (close() still gives every buffer back to the pool) and open it again.
+   * Drivers whose devices cannot signal this (e1000e) never emit it.
+   */
+  'needs-reset': [error: VfioError];
 }
 
 /** Counters of one direction. */

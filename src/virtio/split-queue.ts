@@ -250,8 +250,8 @@ export class SplitQueue {
   }
 
   /**
-   * Takes up to `max` buffers the device returned: their tokens to out[start..], their
-   * written lengths to lens[start..] (when given). A used entry naming a descriptor the
+   * Takes up to `max` buffers the device returned: their tokens to out[start..], the bytes
+   * the device wrote into each to lens[0..] (when given). A used entry naming a descriptor the
    * driver does not own (out of range, never added, or returned twice) is skipped and
    * counted in `badUsed`, never trusted. Returns how many it took.
    */
@@ -280,7 +280,7 @@ export class SplitQueue {
       owned[id] = 0;
       free[top++] = id;
       out[k] = tokens[id]!;
-      if (lens !== null) lens[k] = len;
+      if (lens !== null) lens[k - start] = len;
       k++;
     }
     this.#freeTop = top;

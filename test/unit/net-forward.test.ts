@@ -136,7 +136,7 @@ describe('openPort', () => {
     expect(port.device.closed).toBe(false);
     port.close();
     expect(port.device.closed).toBe(true); // openPort opened it: the port closes it
-    expect(NIC_DRIVERS.map((d) => `${d.vendor.toString(16)}:${d.device.toString(16)} ${d.driver}`)).toEqual(['8086:10d3 e1000e', '8086:10f6 e1000e']);
+    expect(NIC_DRIVERS.map((d) => `${d.vendor.toString(16)}:${d.device.toString(16)} ${d.driver}`)).toEqual(['8086:10d3 e1000e', '8086:10f6 e1000e', '1af4:1041 virtio-net', '1af4:1000 virtio-net']);
     try {
       openPort('0000:00:02.0', kernel.options);
       expect.fail('opened an edu as a NIC');
@@ -145,7 +145,7 @@ describe('openPort', () => {
         name: 'VfioError',
         code: 'ERR_VFIO_NET_UNSUPPORTED',
         message: 'openPort (0000:00:02.0): the device is 1234:11e8 (class 0x00ff00), not a NIC this package drives',
-        hint: 'supported: 8086:10d3 (Intel 82574L, e1000e), 8086:10f6 (Intel 82574LA, e1000e)',
+        hint: 'supported: 8086:10d3 (Intel 82574L, e1000e), 8086:10f6 (Intel 82574LA, e1000e), 1af4:1041 (virtio-net, modern, virtio-net), 1af4:1000 (virtio-net, transitional, virtio-net)',
       });
     }
     // A Device passed in stays the caller's, on success and on failure alike.

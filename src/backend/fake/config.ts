@@ -8,6 +8,7 @@ import {
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_CAP_ID_PM,
+  PCI_CAP_ID_VNDR,
   PCI_INTERRUPT_PIN,
   PCI_MSIX_FLAGS,
   PCI_MSI_FLAGS,
@@ -87,6 +88,20 @@ export class ConfigBuilder {
     this.#view.setUint16(at + PCI_MSIX_FLAGS, opts.tableSize - 1, true);
     this.#view.setUint32(at + 4, opts.tableOffset | opts.tableBar, true);
     this.#view.setUint32(at + 8, opts.pbaOffset | opts.pbaBar, true);
+    return this;
+  }
+
+  /**
+   * A vendor-specific capability (PCI_CAP_ID_VNDR): `body` is what follows the id, next and
+   * length bytes (so it starts at the capability's byte 3); the length byte is filled in.
+   * Virtio's structure capabilities are these (cfg_type first).
+   */
+  vendor(body: Uint8Array): this {
+    const length = 3 + body.length;
+    if (length > 0xff) throw new RangeError('ConfigBuilder.vendor: a capability is at most 255 bytes');
+    const at = this.#cap(PCI_CAP_ID_VNDR, length);
+    this.bytes[at + 2] = length;
+    this.bytes.set(body, at + 3);
     return this;
   }
 

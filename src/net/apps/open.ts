@@ -5,7 +5,7 @@
  * the same buffer: fwd's zero-copy path.
  */
 import { openContext, type DmaContext, type OpenOptions } from '../../open.js';
-import { openPort } from '../open-port.js';
+import { findNicDriver, openPort } from '../open-port.js';
 import { PacketPool } from '../pool.js';
 import type { PortOptions } from '../port.js';
 import type { PortBase } from '../port-base.js';
@@ -52,7 +52,9 @@ export function openPorts(addresses: readonly string[], options: OpenPortsOption
     // Devices first: a context maps nothing before its first device.
     const devices = addresses.map((a) => ctx.openDevice(a));
     const perPort = 2 * ((options.rxDescriptors ?? 512) + (options.txDescriptors ?? 512));
-    pool = PacketPool.create(ctx, { count: poolSize ?? addresses.length * perPort, ...(bufferSize !== undefined && { bufferSize }) });
+    // Room in front of each buffer for the header the hungriest driver puts there (virtio-net: 12 bytes).
+    const headroom = Math.max(0, ...devices.map((d) => findNicDriver(d.config.vendorId, d.config.deviceId)?.headroom ?? 0));
+    pool = PacketPool.create(ctx, { count: poolSize ?? addresses.length * perPort, headroom, ...(bufferSize !== undefined && { bufferSize }) });
     for (const [i, d] of devices.entries()) ports.push(openPort(d, { ...rest, pool, portId: i }));
   } catch (e) {
     close();
