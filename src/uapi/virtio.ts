@@ -225,6 +225,39 @@ export const VIRTIO_NET_HDR_GSO_UDP = 3;
 export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
+// --- the virtio-net control queue: struct virtio_net_ctrl_hdr { u8 class; u8 command; }, the
+// command's data, then one device-written ack byte
+export const VIRTIO_NET_CTRL_HDR_SIZEOF = 2;
+export const VIRTIO_NET_OK = 0;
+export const VIRTIO_NET_ERR = 1;
+/** Receive filtering (VIRTIO_NET_F_CTRL_RX, _RX_EXTRA); data: u8 on/off. */
+export const VIRTIO_NET_CTRL_RX = 0;
+export const VIRTIO_NET_CTRL_RX_PROMISC = 0;
+export const VIRTIO_NET_CTRL_RX_ALLMULTI = 1;
+export const VIRTIO_NET_CTRL_RX_ALLUNI = 2;
+export const VIRTIO_NET_CTRL_RX_NOMULTI = 3;
+export const VIRTIO_NET_CTRL_RX_NOUNI = 4;
+export const VIRTIO_NET_CTRL_RX_NOBCAST = 5;
+/** MAC filter tables (two of { le32 entries; u8 macs[entries][6] }: unicast, multicast) and the address (CTRL_MAC_ADDR). */
+export const VIRTIO_NET_CTRL_MAC = 1;
+export const VIRTIO_NET_CTRL_MAC_TABLE_SET = 0;
+export const VIRTIO_NET_CTRL_MAC_ADDR_SET = 1;
+/** VLAN filter (VIRTIO_NET_F_CTRL_VLAN); data: le16 vid. */
+export const VIRTIO_NET_CTRL_VLAN = 2;
+export const VIRTIO_NET_CTRL_VLAN_ADD = 0;
+export const VIRTIO_NET_CTRL_VLAN_DEL = 1;
+/** Acknowledging VIRTIO_NET_S_ANNOUNCE (VIRTIO_NET_F_GUEST_ANNOUNCE). */
+export const VIRTIO_NET_CTRL_ANNOUNCE = 3;
+export const VIRTIO_NET_CTRL_ANNOUNCE_ACK = 0;
+/** Queue pairs in use (VIRTIO_NET_F_MQ; data: le16 pairs), RSS and hash configuration. */
+export const VIRTIO_NET_CTRL_MQ = 4;
+export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET = 0;
+export const VIRTIO_NET_CTRL_MQ_RSS_CONFIG = 1;
+export const VIRTIO_NET_CTRL_MQ_HASH_CONFIG = 2;
+/** Receive offloads in use (VIRTIO_NET_F_CTRL_GUEST_OFFLOADS); data: le64 offload feature bits. */
+export const VIRTIO_NET_CTRL_GUEST_OFFLOADS = 5;
+export const VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET = 0;
+
 /** virtio-net's queues: receiveq of pair N is 2N, transmitq 2N+1; the control queue follows the last pair. */
 export function virtioNetRxQueue(pair: number): number {
   return 2 * pair;

@@ -11,7 +11,7 @@ import { E1000eModel } from '../../src/backend/fake/models/e1000e.js';
 import { EthernetHub, FrameTap } from '../../src/backend/fake/models/ethernet.js';
 import { QEMU_VIRTIO_NET_FEATURES, VirtioNetModel, type VirtioNetModelOptions } from '../../src/backend/fake/models/virtio-net.js';
 import type { DeviceBus } from '../../src/backend/fake/model.js';
-import { PCI_CAP_ID_MSIX, PCI_CAP_ID_VNDR } from '../../src/uapi/pci-regs.js';
+import { PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX, PCI_CAP_ID_PM, PCI_CAP_ID_VNDR } from '../../src/uapi/pci-regs.js';
 import {
   VIRTIO_CONFIG_S_ACKNOWLEDGE,
   VIRTIO_CONFIG_S_DRIVER,
@@ -242,20 +242,20 @@ describe('virtio-net model: PCI', () => {
     expect(dev.region(1).size).toBe(4096);
     expect(dev.region(4).size).toBe(16384);
     expect(dev.config.read32(0x20) & 0xf).toBe(0xc); // 64-bit, prefetchable
-    expect(dev.irqInfo('msix').count).toBe(4);
-    expect(dev.canReset).toBe(true);
+    expect([dev.irqInfo('msix').count, dev.irqInfo('msi').count]).toEqual([4, 0]);
+    expect(dev.canReset).toBe(false); // no FLR, no PM on the root bus: only device_status = 0 resets
   });
 
-  it('has the four structures in vendor capabilities at 0x40..0x70, the config window at 0x84, MSI-X at 0x98', () => {
+  it('has the four structures in vendor capabilities at 0x40..0x70, the config window at 0x84, MSI-X at 0x98, linked newest first', () => {
     const { dev } = setup();
     const caps = dev.config.capabilities();
     expect(caps.map((c) => [c.id, c.offset])).toEqual([
-      [PCI_CAP_ID_VNDR, 0x40],
-      [PCI_CAP_ID_VNDR, 0x50],
-      [PCI_CAP_ID_VNDR, 0x60],
-      [PCI_CAP_ID_VNDR, 0x70],
-      [PCI_CAP_ID_VNDR, 0x84],
       [PCI_CAP_ID_MSIX, 0x98],
+      [PCI_CAP_ID_VNDR, 0x84],
+      [PCI_CAP_ID_VNDR, 0x70],
+      [PCI_CAP_ID_VNDR, 0x60],
+      [PCI_CAP_ID_VNDR, 0x50],
+      [PCI_CAP_ID_VNDR, 0x40],
     ]);
     const c = dev.config;
     const struct = (at: number) => [c.read8(at + VIRTIO_PCI_CAP_LEN), c.read8(at + VIRTIO_PCI_CAP_CFG_TYPE), c.read8(at + VIRTIO_PCI_CAP_BAR), c.read32(at + VIRTIO_PCI_CAP_OFFSET), c.read32(at + VIRTIO_PCI_CAP_LENGTH)];
@@ -265,6 +265,21 @@ describe('virtio-net model: PCI', () => {
     expect(struct(0x70)).toEqual([20, 2, 4, 0x3000, 0x1000]); // notify
     expect(c.read32(0x70 + VIRTIO_PCI_NOTIFY_CAP_MULT)).toBe(4);
     expect(c.read8(0x84 + VIRTIO_PCI_CAP_CFG_TYPE)).toBe(5); // PCI config access
+  });
+
+  it('behind a PCIe root port (express): PCIe with FLR and PM first, the rest after them, resettable', () => {
+    const { dev } = setup({ express: true });
+    expect(dev.config.capabilities().map((c) => [c.id, c.offset])).toEqual([
+      [PCI_CAP_ID_MSIX, 0xdc],
+      [PCI_CAP_ID_VNDR, 0xc8],
+      [PCI_CAP_ID_VNDR, 0xb4],
+      [PCI_CAP_ID_VNDR, 0xa4],
+      [PCI_CAP_ID_VNDR, 0x94],
+      [PCI_CAP_ID_VNDR, 0x84],
+      [PCI_CAP_ID_PM, 0x7c],
+      [PCI_CAP_ID_EXP, 0x40],
+    ]);
+    expect(dev.canReset).toBe(true);
   });
 });
 
@@ -550,7 +565,7 @@ describe('virtio-net model: ISR and configuration changes', () => {
 
 describe('virtio-net model: reset', () => {
   it('status 0 resets status, queues, vectors and features; FLR too', () => {
-    const b = running();
+    const b = running(BASIC, { express: true });
     b.bar.write8(COMMON + VIRTIO_PCI_COMMON_STATUS, 0);
     expect(b.bar.read8(COMMON + VIRTIO_PCI_COMMON_STATUS)).toBe(0);
     expect(b.model.driverFeatures).toBe(0n);
@@ -650,13 +665,15 @@ describe("virtio-net model: a driver's mistakes", () => {
     fatal(b, /avail idx at IOVA 0x60000002: DMA read faulted/);
   });
 
-  it('queue_enable 0 and an oversized queue_size are reported, not thrown', () => {
-    const b = setup();
+  it('an oversized queue_size is reported and taken (QEMU), queue_enable 0 is fatal (QEMU)', () => {
+    const b = running();
     b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_SELECT, 0);
     b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE, 300);
+    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE)).toBe(300);
+    expect(b.model.errors).toEqual([expect.stringMatching(/queue_size 300/)]);
+    b.model.errors.length = 0;
     b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_ENABLE, 0);
-    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE)).toBe(300); // QEMU takes it
-    expect(b.model.errors).toEqual([expect.stringMatching(/queue_size 300/), expect.stringMatching(/queue_enable 0/)]);
+    fatal(b, /wrong value for queue_enable 0/);
   });
 
   it('a receive chain without writable buffers', () => {
@@ -665,5 +682,89 @@ describe("virtio-net model: a driver's mistakes", () => {
     b.rx.publish(0);
     b.tap.send(frame(60));
     fatal(b, /no in buffers/);
+  });
+});
+
+describe('virtio-net model: control queue', () => {
+  /** Sends one command on queue 2: header, data, ack byte; returns the ack. */
+  function command(ctrl: Ring, cls: number, cmd: number, data: number[]): number {
+    const i = 0;
+    const body = ctrl.bytes(i, 2 + data.length);
+    body.set([cls, cmd, ...data]);
+    ctrl.setDesc(0, ctrl.buf(i), 2 + data.length, VRING_DESC_F_NEXT, 1);
+    ctrl.setDesc(1, ctrl.buf(1), 1, VRING_DESC_F_WRITE);
+    ctrl.bytes(1, 1)[0] = 0xee;
+    const before = ctrl.usedIdx;
+    ctrl.publish(0);
+    ctrl.kick();
+    expect(ctrl.usedIdx).toBe((before + 1) & 0xffff);
+    expect(ctrl.usedElem(before)).toEqual({ id: 0, len: 1 });
+    return ctrl.bytes(1, 1)[0]!;
+  }
+  const OWN = [0x52, 0x54, 0x00, 0x12, 0x34, 0x57];
+  const to = (dst: number[], seed: number) => {
+    const f = frame(60, seed);
+    f.set(dst);
+    return f;
+  };
+
+  it('filters once promiscuous mode is off: own address and broadcast pass, others are dropped; all-multi lets multicast in', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    for (let i = 0; i < 8; i++) b.rx.setDesc(i, b.rx.buf(i), 2048, VRING_DESC_F_WRITE);
+    b.rx.publish(0, 1, 2, 3, 4, 5, 6, 7);
+    expect(command(ctrl, 0, 0, [0])).toBe(0); // RX_PROMISC off: VIRTIO_NET_OK
+    b.tap.send(to([0x02, 0, 0, 0, 0, 9], 1)); // someone else's
+    b.tap.send(to([0x01, 0, 0x5e, 0, 0, 1], 2)); // multicast
+    expect(b.rx.usedIdx).toBe(0);
+    b.tap.send(to(OWN, 3));
+    b.tap.send(to([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 4));
+    expect(b.rx.usedIdx).toBe(2);
+    expect(command(ctrl, 0, 1, [1])).toBe(0); // ALLMULTI on
+    b.tap.send(to([0x01, 0, 0x5e, 0, 0, 1], 5));
+    expect(b.rx.usedIdx).toBe(3);
+    expect(b.model.errors).toEqual([]);
+  });
+
+  it('MAC_ADDR_SET changes the address in the device configuration and the filter; reset restores the permanent one', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    expect(command(ctrl, 1, 1, [0x02, 1, 2, 3, 4, 5])).toBe(0);
+    expect(Array.from({ length: 6 }, (_, i) => b.bar.read8(DEVICE + i))).toEqual([2, 1, 2, 3, 4, 5]);
+    expect(Array.from(b.model.mac)).toEqual(OWN); // the permanent address
+    b.bar.write8(COMMON + VIRTIO_PCI_COMMON_STATUS, 0);
+    expect(b.bar.read8(DEVICE + 0)).toBe(0x52);
+  });
+
+  it('MAC_TABLE_SET: listed unicast addresses pass; a short table is refused', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    b.rx.setDesc(0, b.rx.buf(0), 2048, VRING_DESC_F_WRITE);
+    b.rx.publish(0);
+    expect(command(ctrl, 0, 0, [0])).toBe(0);
+    expect(command(ctrl, 1, 0, [1, 0, 0, 0, 0x02, 0, 0, 0, 0, 9, 0, 0, 0, 0])).toBe(0);
+    b.tap.send(to([0x02, 0, 0, 0, 0, 9], 1));
+    expect(b.rx.usedIdx).toBe(1);
+    expect(command(ctrl, 1, 0, [2, 0, 0, 0, 0x02, 0, 0, 0, 0, 9])).toBe(1); // 2 entries, 1 given: VIRTIO_NET_ERR
+  });
+
+  it('refuses what the device cannot do (offloads without a header, announce, multiqueue, unknown classes)', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    expect(command(ctrl, 5, 0, [0, 0, 0, 0, 0, 0, 0, 0])).toBe(1);
+    expect(command(ctrl, 3, 0, [])).toBe(1);
+    expect(command(ctrl, 4, 0, [1, 0])).toBe(1);
+    expect(command(ctrl, 9, 0, [])).toBe(1);
+    expect(b.model.errors).toEqual([]);
+  });
+
+  it('a command without an ack buffer is fatal (QEMU: "ctrl missing headers")', () => {
+    const b = running();
+    const ctrl = new Ring(b, 2, 8);
+    ctrl.setDesc(0, ctrl.buf(0), 3);
+    ctrl.publish(0);
+    ctrl.kick();
+    expect(b.model.errors).toEqual([expect.stringMatching(/ctrl missing headers/)]);
+    expect(b.model.status & VIRTIO_CONFIG_S_NEEDS_RESET).toBeTruthy();
   });
 });

@@ -39,6 +39,11 @@ export interface HeaderSpec {
   interruptPin?: number;
   /** PCIe devices have 4096 bytes of config space. */
   express?: boolean;
+  /**
+   * Link each new capability in front of the list, as QEMU's pci_add_capability does (the
+   * pointer at 0x34 then names the last one added); default: in the order added.
+   */
+  newestFirst?: boolean;
 }
 
 /** Builds a type-0 config space image with a capability list starting at 0x40. */
@@ -48,10 +53,12 @@ export class ConfigBuilder {
   #view: DataView;
   #next = 0x40;
   #last = PCI_CAPABILITY_LIST;
+  #newestFirst: boolean;
 
   constructor(h: HeaderSpec) {
     this.bytes = new Uint8Array(h.express ? 4096 : 256);
     this.#view = new DataView(this.bytes.buffer);
+    this.#newestFirst = h.newestFirst ?? false;
     const v = this.#view;
     v.setUint16(0x00, h.vendor, true);
     v.setUint16(0x02, h.device, true);
@@ -66,9 +73,14 @@ export class ConfigBuilder {
   #cap(id: number, length: number): number {
     const at = this.#next;
     if (at + length > 256) throw new RangeError('ConfigBuilder: capabilities do not fit in 256 bytes');
-    this.bytes[this.#last] = at;
+    if (this.#newestFirst) {
+      this.bytes[at + 1] = this.bytes[PCI_CAPABILITY_LIST]!;
+      this.bytes[PCI_CAPABILITY_LIST] = at;
+    } else {
+      this.bytes[this.#last] = at;
+      this.#last = at + 1;
+    }
     this.bytes[at] = id;
-    this.#last = at + 1;
     this.#next = (at + length + 3) & ~3;
     this.#view.setUint16(0x06, this.#view.getUint16(0x06, true) | PCI_STATUS_CAP_LIST, true);
     return at;

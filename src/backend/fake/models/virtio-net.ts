@@ -36,6 +36,7 @@ import type { BarSpec, DeviceBus, DeviceModel } from '../model.js';
 import { parseMac } from './e1000e.js';
 import type { EthernetLink, EthernetPort } from './ethernet.js';
 import { addVirtioCaps, MODERN_BAR, MODERN_BAR_SIZE, MSIX_BAR, MSIX_BAR_SIZE, MSIX_PBA_OFFSET } from './virtio/layout.js';
+import { controlCommand, RxFilter } from './virtio/net-ctrl.js';
 import { receive, transmitFrame } from './virtio/net-queues.js';
 import { VirtioPciDevice, type VirtioDeviceType } from './virtio/transport.js';
 
@@ -55,6 +56,13 @@ export interface VirtioNetModelOptions {
   deviceId?: number;
   /** MSI-X vectors (QEMU: 2 per queue pair + 2, so 4); at most 128. */
   msixVectors?: number;
+  /**
+   * Plugged in behind a PCIe root port: QEMU then adds a PCIe capability (with FLR) and a PM
+   * capability, config space is 4 KiB, and VFIO_DEVICE_RESET works. Default false: a
+   * conventional function on the root bus, as the guest has it (no FLR, no PM: the only reset
+   * is device_status = 0).
+   */
+  express?: boolean;
 }
 
 const bit = (n: number): bigint => 1n << BigInt(n);
@@ -85,7 +93,8 @@ export const QEMU_VIRTIO_NET_FEATURES: bigint = [
   VIRTIO_F_RING_RESET,
 ].reduce((a, n) => a | bit(n), 0n);
 
-/** QEMU's control queue size. */
+/** The control queue (after the one pair) and QEMU's size for it. */
+const CTRL_QUEUE = 2;
 const CTRL_QUEUE_SIZE = 64;
 /** Bytes of struct virtio_net_config QEMU exposes, by the last offered feature that needs them (virtio_net_set_config_size). */
 const CONFIG_SIZES: readonly [number, number][] = [
@@ -103,10 +112,15 @@ const CONFIG_SIZES: readonly [number, number][] = [
  *  - PCI: 1af4:1041 revision 1, subsystem 1af4:1100, class 0x020000, INTA; BAR1 a 4 KiB MSI-X
  *    BAR (table at 0, PBA at 2 KiB; 4 vectors), BAR4 16 KiB 64-bit prefetchable holding the
  *    common configuration (0x0000), ISR (0x1000), device configuration (0x2000) and
- *    notifications (0x3000, multiplier 4); vendor capabilities at 0x40..0x84, MSI-X at 0x98;
- *    resettable (FLR).
- *  - Queues: receive 0 and transmit 1 (`queueSize`, 256), control 2 (64, commands not
- *    modelled). Split rings through the IOMMU; EVENT_IDX, INDIRECT_DESC; no packed rings.
+ *    notifications (0x3000, multiplier 4); vendor capabilities at 0x40..0x84 and MSI-X at 0x98,
+ *    linked newest first (0x98 -> 0x84 -> ... -> 0x40) as QEMU links them; no MSI, no PM, no
+ *    FLR (so not resettable) unless `express` (behind a PCIe root port: PCIe + PM capabilities,
+ *    FLR).
+ *  - Queues: receive 0 and transmit 1 (`queueSize`, 256), control 2 (64). Split rings through
+ *    the IOMMU; EVENT_IDX, INDIRECT_DESC; no packed rings.
+ *  - Control queue (answered whether or not CTRL_VQ was negotiated, as QEMU does): receive
+ *    modes (promiscuous, on after every reset, all-multi, ...), MAC and VLAN filter tables, the
+ *    MAC address; announce, offloads and multiqueue commands are refused (VIRTIO_NET_ERR).
  *  - Transmit: each chain's buffers are one header + frame; the header is dropped and the
  *    frame goes to the hub (lost while the link is down), used length 0. Receive: header
  *    (num_buffers 1) + frame in one chain; a frame larger than the chain is dropped (the
@@ -119,7 +133,7 @@ const CONFIG_SIZES: readonly [number, number][] = [
 export class VirtioNetModel implements DeviceModel, EthernetPort {
   readonly config: Uint8Array;
   readonly bars: readonly (BarSpec | undefined)[];
-  readonly resettable = true;
+  readonly resettable: boolean;
   /** What the driver did that the device would not like, oldest first. */
   readonly errors: string[] = [];
   /** The MAC address in the device configuration. */
@@ -127,6 +141,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
   /** Frames dropped because the receive buffer was too small (QEMU drops them without counting). */
   rxOversize = 0;
   readonly #t: VirtioPciDevice;
+  readonly #filter: RxFilter;
   readonly #configSize: number;
   #msixTable = new Uint8Array(MSIX_BAR_SIZE);
   #link: EthernetLink | null = null;
@@ -145,17 +160,22 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
     this.#configSize = CONFIG_SIZES.reduce((n, [f, size]) => ((features | bit(VIRTIO_NET_F_MAC)) & bit(f) ? Math.max(n, size) : n), 0);
     const deviceId = options.deviceId ?? 0x1041;
     const modern = deviceId >= 0x1040;
-    this.config = addVirtioCaps(
-      new ConfigBuilder({
-        vendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
-        device: deviceId,
-        classCode: 0x020000,
-        revision: modern ? 1 : 0,
-        subsystemVendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
-        subsystem: modern ? 0x1100 : 1,
-        interruptPin: 1,
-      }),
-    )
+    const express = options.express ?? false;
+    this.resettable = express;
+    const pci = new ConfigBuilder({
+      vendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
+      device: deviceId,
+      classCode: 0x020000,
+      revision: modern ? 1 : 0,
+      subsystemVendor: PCI_VENDOR_ID_REDHAT_QUMRANET,
+      subsystem: modern ? 0x1100 : 1,
+      interruptPin: 1,
+      express,
+      newestFirst: true, // QEMU's pci_add_capability: the list starts at the MSI-X capability
+    });
+    // virtio_pci_realize adds these before the device is plugged (so below the virtio ones).
+    if (express) pci.pcie({ flr: true }).pm();
+    this.config = addVirtioCaps(pci)
       .msix({ tableSize: vectors, tableBar: MSIX_BAR, tableOffset: 0, pbaBar: MSIX_BAR, pbaOffset: MSIX_PBA_OFFSET })
       .build();
     const bars: (BarSpec | undefined)[] = [];
@@ -163,16 +183,18 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
     bars[MODERN_BAR] = { size: MODERN_BAR_SIZE, is64: true, prefetchable: true };
     bars.length = 6;
     this.bars = bars;
+    this.#filter = new RxFilter(this.mac);
     const type: VirtioDeviceType = {
       config: () => this.#deviceConfig(),
       notify: (index) => this.#notify(index),
+      featuresChanged: (f) => this.#filter.setVlanFiltering((f & bit(VIRTIO_NET_F_CTRL_VLAN)) !== 0n),
       statusChanged: (old, status) => {
         if (!(old & VIRTIO_CONFIG_S_DRIVER_OK) && status & VIRTIO_CONFIG_S_DRIVER_OK) {
           this.#link?.ready(this);
           this.#transmit();
         }
       },
-      reset: () => {},
+      reset: () => this.#filter.reset(),
     };
     this.#t = new VirtioPciDevice(
       { features, queueSizes: [queueSize, queueSize, CTRL_QUEUE_SIZE], msixVectors: vectors, refuseFeatures: options.refuseFeatures ?? 0n },
@@ -240,7 +262,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
 
   // ---- reset ---------------------------------------------------------------------
 
-  /** FLR (VFIO_DEVICE_RESET): everything but the cable back to power-on. */
+  /** FLR (VFIO_DEVICE_RESET, with `express`): everything but the cable back to power-on. */
   reset(): void {
     this.#t.functionReset();
     this.#msixTable.fill(0);
@@ -293,7 +315,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
   #deviceConfig(): Uint8Array {
     const c = new Uint8Array(VIRTIO_NET_CONFIG_DUPLEX + 1);
     const v = new DataView(c.buffer);
-    c.set(this.mac, VIRTIO_NET_CONFIG_MAC);
+    c.set(this.#filter.mac, VIRTIO_NET_CONFIG_MAC);
     v.setUint16(VIRTIO_NET_CONFIG_STATUS, this.#cable ? VIRTIO_NET_S_LINK_UP : 0, true);
     v.setUint16(VIRTIO_NET_CONFIG_MAX_PAIRS, 1, true);
     v.setUint16(VIRTIO_NET_CONFIG_MTU, 1500, true);
@@ -307,7 +329,19 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
   #notify(index: number): void {
     if (index === virtioNetRxQueue(0)) this.#link?.ready(this); // QEMU's virtio_net_handle_rx: flush what waits
     else if (index === virtioNetTxQueue(0)) this.#transmit();
-    else this.#error(`notify for the control queue: control commands are not modelled; nothing is used`);
+    else this.#control();
+  }
+
+  /** QEMU's virtio_net_handle_ctrl: every command answered with an ack byte, used length 1. */
+  #control(): void {
+    const t = this.#t;
+    const bus = t.bus;
+    const q = t.queues[CTRL_QUEUE]!;
+    if (!bus) return;
+    for (let c = q.pop(bus); c; c = q.pop(bus)) {
+      q.push(bus, c.head, controlCommand(bus, c, this.#filter, (f) => t.has(f), VIRTIO_NET_F_MQ));
+      t.notifyQueue(CTRL_QUEUE);
+    }
   }
 
   /**
@@ -350,7 +384,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
     const q = t.queues[virtioNetRxQueue(0)]!;
     let taken = true;
     t.guard(() => {
-      const r = receive(bus, q, frame, t.has(VIRTIO_NET_F_MRG_RXBUF));
+      const r = receive(bus, q, frame, t.has(VIRTIO_NET_F_MRG_RXBUF), (f) => this.#filter.accepts(f));
       if (r === 'no-buffers') taken = false;
       else if (r === 'too-big') this.rxOversize++;
       else t.notifyQueue(virtioNetRxQueue(0));

@@ -48,6 +48,8 @@ export interface CommonHost {
   resetQueue(index: number): void;
   /** Something to record in the model's errors. */
   report(message: string): void;
+  /** What QEMU answers with virtio_error: DEVICE_NEEDS_RESET, the device stops. */
+  fail(message: string): void;
 }
 
 /** The registers of struct virtio_pci_common_cfg that are not the device's status or a queue's. */
@@ -182,8 +184,9 @@ export class CommonConfig {
         return;
       case VIRTIO_PCI_COMMON_Q_ENABLE:
         if (!q) return;
+        // QEMU: anything but 1 is "wrong value for queue_enable" (virtio_error).
         if (v === 1) q.enable();
-        else h.report(`queue_enable ${v} for queue ${this.queueSelect}: only 1 may be written`);
+        else h.fail(`wrong value for queue_enable ${v.toString(16)} (queue ${this.queueSelect})`);
         return;
       case VIRTIO_PCI_COMMON_Q_DESCLO:
         if (q) q.desc = setLo(q.desc, v);

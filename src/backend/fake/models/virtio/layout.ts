@@ -43,8 +43,8 @@ export const QEMU_VIRTIO_QUEUE_MAX = 1024;
 /**
  * Adds the virtio structure capabilities as QEMU does: common, ISR, device, notify (with the
  * multiplier), then the PCI configuration access capability, each a 16- or 20-byte vendor
- * capability. After a ConfigBuilder's first capability at 0x40 they land at QEMU's offsets
- * 0x40, 0x50, 0x60, 0x70, 0x84 (QEMU links them newest first; the offsets are the same).
+ * capability. As a conventional function's first capabilities they land at QEMU's offsets
+ * 0x40, 0x50, 0x60, 0x70, 0x84 (after PCIe and PM, with `express`: 0x84 .. 0xc8).
  */
 export function addVirtioCaps(b: ConfigBuilder): ConfigBuilder {
   const cap = (type: number, offset: number, length: number, size = VIRTIO_PCI_CAP_SIZEOF, bar = MODERN_BAR): Uint8Array => {

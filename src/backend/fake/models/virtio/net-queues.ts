@@ -61,7 +61,7 @@ function header(numBuffers: number): Uint8Array {
 }
 
 /** The outcome of offering a frame to the receive queue. */
-export type RxResult = 'taken' | 'no-buffers' | 'too-big';
+export type RxResult = 'taken' | 'no-buffers' | 'too-big' | 'filtered';
 
 /**
  * Puts `frame` into the receive queue (QEMU's virtio_net_receive_rcu with a header-less
@@ -69,9 +69,10 @@ export type RxResult = 'taken' | 'no-buffers' | 'too-big';
  * dropped and its buffer left for the next frame (QEMU's virtqueue_unpop). With MRG_RXBUF the
  * frame spans as many chains as needed, num_buffers saying how many. No buffers (enough of
  * them, mergeable): 'no-buffers' with notifications enabled, so the driver's next kick brings
- * the frame (it waits in the hub meanwhile).
+ * the frame (it waits in the hub meanwhile). A frame `accept` refuses is dropped once there
+ * are buffers (QEMU filters after that check).
  */
-export function receive(bus: Dma, q: DeviceQueue, frame: Uint8Array, mergeable: boolean): RxResult {
+export function receive(bus: Dma, q: DeviceQueue, frame: Uint8Array, mergeable: boolean, accept: (frame: Uint8Array) => boolean): RxResult {
   const need = VIRTIO_NET_HDR_V1_SIZEOF + frame.length;
   // virtio_net_has_buffers: before the first pop, with notifications enabled when empty.
   if (q.pending(bus) === 0) {
@@ -79,6 +80,7 @@ export function receive(bus: Dma, q: DeviceQueue, frame: Uint8Array, mergeable: 
     if (q.pending(bus) === 0) return 'no-buffers';
   }
   q.setNotification(bus, false);
+  if (!accept(frame)) return 'filtered';
   const chains: Chain[] = [];
   let room = 0;
   while (room < need) {

@@ -30,6 +30,8 @@ export interface VirtioDeviceType {
   writeConfig?(offset: number, width: number, value: number): void;
   /** The driver notified queue `index` (the transport checked that it exists and the device works). */
   notify(index: number): void;
+  /** The features negotiated changed (each driver_feature write before FEATURES_OK, as QEMU's set_features). */
+  featuresChanged?(features: bigint): void;
   /** device_status changed from `old` to `status` (DRIVER_OK set, and so on); not called for reset. */
   statusChanged?(old: number, status: number): void;
   /** Device reset (status 0 or FLR): the type's own state back to power-on. */
@@ -134,6 +136,7 @@ export class VirtioPciDevice implements CommonHost {
     }
     // QEMU's virtio_set_features_nocheck: what is not offered is silently dropped.
     this.driverFeatures = value & this.deviceFeatures;
+    this.#type.featuresChanged?.(this.driverFeatures);
   }
 
   writeStatus(value: number): void {
