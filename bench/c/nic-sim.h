@@ -8,7 +8,7 @@
  *   [128 KiB, +4 KiB)     the control page: start/stop handshake between driver and simulator
  *   [NIC_DMA_OFFSET, ...) "DMA memory": IOVA = NIC_IOVA_BASE + offset into this area
  * Register and descriptor layouts are the datasheet's (Intel 82574 GbE Controller Family
- * Datasheet, §10.2 registers, §7.1/§7.2 legacy descriptors), as in examples/e1000e/regs.ts. */
+ * Datasheet, §10.2 registers, §7.1/§7.2 legacy descriptors), as in src/hw/e82574.ts. */
 #ifndef NIC_SIM_H
 #define NIC_SIM_H
 

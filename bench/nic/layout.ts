@@ -1,7 +1,7 @@
 /**
  * The shared file's layout and the control page, mirrored from bench/c/nic-sim.h (the C
  * side's copy; change both together). Register offsets the driver uses come from
- * src/net/e1000e/regs.ts, as the driver's own do.
+ * src/hw/e82574.ts, as the driver's own do.
  */
 export const BAR_SIZE = 128 * 1024;
 export const CTL_OFFSET = BAR_SIZE;

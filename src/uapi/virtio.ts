@@ -12,7 +12,7 @@ export const VIRTIO_PCI_TRANSITIONAL_FIRST = 0x1000;
 export const VIRTIO_PCI_TRANSITIONAL_LAST = 0x103f;
 
 /** Virtio device ids (the spec's "Device Types"), by name. */
-export const VIRTIO_ID = {
+export const VIRTIO_ID: Readonly<Record<'net' | 'block' | 'console' | 'entropy' | 'balloon' | 'scsi' | '9p' | 'gpu' | 'input' | 'vsock' | 'crypto' | 'iommu' | 'mem' | 'sound' | 'fs' | 'pmem', number>> = {
   net: 1,
   block: 2,
   console: 3,
@@ -29,7 +29,7 @@ export const VIRTIO_ID = {
   sound: 25,
   fs: 26,
   pmem: 27,
-} as const;
+};
 
 /** Transitional PCI device id → virtio device id (the spec's table; the rest are not assigned). */
 export const VIRTIO_TRANSITIONAL_IDS: Readonly<Record<number, number>> = {
@@ -262,6 +262,7 @@ export const VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET = 0;
 export function virtioNetRxQueue(pair: number): number {
   return 2 * pair;
 }
+/** The transmit queue of pair N (2N+1). */
 export function virtioNetTxQueue(pair: number): number {
   return 2 * pair + 1;
 }

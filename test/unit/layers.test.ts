@@ -18,6 +18,8 @@ const LAYERS: readonly Layer[] = [
   { name: 'errors', files: ['errors.ts'] },
   // Kernel ABI: ioctl numbers, struct layouts, PCI register definitions.
   { name: 'uapi', files: ['uapi/**'] },
+  // Device register maps as data (the 82574's), shared by a driver and the fake kernel's model of the device.
+  { name: 'hw', files: ['hw/**'] },
   // sysfs and procfs: PCI discovery, IOMMU groups and viability, bind/unbind, node holders, limits.
   { name: 'host', files: ['host/**'] },
   // The syscall boundary: the native addon and the in-memory fake kernel behind one interface.

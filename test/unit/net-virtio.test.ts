@@ -221,6 +221,19 @@ describe('VirtioNetPort on the fake kernel', () => {
     expect(pool.available).toBe(pool.capacity);
   });
 
+  it('drives a transitional virtio-net (1af4:1000) through its modern interface', async () => {
+    const { v, e } = virtioBench({ model: { deviceId: 0x1000 } });
+    expect(v.device.config.deviceId).toBe(0x1000);
+    expect(v.driver).toBe('virtio-net');
+    expect(send(e, numbered(3, 64, v.mac, e.mac))).toBe(3);
+    let got: Uint8Array[] = [];
+    for (let i = 0; i < 50 && got.length < 3; i++) {
+      got = got.concat(take(v));
+      await tick();
+    }
+    expect(got).toHaveLength(3);
+  });
+
   it('refuses a device that is not virtio-net, naming what it is', () => {
     const kernel = trackKernel(new FakeKernel());
     kernel.addDevice('0000:00:02.0', new EduModel());

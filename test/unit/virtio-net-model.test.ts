@@ -19,6 +19,7 @@ import {
   VIRTIO_CONFIG_S_FEATURES_OK,
   VIRTIO_CONFIG_S_NEEDS_RESET,
   VIRTIO_F_ACCESS_PLATFORM,
+  VIRTIO_F_RING_RESET,
   VIRTIO_F_VERSION_1,
   VIRTIO_MSI_NO_VECTOR,
   VIRTIO_NET_F_CSUM,
@@ -42,12 +43,14 @@ import {
   VIRTIO_PCI_COMMON_Q_ENABLE,
   VIRTIO_PCI_COMMON_Q_MSIX,
   VIRTIO_PCI_COMMON_Q_NOFF,
+  VIRTIO_PCI_COMMON_Q_RESET,
   VIRTIO_PCI_COMMON_Q_SELECT,
   VIRTIO_PCI_COMMON_Q_SIZE,
   VIRTIO_PCI_COMMON_Q_USEDLO,
   VIRTIO_PCI_COMMON_STATUS,
   VIRTIO_PCI_NOTIFY_CAP_MULT,
   VIRTIO_RING_F_EVENT_IDX,
+  VRING_DESC_F_INDIRECT,
   VRING_DESC_F_NEXT,
   VRING_DESC_F_WRITE,
 } from '../../src/uapi/virtio.js';
@@ -766,5 +769,54 @@ describe('virtio-net model: control queue', () => {
     ctrl.kick();
     expect(b.model.errors).toEqual([expect.stringMatching(/ctrl missing headers/)]);
     expect(b.model.status & VIRTIO_CONFIG_S_NEEDS_RESET).toBeTruthy();
+  });
+});
+
+describe('virtio-net model: more of the ring and the function', () => {
+  it('takes an indirect descriptor table (INDIRECT_DESC)', () => {
+    const b = running();
+    const f = frame(70);
+    // Table of two descriptors in buffer 4: header (buffer 5) then frame (buffer 6).
+    const table = new DataView(b.tx.mem.buffer, b.tx.bufs + 4 * 2048, 32);
+    table.setBigUint64(0, BigInt(b.tx.buf(5)), true);
+    table.setUint32(8, 12, true);
+    table.setUint16(12, VRING_DESC_F_NEXT, true);
+    table.setUint16(14, 1, true);
+    table.setBigUint64(16, BigInt(b.tx.buf(6)), true);
+    table.setUint32(24, f.length, true);
+    b.tx.bytes(6, f.length).set(f);
+    b.tx.setDesc(3, b.tx.buf(4), 32, VRING_DESC_F_INDIRECT);
+    b.tx.publish(3);
+    b.tx.kick();
+    expect(b.tap.frames).toEqual([f]);
+    expect(b.tx.usedElem(0)).toEqual({ id: 3, len: 0 });
+  });
+
+  it('clearing Bus Master disables the device and clears DRIVER_OK (QEMU); kicks then do nothing, and nothing faults', () => {
+    const b = running();
+    b.dev.config.setBusMaster(false);
+    expect(b.model.status & VIRTIO_CONFIG_S_DRIVER_OK).toBe(0);
+    postTx(b.tx, 0, frame(60));
+    b.tx.kick();
+    expect(b.tx.usedIdx).toBe(0);
+    b.dev.config.setBusMaster(true);
+    b.tx.kick();
+    expect(b.tx.usedIdx).toBe(0); // DRIVER_OK stays clear: the transmit path waits for it
+    expect(b.kernel.faults).toEqual([]);
+    expect(b.model.errors).toEqual([]);
+  });
+
+  it('queue_reset: the queue back to its reset state, its addresses still readable', () => {
+    const b = running(BASIC | bit(VIRTIO_F_RING_RESET));
+    postTx(b.tx, 0, frame(60));
+    b.tx.kick();
+    b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_SELECT, 1);
+    b.bar.write16(COMMON + VIRTIO_PCI_COMMON_Q_RESET, 1);
+    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_RESET)).toBe(0); // done within the write
+    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_ENABLE)).toBe(0);
+    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_SIZE)).toBe(256);
+    expect(b.bar.read16(COMMON + VIRTIO_PCI_COMMON_Q_MSIX)).toBe(VIRTIO_MSI_NO_VECTOR);
+    expect(b.bar.read32(COMMON + VIRTIO_PCI_COMMON_Q_DESCLO)).toBe(b.tx.mem.iova % 2 ** 32);
+    expect(b.model.errors).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
  * The 82574's statistics registers (§10.2, clear on read), accumulated into running totals.
  */
 import type { Region } from '../../model/region.js';
-import * as R from './regs.js';
+import * as R from '../../hw/e82574.js';
 
 /**
  * The 82574's own counters, accumulated since the port opened (register names in brackets).

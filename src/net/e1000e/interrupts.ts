@@ -9,7 +9,7 @@ import type { InterruptSet, InterruptVector } from '../../model/interrupts.js';
 import type { Region } from '../../model/region.js';
 import type { InterruptChoice } from '../port.js';
 import { netError } from '../errors.js';
-import * as R from './regs.js';
+import * as R from '../../hw/e82574.js';
 
 /** What enableE1000eInterrupts set up. */
 export interface E1000eInterrupts {

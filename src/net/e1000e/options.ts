@@ -4,7 +4,7 @@
 import type { Device } from '../../model/device.js';
 import { netError } from '../errors.js';
 import type { PacketPool } from '../pool.js';
-import * as R from './regs.js';
+import * as R from '../../hw/e82574.js';
 
 const MAX_RING = 4096;
 const RX_BUFFER_SIZES = [256, 512, 1024, 2048, 4096, 8192, 16384];

@@ -24,7 +24,7 @@ import type { InterruptChoice, PortOptions } from '../port.js';
 import { emptyHwStats, readHwCounters, type E1000eHwStats } from './counters.js';
 import { armRx, disarmRx, enableE1000eInterrupts, type InterruptHandlers } from './interrupts.js';
 import { checkRing, isE1000e, rxBufferSize, unsupported } from './options.js';
-import * as R from './regs.js';
+import * as R from '../../hw/e82574.js';
 import { initReceive, initTransmit, quiesce, rctl, readMac, resetAndLink, restartAutoNegotiation } from './setup.js';
 
 const ETH_HEADER = 14;

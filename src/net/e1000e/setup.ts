@@ -6,7 +6,7 @@
 import type { Device } from '../../model/device.js';
 import type { Region } from '../../model/region.js';
 import { netError } from '../errors.js';
-import * as R from './regs.js';
+import * as R from '../../hw/e82574.js';
 
 /** Sleeps the thread for `ms` without spinning (the datasheet's short waits during init). */
 function sleepSync(ms: number): void {

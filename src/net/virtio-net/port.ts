@@ -115,6 +115,9 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
       const txIndex = virtioNetTxQueue(0);
       this.rxSize = askedRx ?? t.queueMaxSize(rxIndex);
       this.txSize = askedTx ?? t.queueMaxSize(txIndex);
+      // Sizes the device does not offer fail here, before any memory is allocated.
+      this.#checkOffer(rxIndex, this.rxSize);
+      this.#checkOffer(txIndex, this.txSize);
       pool ??= PacketPool.create(device, { count: options.poolSize ?? 2 * (this.rxSize + this.txSize), bufferSize, headroom: HDR });
       this.pool = pool;
       if (pool.available < this.rxSize)
@@ -123,12 +126,11 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
           hint: 'give the pool more buffers than the rings of every port sharing it hold, plus what the app keeps',
         });
       this.#hdr = new HeaderViews(pool);
-      const on = enableVirtioInterrupts(device, t, interrupts, () => this.#onConfigInterrupt(), () => this.onRxInterrupt());
+      const on = enableVirtioInterrupts(device, t, interrupts, () => this.#onConfigInterrupt(), () => this.#onRxVector());
       irq = on.set;
       this.#irq = irq;
       this.interruptKind = on.kind;
       this.rxVector = on.rx;
-      // Sizes larger than the device offers fail here, before any memory is given to it.
       const rxq = (this.#rxq = this.#queue(rxIndex, this.rxSize, eventIdx, on.kind === 'msix' ? RX_VECTOR : VIRTIO_MSI_NO_VECTOR));
       this.#txq = this.#queue(txIndex, this.txSize, eventIdx, VIRTIO_MSI_NO_VECTOR);
       this.#rxLens = new Uint32Array(this.rxSize);
@@ -167,14 +169,18 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
     }
   }
 
-  /** One queue: memory, setup in the device, and its notifier. */
-  #queue(index: number, size: number, eventIdx: boolean, vector: number): SplitQueue {
+  /** ERR_VFIO_VIRTIO_QUEUE_SIZE unless queue `index` exists and offers `size` entries. */
+  #checkOffer(index: number, size: number): void {
     const max = this.transport.queueMaxSize(index);
     if (max === 0 || size > max)
       throw virtioError('ERR_VFIO_VIRTIO_QUEUE_SIZE', 'VirtioNetPort.open', max === 0 ? `the device has no queue ${index}` : `queue ${index} (${index % 2 ? 'transmit' : 'receive'}): ${size} entries asked, the device offers at most ${max}`, {
         device: this.address,
         ...(max > 0 && { hint: `ask for rxDescriptors/txDescriptors up to ${max} (QEMU: the device's rx_queue_size/tx_queue_size, up to 1024, raise it)` }),
       });
+  }
+
+  /** One queue: memory, setup in the device (which checks the size again), and its notifier. */
+  #queue(index: number, size: number, eventIdx: boolean, vector: number): SplitQueue {
     const q = SplitQueue.allocate(this.device, size, eventIdx);
     try {
       const n = this.transport.setupQueue(index, { size, desc: q.descIova, avail: q.availIova, used: q.usedIova, vector });
@@ -229,6 +235,18 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
       txNotifications: tx?.notifications ?? 0,
       configInterrupts: this.#configInterrupts,
     };
+  }
+
+  /**
+   * A receive interrupt: asks for no more (as NAPI does: the app polls from here on, and
+   * waitRx asks again before it sleeps), then wakes the waiter. Without this, used_event
+   * would stay where waitRx put it and the device would interrupt again when its index
+   * wrapped round to it.
+   */
+  #onRxVector(): void {
+    if (this.closed) return;
+    this.#rxq?.disableInterrupts();
+    this.onRxInterrupt();
   }
 
   // ---- configuration changes -------------------------------------------------------------

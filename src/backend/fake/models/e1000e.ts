@@ -7,8 +7,8 @@ import { Receiver } from './e1000e/receive.js';
 import { RegisterFile } from './e1000e/register-file.js';
 import {
   CLEAR_ON_READ, CLEAR_ON_READ_64, CTRL, CTRL_EXT, CTRL_FD, CTRL_GIO_MASTER_DISABLE, CTRL_RST, CTRL_SLU, CTRL_SPD_1000, CTRL_SWDPIN0, CTRL_SWDPIN2, EEC,
-  EEC_AUTO_RD, EEC_PRES, EERD, EERD_DONE, ICR, ICS, IMC, IMS, ITR, MDIC, MMIO_SIZE, MPC, MSIX_PBA, MSIX_VECTORS, PBA, RA, RADV, RAH_AV, RCTL, RCTL_EN,
-  RDBAL, RDH, RDLEN, RDT, RDTR, RFCTL, RFCTL_EXTEN, RXCSUM, RXDCTL, STATUS, STATUS_ASDV_1000, STATUS_FD, STATUS_GIO_MASTER_ENABLE, STATUS_LU,
+  EEC_AUTO_RD, EEC_PRES, EERD, EERD_DONE, ICR, ICS, IMC, IMS, ITR, MDIC, MMIO_SIZE, MPC, MSIX_PBA, MSIX_VECTORS, PBA, RAL0, RADV, RAH_AV, RCTL, RCTL_EN,
+  RDBAL0, RDH0, RDLEN0, RDT0, RDTR, RFCTL, RFCTL_EXTEN, RXCSUM, RXDCTL, STATUS, STATUS_ASDV_1000, STATUS_FD, STATUS_GIO_MASTER_ENABLE, STATUS_LU,
   STATUS_SPEED_1000, TADV, TARC0, TARC1, TARC_ENABLE, TCTL, TDBAL, TDH, TDLEN, TDT, TIDV, TIPG,
 } from './e1000e/regs.js';
 import { Transmitter } from './e1000e/transmit.js';
@@ -50,7 +50,7 @@ export function parseMac(text: string): Uint8Array {
  *    written back when RS is set. Frames from the hub are written to the receive ring,
  *    spanning descriptors when larger than the buffer (RCTL.BSIZE/BSEX), DD/EOP/length
  *    written back; a frame that does not fit in the free descriptors waits in the hub
- *    (QEMU's net queue) until RDT moves.
+ *    (QEMU's net queue) until RDT0 moves.
  *  - Interrupts: ICR/ICS/IMS/IMC with QEMU's edge logic for MSI (a cause already signalled
  *    signals again only once ICR was cleared), MSI-X through IVAR with EIAC auto-clear and
  *    auto-mask, INTx as a level. No throttling (ITR/EITR) and no delay timers.
@@ -155,8 +155,8 @@ export class E1000eModel implements DeviceModel, EthernetPort {
 
   #resetStationAddress(): void {
     const m = this.mac;
-    this.#regs.w(RA, (m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24)) >>> 0);
-    this.#regs.w(RA + 4, (m[4]! | (m[5]! << 8) | RAH_AV) >>> 0);
+    this.#regs.w(RAL0, (m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24)) >>> 0);
+    this.#regs.w(RAL0 + 4, (m[4]! | (m[5]! << 8) | RAH_AV) >>> 0);
   }
 
   dispose(): void {
@@ -292,16 +292,16 @@ export class E1000eModel implements DeviceModel, EthernetPort {
       case TCTL:
         regs.w(TCTL, v);
         return this.#tx.run(this.#bus);
-      case RDBAL:
+      case RDBAL0:
       case TDBAL:
         regs.w(off, v & ~0xf);
         return;
-      case RDLEN:
+      case RDLEN0:
       case TDLEN:
-        if (v & 0x7f || v > 0xfff80) this.#error(`${off === RDLEN ? 'RDLEN' : 'TDLEN'} = ${v}: not a multiple of 128 bytes below 1 MiB; the low bits are ignored`);
+        if (v & 0x7f || v > 0xfff80) this.#error(`${off === RDLEN0 ? 'RDLEN0' : 'TDLEN'} = ${v}: not a multiple of 128 bytes below 1 MiB; the low bits are ignored`);
         regs.w(off, v & 0xfff80);
         return;
-      case RDH:
+      case RDH0:
       case TDH:
       case RDTR:
       case RADV:
@@ -309,8 +309,8 @@ export class E1000eModel implements DeviceModel, EthernetPort {
       case TADV:
         regs.w(off, v & 0xffff);
         return;
-      case RDT:
-        regs.w(RDT, v & 0xffff);
+      case RDT0:
+        regs.w(RDT0, v & 0xffff);
         this.#link?.ready(this);
         return;
       case TDT:

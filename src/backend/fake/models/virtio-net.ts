@@ -215,6 +215,7 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
 
   /** device_status as the device holds it. */
   get status(): number {
+    this.#t.syncBusMaster();
     return this.#t.status;
   }
 
@@ -370,10 +371,10 @@ export class VirtioNetModel implements DeviceModel, EthernetPort {
 
   // ---- the wire ------------------------------------------------------------------
 
-  /** QEMU's virtio_net_can_receive: DRIVER_OK, the receive queue set up (and Bus Master, for the DMA). */
+  /** QEMU's virtio_net_can_receive: DRIVER_OK, the receive queue set up, the device not disabled (Bus Master). */
   canReceive(): boolean {
     const t = this.#t;
-    return t.running && t.queues[virtioNetRxQueue(0)]!.ready && t.bus?.busMaster === true;
+    return t.running && t.queues[virtioNetRxQueue(0)]!.ready;
   }
 
   receiveFrame(frame: Uint8Array): boolean {

@@ -1,6 +1,6 @@
 import type { RegisterFile } from './register-file.js';
 import {
-  CTRL_EXT, CTRL_EXT_EIAME, CTRL_EXT_IAME, EIAC, IAM, ICR, ICR_ASSERTED, ICR_OTHER, ICR_OTHER_CAUSES, ICR_RXQ0, ICR_RXQ1, ICR_TXQ0, ICR_TXQ1,
+  CTRL_EXT, CTRL_EXT_EIAME, CTRL_EXT_IAME, EIAC, IAM, ICR, ICR_INT_ASSERTED, ICR_OTHER, ICR_OTHER_CAUSES, ICR_RXQ0, ICR_RXQ1, ICR_TXQ0, ICR_TXQ1,
   IMS, IMS_VALID, ITR, IVAR, IVAR_VALID, MSIX_VECTORS,
 } from './regs.js';
 
@@ -65,7 +65,7 @@ export class Interrupts {
     const regs = this.#regs;
     const ret = regs.r(ICR);
     if (regs.r(IMS) === 0) regs.w(ICR, 0);
-    if (regs.r(ICR) & ICR_ASSERTED && regs.r(CTRL_EXT) & CTRL_EXT_IAME) {
+    if (regs.r(ICR) & ICR_INT_ASSERTED && regs.r(CTRL_EXT) & CTRL_EXT_IAME) {
       regs.w(ICR, 0);
       regs.w(IMS, regs.r(IMS) & ~regs.r(IAM));
     }
@@ -76,7 +76,7 @@ export class Interrupts {
   /** Write 1s to clear; clearing Other clears the causes it stands for. */
   writeIcr(v: number): void {
     const regs = this.#regs;
-    if (regs.r(ICR) & ICR_ASSERTED && regs.r(CTRL_EXT) & CTRL_EXT_IAME) regs.w(IMS, regs.r(IMS) & ~regs.r(IAM));
+    if (regs.r(ICR) & ICR_INT_ASSERTED && regs.r(CTRL_EXT) & CTRL_EXT_IAME) regs.w(IMS, regs.r(IMS) & ~regs.r(IAM));
     let icr = regs.r(ICR) & ~v;
     if (v & ICR_OTHER) icr &= ~ICR_OTHER_CAUSES;
     regs.w(ICR, icr);
@@ -105,8 +105,8 @@ export class Interrupts {
     const regs = this.#regs;
     const msix = this.msix();
     if (msix && regs.r(ICR) & ICR_OTHER_CAUSES) regs.w(ICR, regs.r(ICR) | ICR_OTHER);
-    let icr = regs.r(ICR) & ~ICR_ASSERTED;
-    if (icr) icr |= ICR_ASSERTED;
+    let icr = regs.r(ICR) & ~ICR_INT_ASSERTED;
+    if (icr) icr |= ICR_INT_ASSERTED;
     regs.w(ICR, icr);
     const pending = (regs.r(IMS) & regs.r(ICR)) !== 0;
     if (!pending) {
@@ -115,7 +115,7 @@ export class Interrupts {
       return;
     }
     // QEMU's edge logic: only causes not signalled since ICR last cleared signal again.
-    let causes = regs.r(ICR) & regs.r(IMS) & ~ICR_ASSERTED;
+    let causes = regs.r(ICR) & regs.r(IMS) & ~ICR_INT_ASSERTED;
     this.#msiPending &= causes;
     causes ^= this.#msiPending;
     if (causes === 0) return;

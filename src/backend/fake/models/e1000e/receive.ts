@@ -1,8 +1,8 @@
 import type { Interrupts } from './interrupts.js';
 import type { RegisterFile } from './register-file.js';
 import {
-  BPRC, GORCL, GPRC, ICR_RXDMT0, ICR_RXO, ICR_RXQ0, ICR_RXT0, MPRC, MTA, PRC64, RA, RAH_AV, RCTL, RCTL_BAM, RCTL_BSEX, RCTL_EN, RCTL_LPE, RCTL_MPE,
-  RCTL_SBP, RCTL_SECRC, RCTL_UPE, RDBAH, RDBAL, RDH, RDLEN, RDT, ROC, RUC, RXD_STAT_DD, RXD_STAT_EOP, STATUS, STATUS_LU, TORL, TPR,
+  BPRC, GORCL, GPRC, ICR_RXDMT0, ICR_RXO, ICR_RXQ0, ICR_RXT0, MPRC, MTA, PRC64, RAL0, RAH_AV, RCTL, RCTL_BAM, RCTL_BSEX, RCTL_EN, RCTL_LPE, RCTL_MPE,
+  RCTL_SBP, RCTL_SECRC, RCTL_UPE, RDBAH0, RDBAL0, RDH0, RDLEN0, RDT0, ROC, RUC, RXD_STAT_DD, RXD_STAT_EOP, STATUS, STATUS_LU, TORL, TPR,
 } from './regs.js';
 import { descriptorAt, isBroadcast, readDescriptor, type Dma } from './ring.js';
 
@@ -33,12 +33,12 @@ export class Receiver {
   /** QEMU's e1000e_can_receive: link up, receiver on, bus master, a free descriptor. */
   canReceive(bus: ReceiveBus | null): boolean {
     const regs = this.#regs;
-    return (regs.r(STATUS) & STATUS_LU) !== 0 && (regs.r(RCTL) & RCTL_EN) !== 0 && bus?.busMaster === true && regs.r(RDLEN) > 0 && this.#free() > 0;
+    return (regs.r(STATUS) & STATUS_LU) !== 0 && (regs.r(RCTL) & RCTL_EN) !== 0 && bus?.busMaster === true && regs.r(RDLEN0) > 0 && this.#free() > 0;
   }
 
   /**
    * True when the frame was taken or dropped by the device; false when it could not
-   * take it now (the hub keeps it until RDT moves, like QEMU's net queue).
+   * take it now (the hub keeps it until RDT0 moves, like QEMU's net queue).
    */
   receive(bus: ReceiveBus | null, input: Uint8Array): boolean {
     if (!bus || !this.canReceive(bus)) return false;
@@ -72,7 +72,7 @@ export class Receiver {
     if (isBroadcast(frame)) regs.inc(BPRC);
     else if (frame[0]! & 1) regs.inc(MPRC);
     const shift = ((rctl >>> 8) & 3) + 1 + 4;
-    const threshold = this.#free() === regs.r(RDLEN) >>> shift;
+    const threshold = this.#free() === regs.r(RDLEN0) >>> shift;
     this.#irq.setCause(this.#irq.msix() ? ICR_RXQ0 : ICR_RXT0 | (threshold ? ICR_RXDMT0 : 0));
     return true;
   }
@@ -85,9 +85,9 @@ export class Receiver {
   }
 
   #free(): number {
-    const count = this.#regs.r(RDLEN) / 16;
-    const h = this.#regs.r(RDH);
-    const t = this.#regs.r(RDT);
+    const count = this.#regs.r(RDLEN0) / 16;
+    const h = this.#regs.r(RDH0);
+    const t = this.#regs.r(RDT0);
     if (t >= count) return 0;
     return h <= t ? t - h : count + t - h;
   }
@@ -103,9 +103,9 @@ export class Receiver {
       return true;
     }
     for (let i = 0; i < 16; i++) {
-      const high = regs.r(RA + i * 8 + 4);
+      const high = regs.r(RAL0 + i * 8 + 4);
       if (!(high & RAH_AV)) continue;
-      const low = regs.r(RA + i * 8);
+      const low = regs.r(RAL0 + i * 8);
       if (
         frame[0] === (low & 0xff) && frame[1] === ((low >>> 8) & 0xff) && frame[2] === ((low >>> 16) & 0xff) && frame[3] === low >>> 24 &&
         frame[4] === (high & 0xff) && frame[5] === ((high >>> 8) & 0xff)
@@ -119,17 +119,17 @@ export class Receiver {
 
   #writeToRing(bus: Dma, frame: Uint8Array, total: number, bufSize: number, fcs: number): void {
     const regs = this.#regs;
-    const count = regs.r(RDLEN) / 16;
-    const base = regs.r(RDBAH) * 2 ** 32 + regs.r(RDBAL);
+    const count = regs.r(RDLEN0) / 16;
+    const base = regs.r(RDBAH0) * 2 ** 32 + regs.r(RDBAL0);
     const size = frame.length;
     let offset = 0;
     do {
-      const head = regs.r(RDH);
-      const tail = regs.r(RDT);
+      const head = regs.r(RDH0);
+      const tail = regs.r(RDT0);
       if (head === tail || tail >= count) return; // QEMU stops mid-frame too
       if (head >= count) {
-        this.#report(`RDH ${head} is beyond the ${count}-descriptor ring; starting over at 0`);
-        regs.w(RDH, 0);
+        this.#report(`RDH0 ${head} is beyond the ${count}-descriptor ring; starting over at 0`);
+        regs.w(RDH0, 0);
         continue;
       }
       const at = descriptorAt(base, head);
@@ -157,7 +157,7 @@ export class Receiver {
       w.setUint16(0, written, true);
       w.setUint8(4, RXD_STAT_DD | (last ? RXD_STAT_EOP : 0));
       if (!bus.dmaWrite(at + 8, wb)) this.#report(`receive descriptor ${head}: write-back faulted`);
-      regs.w(RDH, head + 1 >= count ? 0 : head + 1);
+      regs.w(RDH0, head + 1 >= count ? 0 : head + 1);
     } while (offset < total);
   }
 }

@@ -2,12 +2,16 @@ import type { Interrupts } from './interrupts.js';
 import type { RegisterFile } from './register-file.js';
 import {
   BPTC, GOTCH, GOTCL, GPTC, ICR_TXDW, ICR_TXQ0, ICR_TXQE, IVAR, IVAR_TX_INT_EVERY_WB, MPTC, PTC64, TARC0, TARC_ENABLE, TCTL, TCTL_EN, TDBAH, TDBAL,
-  TDH, TDLEN, TDT, TOTH, TOTL, TPT, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_RS, TXD_DTYP_D, TXD_STAT_DD,
+  TDH, TDLEN, TDT, TOTH, TOTL, TPT, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_RS, TXD_CMD_SHIFT, TXD_DTYP_D, TXD_STAT_DD,
 } from './regs.js';
 import { descriptorAt, isBroadcast, readDescriptor, type Dma } from './ring.js';
 
 const MAX_TX_FRAGMENTS = 64;
 const MAX_TX_FRAME = 65536;
+// TXD_CMD's bits as they sit in the descriptor's second dword.
+const CMD_EOP = TXD_CMD_EOP << TXD_CMD_SHIFT;
+const CMD_RS = TXD_CMD_RS << TXD_CMD_SHIFT;
+const CMD_DEXT = TXD_CMD_DEXT << TXD_CMD_SHIFT;
 
 /**
  * The legacy transmit ring: from TDH to TDT, descriptors and their buffers are read
@@ -54,7 +58,7 @@ export class Transmitter {
       const lower = d.getUint32(8, true);
       const upper = d.getUint32(12, true);
       this.#descriptor(bus, d.getUint32(0, true) + d.getUint32(4, true) * 2 ** 32, lower, head);
-      if (lower & TXD_CMD_RS || regs.r(IVAR) & IVAR_TX_INT_EVERY_WB) {
+      if (lower & CMD_RS || regs.r(IVAR) & IVAR_TX_INT_EVERY_WB) {
         const wb = new Uint8Array(4);
         new DataView(wb.buffer).setUint32(0, (upper | TXD_STAT_DD) >>> 0, true);
         if (!bus.dmaWrite(at + 12, wb)) this.#report(`transmit descriptor ${head}: status write-back faulted`);
@@ -66,8 +70,8 @@ export class Transmitter {
   }
 
   #descriptor(bus: Dma, addr: number, lower: number, index: number): void {
-    const dtype = lower & (TXD_CMD_DEXT | TXD_DTYP_D);
-    if (dtype === TXD_CMD_DEXT) {
+    const dtype = lower & (CMD_DEXT | TXD_DTYP_D);
+    if (dtype === CMD_DEXT) {
       this.#report(`transmit descriptor ${index}: context descriptors are not modelled (ignored)`);
       return;
     }
@@ -88,7 +92,7 @@ export class Transmitter {
         }
       }
     }
-    if (!(lower & TXD_CMD_EOP)) return;
+    if (!(lower & CMD_EOP)) return;
     if (!tx.skip) {
       if (tx.size < 14) this.#report(`transmit descriptor ${index}: a ${tx.size}-byte frame has no Ethernet header; dropped`);
       else this.#send(tx.frags.length === 1 ? tx.frags[0]! : concat(tx.frags, tx.size));

@@ -135,7 +135,7 @@ export class CommonConfig {
       case VIRTIO_PCI_COMMON_Q_USEDHI:
         return hi(q?.used);
       case VIRTIO_PCI_COMMON_Q_RESET:
-        return q?.resetPending ? 1 : 0;
+        return 0; // QEMU resets the queue within the write: never seen in progress
       default:
         return 0;
     }

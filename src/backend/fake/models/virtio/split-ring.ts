@@ -68,8 +68,6 @@ export class DeviceQueue {
   used = 0;
   /** queue_enable as the driver sees it. */
   enabled = false;
-  /** queue_reset (RING_RESET). */
-  resetPending = false;
   /** queue_msix_vector. */
   vector = VIRTIO_MSI_NO_VECTOR;
   /** The addresses in use since queue_enable was written (QEMU: vring.desc/avail/used); 0 = not set up. */
@@ -88,10 +86,17 @@ export class DeviceQueue {
 
   /** Back to the state after device reset. */
   reset(): void {
-    this.size = this.maxSize;
+    this.resetRing();
     this.desc = this.avail = this.used = 0;
+  }
+
+  /**
+   * queue_reset (QEMU's virtio_queue_reset, synchronous): the ring, its indices, size and
+   * vector as after reset, disabled; the addresses the driver wrote still read back.
+   */
+  resetRing(): void {
+    this.size = this.maxSize;
     this.enabled = false;
-    this.resetPending = false;
     this.vector = VIRTIO_MSI_NO_VECTOR;
     this.ring = { desc: 0, avail: 0, used: 0 };
     this.lastAvail = this.usedIdx = this.signalledUsed = 0;
@@ -107,7 +112,6 @@ export class DeviceQueue {
   enable(): void {
     this.ring = { desc: this.desc, avail: this.avail, used: this.used };
     this.enabled = true;
-    this.resetPending = false;
   }
 
   // ---- guest memory --------------------------------------------------------------

@@ -72,6 +72,8 @@ export class VirtioPciDevice implements CommonHost {
   /** QEMU's vdev->broken: after a virtio_error the queues are dead until reset. */
   broken = false;
   #bus: DeviceBus | null = null;
+  /** Bus Master as last seen (see syncBusMaster). */
+  #master = false;
   readonly #type: VirtioDeviceType;
   readonly #report: (message: string) => void;
 
@@ -101,9 +103,22 @@ export class VirtioPciDevice implements CommonHost {
     return (this.driverFeatures & bit(feature)) !== 0n;
   }
 
-  /** DRIVER_OK is set and no error stopped the device. */
+  /** DRIVER_OK is set, no error stopped the device, and it may master the bus. */
   get running(): boolean {
-    return (this.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0 && !this.broken;
+    return this.syncBusMaster() && (this.status & VIRTIO_CONFIG_S_DRIVER_OK) !== 0 && !this.broken;
+  }
+
+  /**
+   * QEMU's virtio_write_config: clearing Bus Master disables the device (no queue work) and
+   * clears DRIVER_OK; setting it again enables the device (DRIVER_OK stays clear). The fake
+   * kernel does not tell models about config writes, so the change is noticed at the device's
+   * next access or frame. Returns whether Bus Master is on.
+   */
+  syncBusMaster(): boolean {
+    const now = this.#bus?.busMaster === true;
+    if (this.#master && !now) this.status &= ~VIRTIO_CONFIG_S_DRIVER_OK;
+    this.#master = now;
+    return now;
   }
 
   // ---- reset ---------------------------------------------------------------------
@@ -176,15 +191,10 @@ export class VirtioPciDevice implements CommonHost {
     return true;
   }
 
+  /** queue_reset = 1: QEMU resets the queue whether or not RING_RESET was negotiated. */
   resetQueue(index: number): void {
-    if (!this.has(VIRTIO_F_RING_RESET)) {
-      this.report(`queue_reset for queue ${index} without RING_RESET negotiated: ignored`);
-      return;
-    }
-    const q = this.queues[index]!;
-    q.reset();
-    q.resetPending = true;
-    q.eventIdx = this.has(VIRTIO_RING_F_EVENT_IDX);
+    if (!this.has(VIRTIO_F_RING_RESET)) this.report(`queue_reset for queue ${index} without RING_RESET negotiated (QEMU resets it anyway)`);
+    this.queues[index]!.resetRing();
   }
 
   // ---- errors --------------------------------------------------------------------
@@ -254,6 +264,7 @@ export class VirtioPciDevice implements CommonHost {
   // ---- BAR4 ----------------------------------------------------------------------
 
   read(offset: number, width: number): number {
+    this.syncBusMaster();
     const page = Math.floor(offset / STRUCTURE_SIZE) * STRUCTURE_SIZE;
     const at = offset - page;
     switch (page) {
@@ -279,6 +290,7 @@ export class VirtioPciDevice implements CommonHost {
   }
 
   write(offset: number, width: number, value: number): void {
+    const master = this.syncBusMaster();
     const page = Math.floor(offset / STRUCTURE_SIZE) * STRUCTURE_SIZE;
     const at = offset - page;
     switch (page) {
@@ -295,7 +307,7 @@ export class VirtioPciDevice implements CommonHost {
           this.report(`notify for queue ${index}: the device has ${this.queues.length} queues`);
           return;
         }
-        if (!q.ready || this.broken) return;
+        if (!q.ready || this.broken || !master) return; // QEMU: a disabled device pops nothing
         this.#guard(() => this.#type.notify(index));
         return;
       }

@@ -1,8 +1,10 @@
 /**
- * Intel 82574 (e1000e) registers and descriptor layouts used by the driver (port.ts), named as
+ * Intel 82574 (e1000e) registers and descriptor layouts, named as
  * in the Intel 82574 GbE Controller Family Datasheet. Section numbers refer to that
  * datasheet: chapter 10 (Programming Interface) for registers, chapter 7 (Inline
- * Functions) for descriptors. All registers are 32 bits wide, in BAR0 (128 KiB).
+ * Functions) for descriptors. All registers are 32 bits wide, in BAR0 (128 KiB). One table for
+ * both sides: the driver (src/net/e1000e) and the fake kernel's model of the NIC
+ * (src/backend/fake/models/e1000e) read the same facts.
  *
  * Registers are cited by their group's section (§10.2.2 general, §10.2.4 interrupts, §10.2.5
  * receive, §10.2.6 transmit), with the register's own subsection where it is well known.
@@ -275,3 +277,50 @@ export function rctlBufferSize(size: number): number | undefined {
       return undefined;
   }
 }
+
+// ---- What the fake kernel's model needs besides (QEMU 7.2's emulation) -----------------
+
+/** BAR0, the registers (QEMU: E1000E_MMIO_SIZE). */
+export const MMIO_SIZE = 128 * 1024;
+/** MSI-X vectors in BAR3: RXQ0, RXQ1, TXQ0, TXQ1 and Other, as in QEMU. */
+export const MSIX_VECTORS = 5;
+/** The pending-bit array's offset in BAR3, after the table. */
+export const MSIX_PBA = 0x2000;
+/** Packet Buffer Allocation (§10.2.2). */
+export const PBA = 0x1000;
+/** Receive Descriptor Control (§10.2.5). */
+export const RXDCTL = 0x2828;
+/** Transmit Arbitration Count, queue 1 (§10.2.6). */
+export const TARC1 = 0x3940;
+// Statistics by frame size (§10.2.8).
+export const PRC64 = 0x405c;
+export const PRC127 = 0x4060;
+export const PRC255 = 0x4064;
+export const PRC511 = 0x4068;
+export const PRC1023 = 0x406c;
+export const PRC1522 = 0x4070;
+export const PTC64 = 0x40d8;
+export const PTC127 = 0x40dc;
+export const PTC255 = 0x40e0;
+export const PTC511 = 0x40e4;
+export const PTC1023 = 0x40e8;
+export const PTC1522 = 0x40ec;
+export const MPTC = 0x40f0;
+export const BPTC = 0x40f4;
+export const CTRL_SPD_1000 = 2 << 8;
+export const CTRL_SWDPIN0 = 1 << 18;
+export const CTRL_SWDPIN2 = 1 << 20;
+export const STATUS_SPEED_1000 = 2 << 6;
+export const STATUS_ASDV_1000 = 2 << 8;
+export const STATUS_GIO_MASTER_ENABLE = 1 << 19;
+export const EEC_PRES = 1 << 8;
+export const MDIC_INT_EN = 1 << 29;
+export const ICR_SRPD = 1 << 16;
+export const ICR_ACK = 1 << 17;
+export const ICR_MNG = 1 << 18;
+/** The causes QEMU signals on the "Other" MSI-X vector. */
+export const ICR_OTHER_CAUSES = ICR_LSC | ICR_RXO | ICR_MDAC | ICR_SRPD | ICR_ACK | ICR_MNG;
+/** Where TXD_CMD sits in a transmit descriptor's second dword (length | cso << 16 | cmd << 24). */
+export const TXD_CMD_SHIFT = 24;
+/** DTYP's "data descriptor" bit in that dword (the extended descriptors' type field). */
+export const TXD_DTYP_D = 1 << 20;
