@@ -7,7 +7,7 @@
  * drivers without copying.
  * e1000e pktgen → virtio capture and virtio pktgen → e1000e capture move 10,000 frames of
  * mixed sizes 60-1514 each way, intact and in order; the forwarder passes 10,000 each way
- * between them; the link is read from the device's status; closing and reopening the virtio
+ * between them; the link goes down and up through QEMU's monitor (the harness's set_link hook); closing and reopening the virtio
  * port leaves no fd, pinned page or interrupt vector behind; `vfio info` names the device.
  *
  * QEMU's hub reorders frames when a receiver runs out of buffers while nothing else on the hub
@@ -309,16 +309,41 @@ describe('virtio-net driver on the real kernel', () => {
     expect(pool!.available).toBe(POOL - inRings());
   }, 400_000);
 
-  it('link state: the device reports LINK_UP (VIRTIO_NET_F_STATUS), the port says so and sends', async () => {
-    // QEMU's link can only be changed from its monitor (set_link), which the guest cannot
-    // reach: the down/up path is covered on the fake model (test/unit/net-virtio-*.test.ts).
+  it("link down and up from QEMU's monitor (set_link n1): config interrupts, 'link' events, sending refused while down", async () => {
+    // The harness (qemu.sh, qmp-link.mjs) turns a console line into QMP set_link: the only
+    // way to pull the cable of QEMU's NIC. QEMU then clears or sets VIRTIO_NET_S_LINK_UP and
+    // raises the config interrupt (virtio_net_set_link_status → virtio_notify_config).
     const V = v!;
-    expect(V.linkUp).toBe(true);
-    expect(await V.waitForLink(100)).toBe(true);
-    expect(V.stats().driver.linkChanges).toBeGreaterThanOrEqual(0);
-    expect(sendFrame(V, testFrame(64, e!.mac, V.mac, 9))).toBe(true);
-    expect(await V.flushTx(2000)).toBe(true);
-  });
+    const events: boolean[] = [];
+    const onLink = (up: boolean) => events.push(up);
+    V.on('link', onLink);
+    const before = V.stats();
+    const waitFor = async (up: boolean) => {
+      const deadline = Date.now() + 20_000;
+      while (!events.includes(up) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      expect(V.linkUp).toBe(true);
+      writeFileSync('/dev/console', '\nVFIO_VM_LINK n1 off\n');
+      await waitFor(false);
+      expect(events).toEqual([false]);
+      expect(V.linkUp).toBe(false);
+      expect(() => sendFrame(V, testFrame(64, e!.mac, V.mac, 9))).toThrow(expect.objectContaining({ code: 'ERR_VFIO_NET_LINK_DOWN' }));
+      writeFileSync('/dev/console', '\nVFIO_VM_LINK n1 on\n');
+      await waitFor(true);
+      expect(events).toEqual([false, true]);
+      expect(await V.waitForLink(1000)).toBe(true);
+      const after = V.stats();
+      console.log(`virtio guest: link off/on: events ${JSON.stringify(events)}, config interrupts +${after.hw.configInterrupts! - before.hw.configInterrupts!}, link changes +${after.driver.linkChanges - before.driver.linkChanges}`);
+      expect(after.hw.configInterrupts! - before.hw.configInterrupts!).toBeGreaterThanOrEqual(2);
+      expect(after.driver.linkChanges - before.driver.linkChanges).toBe(2);
+      expect(sendFrame(V, testFrame(64, e!.mac, V.mac, 9))).toBe(true);
+      expect(await V.flushTx(2000)).toBe(true);
+    } finally {
+      V.off('link', onLink);
+      if (!V.linkUp) writeFileSync('/dev/console', '\nVFIO_VM_LINK n1 on\n');
+    }
+  }, 60_000);
 
   it('close and reopen, three times: no fd, pinned page or MSI-X vector left behind; the reopened port receives in order', async () => {
     const E = e!;
