@@ -1,12 +1,14 @@
 // The VFIO view of one device, as plain data (`vfio info`): regions, IRQs, PCI
 // capabilities decoded where they matter to a driver (MSI, MSI-X, PCIe, SR-IOV,
-// power management), reset support and the other members of its IOMMU group.
+// power management), reset support and the other members of its IOMMU group; for a virtio
+// function, its device type and offered features (describe-virtio.ts).
 // The device is opened through the object model and closed again.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDevice, type OpenOptions } from '../open.js';
 import type { Device } from '../model/device.js';
 import { regionName } from '../model/region.js';
+import { describeVirtio, virtioCapDetail, type VirtioDescription } from './describe-virtio.js';
 import { groupViability, vfioGroupNode } from '../host/groups.js';
 import { pciId, readPciDevice, sysPath, type SysfsOptions } from '../host/pci.js';
 import { pciClassName } from '../uapi/pci-class.js';
@@ -284,6 +286,8 @@ export interface DeviceDescription {
     /** D3hot→D0 keeps the device's state (No_Soft_Reset): a PM reset resets nothing. */
     readonly noSoftReset: boolean;
   };
+  /** A virtio function's device type and offered features; absent for other devices. */
+  readonly virtio?: VirtioDescription;
 }
 
 const CAP_NAMES: ReadonlyMap<number, string> = new Map([
@@ -526,6 +530,12 @@ export function describeOpenDevice(dev: Device, opts: SysfsOptions = {}): Device
     ext.push({ id: c.id, offset: c.offset, version: c.version, name: EXT_CAP_NAMES.get(c.id) ?? `extended capability ${hex(c.id)}`, ...(detail && { detail }) });
   }
   desc.extendedCapabilities = ext;
+  const virtio = describeVirtio(dev);
+  if (virtio) {
+    desc.virtio = virtio;
+    // Its vendor-specific capabilities are the virtio structures' locations: say which is where.
+    desc.capabilities = caps.map((c) => (c.id === PCI_CAP_ID_VNDR ? { ...c, detail: virtioCapDetail(cfg, c.offset) } : c));
+  }
   return desc;
 }
 

@@ -69,6 +69,26 @@ export function formatDeviceDescription(d: DeviceDescription, style: Style): str
     head('PCIe extended capabilities');
     for (const l of table(d.extendedCapabilities.map((c) => [hex(c.offset), `${c.name} v${c.version ?? 0}`, c.detail ?? '']))) lines.push(`  ${l}`);
   }
+  if (d.virtio) {
+    const v = d.virtio;
+    head('Virtio');
+    lines.push(`  device type ${v.type} (${v.name}), ${v.id} PCI id`);
+    if (v.error) lines.push(`  modern interface: ${style.red(v.error)}`);
+    else {
+      lines.push(`  queues ${v.numQueues}; device status ${v.status}`);
+      lines.push(`  features offered ${v.features}:`);
+      // Wrapped at ~90 columns: a device offers two dozen names.
+      let line = '';
+      for (const n of v.featureNames ?? []) {
+        if (line && line.length + n.length + 1 > 86) {
+          lines.push(`    ${line}`);
+          line = '';
+        }
+        line = line ? `${line} ${n}` : n;
+      }
+      if (line) lines.push(`    ${line}`);
+    }
+  }
   return lines;
 }
 
@@ -80,7 +100,8 @@ export const infoCommand: Command = {
     'Opens the device through VFIO (it must be bound to vfio-pci, its group viable and not',
     'open elsewhere) and shows its regions (size, access, mmap areas, capabilities), its',
     'interrupts (counts, flags), its PCI capabilities (MSI, MSI-X table size, PCIe, SR-IOV),',
-    'whether VFIO can reset it, and the other members of its IOMMU group; then closes it.',
+    'whether VFIO can reset it, and the other members of its IOMMU group; for a virtio',
+    'device, its type and the features it offers (read without resetting it); then closes it.',
     '',
     'ADDR is a PCI address: 0000:03:00.0 (or 03:00.0).',
   ].join('\n'),

@@ -402,6 +402,23 @@ describe('vfio info', () => {
     expect(text).toMatch(/PCI capabilities\n {2}none/);
     expect(text).not.toMatch(/extended capabilities/);
   });
+  it('formats a virtio function: its type, queues, status and the features it offers (as the guest\'s QEMU virtio-net shows them)', () => {
+    const names = ['CTRL_GUEST_OFFLOADS', 'MAC', 'MRG_RXBUF', 'STATUS', 'CTRL_VQ', 'CTRL_RX', 'CTRL_VLAN', 'CTRL_RX_EXTRA', 'GUEST_ANNOUNCE', 'CTRL_MAC_ADDR', 'RING_INDIRECT_DESC', 'RING_EVENT_IDX', 'VERSION_1', 'ACCESS_PLATFORM', 'RING_RESET'];
+    const virtio: DeviceDescription = {
+      ...E1000E,
+      address: '0000:00:04.0',
+      id: '1af4:1041',
+      virtio: { type: 1, name: 'net', id: 'modern', features: '0x0000010330bf8024', featureNames: names, numQueues: 3, status: '0' },
+    };
+    const text = formatDeviceDescription(virtio, makeStyle(false)).join('\n');
+    expect(text).toMatch(/\nVirtio\n {2}device type 1 \(net\), modern PCI id\n {2}queues 3; device status 0\n {2}features offered 0x0000010330bf8024:\n {4}CTRL_GUEST_OFFLOADS MAC /);
+    const listed = text.slice(text.indexOf('features offered')).split('\n').slice(1).join(' ').trim().split(/\s+/);
+    expect(listed).toEqual(names);
+    for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(90);
+    const broken: DeviceDescription = { ...virtio, virtio: { type: 1, name: 'net', id: 'transitional', error: 'ERR_VFIO_VIRTIO_NOT_MODERN: no common configuration' } };
+    expect(formatDeviceDescription(broken, makeStyle(false)).join('\n')).toMatch(/device type 1 \(net\), transitional PCI id\n {2}modern interface: ERR_VFIO_VIRTIO_NOT_MODERN: no common configuration$/);
+    expect(formatDeviceDescription(E1000E, makeStyle(false)).join('\n')).not.toMatch(/Virtio/);
+  });
 });
 
 describe('the bin', () => {

@@ -12,22 +12,20 @@
  * (test/unit/e1000e-tshark.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openContext, openDevice, findPciDevices, type DmaContext, type Device } from '../../src/index.js';
 import { E1000ePort, PacketPool, PcapWriter, capture, forward, openPort, pktgen, readPcap, type PortOptions } from '../../src/net/index.js';
 import { ETHERTYPE_TEST, formatMac, readTestFrame, sameMac, stamp, testFrame, testPrefix } from '../../src/net/apps/frames.js';
-import { E1000E, soloEdu, vmMode, vmOpenOptions } from './guest.js';
+import { E1000E, artifactDir, mixedSizes, soloEdu, vmMode, vmOpenOptions } from './guest.js';
 
 // `vfio net`'s flags for this run's kernel interface.
 const appOpenArgs = vmMode() === 'noiommu' ? ['--iommu', 'container', '--unsafe-noiommu'] : ['--iommu', vmMode()];
 
 const N = 4000;
 const SIZE = 128;
-const ARTIFACT_TAG = 'out0';
-const ARTIFACTS = '/tmp/vfio-artifacts';
 
 /**
  * Both NICs in one DMA context with one pool, so the forwarder sends the very buffers it
@@ -79,29 +77,6 @@ function drain(port: E1000ePort, max = 256): number {
   const n = port.rxBurst(ids, max);
   port.pool.free(ids, n);
   return n;
-}
-
-/** Sizes 60-1514 in a fixed pseudo-random walk. */
-function mixedSizes(n: number, seed: number): number[] {
-  let x = seed;
-  return Array.from({ length: n }, () => {
-    x = (x * 1103515245 + 12345) >>> 0;
-    return 60 + (x % (1514 - 60 + 1));
-  });
-}
-
-/** The harness's writable share for files the host checks after the run (absent on older harnesses). */
-function artifactDir(): string | null {
-  if (!existsSync(ARTIFACTS)) mkdirSync(ARTIFACTS, { recursive: true });
-  const mounted = readFileSync('/proc/mounts', 'utf8').includes(` ${ARTIFACTS} `);
-  if (!mounted) {
-    try {
-      execFileSync('mount', ['-t', '9p', '-o', 'trans=virtio,version=9p2000.L', ARTIFACT_TAG, ARTIFACTS], { stdio: 'pipe' });
-    } catch {
-      return null;
-    }
-  }
-  return ARTIFACTS;
 }
 
 const nics = findPciDevices(E1000E);

@@ -1,8 +1,12 @@
-/** Finding the guest's test devices. */
+/** Finding the guest's test devices, and what the NIC suites share (frame sizes, the artifact share). */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { findPciDevices, groupMembers, type OpenOptions, type PciDeviceInfo } from '../../src/index.js';
 
 export const EDU = { vendor: 0x1234, device: 0x11e8 };
 export const E1000E = { vendor: 0x8086, device: 0x10d3 };
+/** The modern (1.x-only) virtio-net on the root bus; the transitional one sits in the bridge's non-viable group. */
+export const VIRTIO_NET = { vendor: 0x1af4, device: 0x1041 };
 
 /** The edu alone in its group (the other one sits behind a bridge with a virtio-net). */
 export function soloEdu(): PciDeviceInfo {
@@ -29,4 +33,33 @@ export function vmMode(): VmMode {
 export function vmOpenOptions(): OpenOptions {
   const mode = vmMode();
   return mode === 'noiommu' ? { iommu: 'container', unsafeNoIommu: true } : { iommu: mode };
+}
+
+/** Sizes 60-1514 in a fixed pseudo-random walk. */
+export function mixedSizes(n: number, seed: number): number[] {
+  let x = seed;
+  return Array.from({ length: n }, () => {
+    x = (x * 1103515245 + 12345) >>> 0;
+    return 60 + (x % (1514 - 60 + 1));
+  });
+}
+
+const ARTIFACT_TAG = 'out0';
+const ARTIFACTS = '/tmp/vfio-artifacts';
+
+/**
+ * The harness's writable share for files the host checks after the run (qemu.sh's mount tag
+ * out0), mounted on first use; null when there is none (older harnesses).
+ */
+export function artifactDir(): string | null {
+  if (!existsSync(ARTIFACTS)) mkdirSync(ARTIFACTS, { recursive: true });
+  const mounted = readFileSync('/proc/mounts', 'utf8').includes(` ${ARTIFACTS} `);
+  if (!mounted) {
+    try {
+      execFileSync('mount', ['-t', '9p', '-o', 'trans=virtio,version=9p2000.L', ARTIFACT_TAG, ARTIFACTS], { stdio: 'pipe' });
+    } catch {
+      return null;
+    }
+  }
+  return ARTIFACTS;
 }

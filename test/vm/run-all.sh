@@ -39,7 +39,7 @@ vitest() { node node_modules/vitest/vitest.mjs run --config vitest.config.ts "$@
 
 echo
 echo "=== test:vm: host checks: the last guest's pcap through tshark; src/uapi against 6.12's headers"
-VFIO_E1000E_ARTIFACTS=.vm-out/artifacts vitest test/unit/e1000e-tshark.test.ts || status=1
+VFIO_E1000E_ARTIFACTS="${VFIO_VM_OUT:-.vm-out}/artifacts" vitest test/unit/e1000e-tshark.test.ts || status=1
 # custom-kernel.sh prints the cached kernel's directory, which holds its uAPI headers.
 kdir="$(bash test/vm/harness/custom-kernel.sh)" && [ -d "$kdir/uapi/linux" ] ||
   { echo "test:vm: no 6.12 uAPI headers (custom-kernel.sh)"; exit 1; }

@@ -18,7 +18,7 @@ export default defineConfig({
     // group handling do not apply there; the rest runs through noiommu-N.
     include:
       process.env.VFIO_VM_IOMMU === 'none'
-        ? ['test/vm/conformance.test.ts', 'test/vm/setup-errors.test.ts', 'test/vm/e1000e*.test.ts', 'test/vm/io-bar.test.ts', 'test/vm/shared-context.test.ts', 'test/vm/noiommu.test.ts']
+        ? ['test/vm/conformance.test.ts', 'test/vm/setup-errors.test.ts', 'test/vm/e1000e*.test.ts', 'test/vm/virtio-net.test.ts', 'test/vm/io-bar.test.ts', 'test/vm/shared-context.test.ts', 'test/vm/noiommu.test.ts']
         : ['test/vm/*.test.ts'],
     // sriov.test.ts needs the 82576 of VFIO_VM_CONFIG=sriov (test/vm/commands/sriov.sh).
     exclude: [

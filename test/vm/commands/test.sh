@@ -1,9 +1,11 @@
 #!/bin/sh
 # The guest test suite, run from the read-only repo share (cwd = repo root), in two passes:
 #  1. as root: test/vm/*.test.ts;
-#  2. as vfiotest (uid 1000) with the solo edu's /dev/vfio/N granted and `ulimit -l 1024`:
+#  2. as vfiotest (uid 1000) with the VFIO nodes of the solo edu, the modern virtio-net and the
+#     first e1000e granted and `ulimit -l 1024`:
 #     test/vm/unprivileged/*.test.ts.
-# Exits non-zero when either pass fails.
+# Exits non-zero when either pass fails. VFIO_VM_ONLY (set by a command that sources this one,
+# e.g. virtio-net.sh) narrows both passes to the test files whose path contains it.
 #
 # --configLoader runner: the default loader writes a bundled copy of the config next to it,
 # which the read-only mount refuses (EROFS).
@@ -12,7 +14,7 @@ vitest() { node node_modules/vitest/vitest.mjs run --configLoader runner "$@"; }
 # No-IOMMU DMA needs physically contiguous buffers: 2 MiB hugepages give them.
 [ "$VFIO_VM_IOMMU" = none ] && echo 64 >/proc/sys/vm/nr_hugepages
 
-vitest --config test/vm/vitest.config.ts
+vitest --config test/vm/vitest.config.ts ${VFIO_VM_ONLY:+--passWithNoTests $VFIO_VM_ONLY}
 root_status=$?
 
 # The edu alone in its IOMMU group is the one the unprivileged user gets.
@@ -27,20 +29,38 @@ if [ -z "$group" ]; then
   echo "test.sh: no edu alone in its group for the unprivileged pass"
   exit 1
 fi
-# The nodes of the run's interface: the group's (container, or noiommu-N without an IOMMU),
-# or through iommufd /dev/iommu and the device's cdev.
-nodes="/dev/vfio/$group"
-[ "$VFIO_VM_IOMMU" = none ] && nodes="/dev/vfio/noiommu-$group"
-if [ "${VFIO_VM_API:-container}" = iommufd ]; then
-  nodes="/dev/iommu"
-  for d in /sys/kernel/iommu_groups/"$group"/devices/*/vfio-dev/vfio*; do nodes="$nodes /dev/vfio/devices/${d##*/}"; done
-fi
+# The nodes of the run's interface for a group: the group's (container, or noiommu-N without
+# an IOMMU), or through iommufd /dev/iommu and the devices' cdevs.
+group_nodes() {
+  if [ "${VFIO_VM_API:-container}" = iommufd ]; then
+    for d in /sys/kernel/iommu_groups/"$1"/devices/*/vfio-dev/vfio*; do printf ' /dev/vfio/devices/%s' "${d##*/}"; done
+  elif [ "$VFIO_VM_IOMMU" = none ]; then
+    printf ' /dev/vfio/noiommu-%s' "$1"
+  else
+    printf ' /dev/vfio/%s' "$1"
+  fi
+}
+# The first device of an id (as findPciDevices lists them): its group.
+first_group() {
+  for dev in /sys/bus/pci/devices/*; do
+    [ "$(cat "$dev/vendor"):$(cat "$dev/device")" = "$1" ] || continue
+    basename "$(readlink "$dev/iommu_group")"
+    return
+  done
+}
+nodes="$(group_nodes "$group")"
+# The virtio-net suite's pair: the modern virtio-net and the first e1000e.
+for id in 0x1af4:0x1041 0x8086:0x10d3; do
+  g="$(first_group "$id")"
+  [ -n "$g" ] && nodes="$nodes $(group_nodes "$g")"
+done
+[ "${VFIO_VM_API:-container}" = iommufd ] && nodes="/dev/iommu$nodes"
 chown 1000:1000 $nodes
 # The conformance suite reads IOMMU faults from the kernel log.
 echo 0 >/proc/sys/kernel/dmesg_restrict
 echo "test.sh: unprivileged pass: uid 1000, owner of $nodes, ulimit -l 1024"
 (ulimit -l 1024 && exec su -s /bin/sh -c \
-  'exec node node_modules/vitest/vitest.mjs run --configLoader runner --config test/vm/vitest.unprivileged.config.ts' vfiotest)
+  "exec node node_modules/vitest/vitest.mjs run --configLoader runner --config test/vm/vitest.unprivileged.config.ts ${VFIO_VM_ONLY:+--passWithNoTests $VFIO_VM_ONLY}" vfiotest)
 user_status=$?
 chown 0:0 $nodes
 

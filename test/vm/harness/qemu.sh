@@ -53,6 +53,9 @@ config="${VFIO_VM_CONFIG:-default}"
 qemu="${VFIO_VM_QEMU_BIN:-qemu-system-x86_64}"
 append="console=ttyS0 quiet panic=-1 $iommu_arg vfio_vm.cmd=$word vfio_vm.kernel=$kind vfio_vm.iommu=$iommu vfio_vm.api=$api vfio_vm.config=$config ${VFIO_VM_APPEND:-}"
 
+# The QMP socket (a short path: unix socket names are limited to 108 bytes).
+qmp="$(mktemp -u "${TMPDIR:-/tmp}/vfio-vm-qmp.XXXXXX")"
+
 # shellcheck disable=SC2054 # commas separate QEMU sub-options, not array elements
 args=(
   -accel "$accel" -cpu "$cpu"
@@ -85,6 +88,9 @@ args=(
   # sends, the other receives. Last, so the devices above keep their addresses.
   -netdev hubport,id=n3,hubid=1 -device e1000e,netdev=n3
   -virtfs "local,path=$artifacts,mount_tag=out0,security_model=none"
+  # The monitor, for qmp-link.mjs only: a guest test pulls a NIC's cable by writing
+  # "VFIO_VM_LINK <netdev> on|off" to its console.
+  -qmp "unix:$qmp,server=on,wait=off"
 )
 # SR-IOV: QEMU's igb (an 82576 PF, 8086:10c9, up to 7 VFs 8086:10ca through the kernel's igb)
 # behind a PCIe root port, so its VFs get a bus of their own; on hub 1 with the other NICs.
@@ -106,11 +112,14 @@ tee "$log" <"$fifo" &
 tee_pid=$!
 timeout --kill-after=10s "$limit" "$qemu" "${args[@]}" </dev/null >"$fifo" 2>&1 &
 qemu_pid=$!
-trap 'kill -TERM "$qemu_pid" 2>/dev/null; wait "$qemu_pid" || true; rm -f "$fifo"; exit 130' INT TERM HUP
+node "$here/qmp-link.mjs" "$log" "$qmp" </dev/null &
+link_pid=$!
+trap 'kill -TERM "$qemu_pid" "$link_pid" 2>/dev/null; wait "$qemu_pid" || true; rm -f "$fifo" "$qmp"; exit 130' INT TERM HUP
 
 status=0
 wait "$qemu_pid" || status=$?
+kill "$link_pid" 2>/dev/null || true
 wait "$tee_pid" || true
 trap - INT TERM HUP
-rm -f "$fifo"
+rm -f "$fifo" "$qmp"
 exit "$status"
