@@ -58,3 +58,4 @@ export {
   type CapabilityDescription,
   type GroupMemberDescription,
 } from './admin/describe.js';
+export type { VirtioDescription } from './admin/describe-virtio.js';

@@ -1,7 +1,7 @@
 /**
  * `vfio info`'s virtio part (src/admin/describe-virtio.ts) on the fake kernel's virtio-net
  * model: the device type, features, queues and status, and where each vendor capability
- * points, as the guest's QEMU 7.2 virtio-net-pci showed them (/work/virtio-facts.md, measured
+ * points, as the guest's QEMU 7.2 virtio-net-pci showed them (docs/qemu-virtio-net.md, measured
  * with `vfio info` in the guest); read without a reset or a status write. Not virtio: no
  * virtio part. A transitional id is driven through the same modern interface.
  */

@@ -35,25 +35,24 @@ import { ETHERTYPE_TEST, formatMac, readTestFrame, sameMac, stamp, testFrame, te
 import { E1000E, VIRTIO_NET, artifactDir, mixedSizes, vmMode, vmOpenOptions } from './guest.js';
 
 const M = 10_000;
-/** What QEMU's virtio-net-pci offers here (measured: /work/virtio-facts.md). */
+/** What QEMU's virtio-net-pci offers here (measured: docs/qemu-virtio-net.md). */
 const QEMU_MAC = '52:54:00:12:34:57';
 
 /**
  * One pool for the three ports: the e1000e's 4096-entry receive ring, the sink's 2048, virtio's
- * 256-entry rings, and what the apps hold between bursts. 12288 buffers of 2 KiB, one per 4 KiB
- * page (HEADROOM): 48 MiB, 24 hugepages without an IOMMU (the guest reserves 64).
+ * 256-entry rings, and what the apps hold between bursts. 12288 buffers of 2 KiB with virtio's
+ * 12 bytes of headroom: on 4 KiB pages one buffer per page (48 MiB), on hugepages back to back
+ * (26 MiB, 13 hugepages without an IOMMU; the guest reserves 64).
  */
 const POOL = 12288;
 /**
- * virtio-net needs 12 bytes of headroom, but with 12 (stride 2112) buffers cross 4 KiB page
- * boundaries, and QEMU 7.2's e1000e silently drops a frame whose transmit buffer crosses a
- * page boundary that the vIOMMU maps to guest pages that are not contiguous
- * (hw/net/net_tx_pkt.c, net_tx_pkt_add_raw_fragment: pci_dma_map maps less than asked; the
- * descriptor still completes, GPTC does not count it). Measured: 3 of 10,000 frames lost with
- * the container API. 2048 bytes of headroom put each 2 KiB buffer in the second half of its own
- * page. See /work/virtio-facts.md, "QEMU vs model/driver".
+ * virtio-net's header in front of each frame. With it a buffer takes 2112 bytes, and one that
+ * crossed a 4 KiB page would be dropped by QEMU 7.2's e1000e behind the vIOMMU when the pages
+ * are not contiguous (hw/net/net_tx_pkt.c maps each fragment with one pci_dma_map; measured
+ * here: 3 of 10,000 frames lost before PacketPool kept buffers off page boundaries). This
+ * suite is what shows the pool's rule holds on QEMU (docs/qemu-virtio-net.md).
  */
-const HEADROOM = 2048;
+const HEADROOM = 12;
 let ctx: DmaContext | null = null;
 let pool: PacketPool | null = null;
 let vdev: Device | null = null;

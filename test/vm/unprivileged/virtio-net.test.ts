@@ -66,7 +66,7 @@ describe('virtio-net driver, unprivileged', () => {
     try {
       const vdev = ctx.openDevice(virtio.address);
       const edev = ctx.openDevice(e1000e.address);
-      pool = PacketPool.create(ctx, { count: 192, headroom: 2048, hugepages: 'never' });
+      pool = PacketPool.create(ctx, { count: 192, headroom: 12, hugepages: 'never' });
       v = openPort(vdev, { pool, rxDescriptors: 64, txDescriptors: 32, portId: 0 });
       e = openPort(edev, { pool, rxDescriptors: 64, txDescriptors: 32, promiscuous: true, portId: 1 });
       expect(await v.waitForLink(5000)).toBe(true);
