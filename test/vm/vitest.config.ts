@@ -20,10 +20,10 @@ export default defineConfig({
       process.env.VFIO_VM_IOMMU === 'none'
         ? ['test/vm/conformance.test.ts', 'test/vm/setup-errors.test.ts', 'test/vm/e1000e*.test.ts', 'test/vm/virtio-net.test.ts', 'test/vm/io-bar.test.ts', 'test/vm/shared-context.test.ts', 'test/vm/noiommu.test.ts']
         : ['test/vm/*.test.ts'],
-    // sriov.test.ts needs the 82576 of VFIO_VM_CONFIG=sriov (test/vm/commands/sriov.sh).
+    // sriov*.test.ts need the 82576 of VFIO_VM_CONFIG=sriov (test/vm/commands/sriov.sh).
     exclude: [
       ...(process.env.VFIO_VM_IOMMU === 'none' ? [] : ['test/vm/noiommu.test.ts']),
-      ...(process.env.VFIO_VM_CONFIG === 'sriov' ? [] : ['test/vm/sriov.test.ts']),
+      ...(process.env.VFIO_VM_CONFIG === 'sriov' ? [] : ['test/vm/sriov*.test.ts']),
     ],
     // Native addon: one process per test file, never worker threads.
     pool: 'forks',

@@ -5,6 +5,9 @@
  * fires, so the next one fires again. The transmit cause stays masked (sent buffers are
  * reclaimed by txBurst); the receive cause is unmasked only while the app sleeps in waitRx,
  * and masked again by its handler (QEMU does no auto-masking); the mailbox cause is always on.
+ * QEMU 10 never fires the mailbox vector (mailbox_interrupt_to_vf takes IVAR_MISC's vector
+ * number 2 as a cause mask: the cause of vector 1, the receive vector): there the port's 2 s
+ * watchdog reads the mailbox, and a PF message while waitRx sleeps is a spurious receive wakeup.
  */
 import type { Device } from '../../model/device.js';
 import type { InterruptSet, InterruptVector } from '../../model/interrupts.js';

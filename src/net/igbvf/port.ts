@@ -40,6 +40,14 @@ const TX_CMD = R.ADVTXD_DTYP_DATA | R.ADVTXD_DCMD_DEXT | R.ADVTXD_DCMD_EOP | R.A
 const DEFAULT_RING = 512;
 /** In poll mode (no interrupts), the mailbox is looked at once per this many empty rxBursts. */
 const POLL_MAILBOX_EVERY = 1024;
+/**
+ * The mailbox and the link are also looked at every this many ms, as Linux's igbvf watchdog
+ * does (igbvf_watchdog, every 2 s: e1000_check_for_link_vf sees RSTI/RSTD): no interrupt
+ * tells the VF that the PF reset. (QEMU 10, the PF's igb going down: igb_reset pings the VF
+ * without CTS, then CTRL.RST resets the whole register file, the VF's EIMS and IVAR_MISC
+ * included, and V2PMAILBOX to RSTI; the ping's interrupt was not seen by the VF.)
+ */
+const WATCHDOG_MS = 2000;
 
 /** IgbvfPort.mailboxStats. */
 export interface IgbvfMailboxStats {
@@ -75,6 +83,7 @@ export class IgbvfPort extends PortBase<IgbvfHwStats> {
   #broken: VfioError | null = null;
   #emptyPolls = 0;
   #pfMessages = 0;
+  #watchdog: ReturnType<typeof setInterval> | null = null;
   // Receive ring: descriptors (4 words each), the id in each, the next to look at.
   #rxD: Uint32Array;
   #rxIds: Uint32Array;
@@ -159,6 +168,8 @@ export class IgbvfPort extends PortBase<IgbvfHwStats> {
       this.rxVector = irq.rx;
       this.interruptKind = irq.kind;
       this.initRxMode(options.rxMode);
+      this.#watchdog = setInterval(() => this.#checkMailbox(), WATCHDOG_MS);
+      this.#watchdog.unref(); // an idle port does not keep the process alive
     } catch (e) {
       try {
         if (!device.closed) quiesce(device, this.#bar);
@@ -479,6 +490,8 @@ export class IgbvfPort extends PortBase<IgbvfHwStats> {
         // a device that went away: still release what we hold
       }
     }
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
     this.markClosed();
     for (let i = 0; i < this.rxSize; i++) this.pool.releaseFromNic(this.#rxIds[i]!);
     for (let c = this.#txClean; c !== this.#txTail; c = c + 1 === this.txSize ? 0 : c + 1) this.pool.releaseFromNic(this.#txIds[c]!);

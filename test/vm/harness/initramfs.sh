@@ -21,12 +21,18 @@ busybox=/bin/busybox
 # A dynamic busybox would need its own libraries in the guest; insist on the static one.
 if ldd "$busybox" >/dev/null 2>&1; then vm_die "$busybox is dynamic: apt-get install busybox-static"; fi
 
-# Shared libraries node needs, plus the dynamic loader, as absolute host paths; and all of
+# iproute2's ip, when the host has it, as /usr/sbin/ip: busybox's ip cannot set a VF's MAC
+# (ip link set <pf> vf N mac ..., test/vm/sriov-igbvf.test.ts). Optional: tests skip without it.
+iproute2=""
+if [ -x /bin/ip ] && ! [ -L /bin/ip ] && ldd /bin/ip >/dev/null 2>&1; then iproute2=/bin/ip; fi
+
+# Shared libraries node (and iproute2's ip) needs, plus the dynamic loader, as absolute host paths; and all of
 # glibc's runtime libraries, because native modules loaded from the share link more of them
 # than node does (vitest's rolldown binding needs librt.so.1).
 node_libs() {
   ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
   dpkg -L libc6 | grep -E '^/lib/x86_64-linux-gnu/lib[^/]*\.so\.[0-9]+$'
+  if [ -n "$iproute2" ]; then ldd "$iproute2" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'; fi
 }
 
 
@@ -64,7 +70,7 @@ key="$({
   echo "$ver ${compress[*]}" "${libs[@]}"
   for mod in "${mods[@]}"; do basename "$mod"; done
   sha256sum "${BASH_SOURCE[0]}" "$here/init.sh" "$here/modules.list" \
-    "$busybox" "$node_bin" "${libs[@]}" "${mods[@]}" | cut -d' ' -f1
+    "$busybox" "$node_bin" ${iproute2:+"$iproute2"} "${libs[@]}" "${mods[@]}" | cut -d' ' -f1
 } | sha256sum | cut -c1-16)"
 out="$VM_CACHE/initramfs/$ver-$key.cpio.$ext"
 if [ -f "$out" ]; then
@@ -95,6 +101,8 @@ for lib in "${libs[@]}"; do
   mkdir -p ".$(dirname "$lib")"
   cp -L "$lib" ".$lib"
 done
+
+if [ -n "$iproute2" ]; then mkdir -p usr/sbin && cp "$iproute2" usr/sbin/ip; fi
 
 # Modules, flattened into /lib/modules, decompressed (insmod from busybox takes plain .ko),
 # and listed in load order for /init (an empty list for a kernel without modules).

@@ -9,7 +9,7 @@ import { VfReceiver } from './igbvf/receive.js';
 import { VfRegisters } from './igbvf/registers.js';
 import { VfTransmitter } from './igbvf/transmit.js';
 import {
-  CTRL, CTRL_RST, E82576_VF_DEVICE_ID, EIAC, EIAM, EICR, EICS, EIMC, EIMS, FRTIMER, INTEL_VENDOR_ID, MAILBOX_WORDS, MMIO_SIZE, MSIX_PBA, MSIX_SIZE, MSIX_VECTORS,
+  CTRL, CTRL_RST, E82576_VF_DEVICE_ID, EIAC, EIAM, EICR, EICS, EIMC, EIMS, FRTIMER, INTEL_VENDOR_ID, IVAR0, IVAR_MISC, MAILBOX_WORDS, MMIO_SIZE, MSIX_PBA, MSIX_SIZE, MSIX_VECTORS,
   RDBAL, RDH, RDLEN, RDT, RXDCTL, STATUS, STATUS_FD, STATUS_IOV_MODE, STATUS_LU, STATUS_NUM_VFS_SHIFT, STATUS_SPEED_1000, TDBAL, TDH, TDLEN, TDT,
   TXDCTL, V2PMAILBOX, VFGORC, VFGORLBC, VFGOTC, VFGOTLBC, VFGPRC, VFGPRLBC, VFGPTC, VFGPTLBC, VFMPRC, VMBMEM, XDCTL_QUEUE_ENABLE,
 } from '../../../hw/e82576vf.js';
@@ -66,7 +66,7 @@ const COUNTERS = new Set([VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC, VFGPRLBC, VFGP
  *    the hub pass the PF's filter for the VF (its MAC, broadcast, multicast hashes or all
  *    multicast) and wait in the hub when the ring is full.
  *  - Test hooks: setLink (the PF's link: STATUS.LU and a mailbox ping), pfDown/pfUp (the
- *    PF's driver resets: RSTI, a ping without CTS, no answers), setCounter, and `pf` (the
+ *    PF's driver resets: RSTI, the VF's interrupt registers cleared, no interrupt, no answers), setCounter, and `pf` (the
  *    emulated PF driver's state: MAC, multicast, what it received).
  *
  * Not modelled: queue 1, offloads (context descriptors are skipped), VLAN filtering and
@@ -149,9 +149,18 @@ export class IgbvfModel implements DeviceModel, EthernetPort {
     return this.#link;
   }
 
-  /** The PF's driver resets or its interface goes down: RSTI, a ping without CTS, the VF's queues stopped, no answers. */
+  /**
+   * The PF's driver resets or its interface goes down, as QEMU 10 shows it to the VF: Linux's
+   * igb_reset pings the VF without CTS, then the PF's CTRL.RST resets the register file under
+   * the VF, so the ping's PFSTS is gone (V2PMAILBOX reads RSTI alone), EIMS, IVAR0 and
+   * IVAR_MISC read 0, no interrupt reaches the VF (its driver finds out from its watchdog),
+   * the queues stop, and the PF answers nothing until pfUp.
+   */
   pfDown(): void {
     this.pf.down();
+    this.#irq.reset();
+    this.#regs.w(IVAR0, 0);
+    this.#regs.w(IVAR_MISC, 0);
   }
 
   /** The PF's driver is back (PFRSTD: RSTD for the VF); the VF must reset to be clear to send again. */

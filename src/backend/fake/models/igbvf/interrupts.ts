@@ -7,7 +7,8 @@ import type { VfRegisters } from './registers.js';
  * mirrors): MSI-X only, cause bit n is vector n. A cause fires its vector when it becomes
  * pending and unmasked; EIAC clears it from the causes as it fires, so the next one fires
  * again; there is no auto-masking (EIAM has no effect). The queues reach a cause through
- * IVAR0 (receive and transmit queue 0), the mailbox through IVAR_MISC.
+ * IVAR0 (receive and transmit queue 0), the mailbox through IVAR_MISC (with QEMU's mistake:
+ * see mailbox()).
  *
  * QEMU: reading EICR returns the value last written to it (and clears that), and reading
  * EIMS the value last written to it; the model does the same, so a driver that reads them
@@ -95,10 +96,16 @@ export class VfInterrupts {
     this.#queue(IVAR_TX0_SHIFT);
   }
 
-  /** The PF wrote to the mailbox (a message, or an acknowledgement). */
+  /**
+   * The PF wrote to the mailbox (a message, or an acknowledgement). As QEMU 10 does it
+   * (mailbox_interrupt_to_vf: causes = (ent & 3) << base), the entry's vector number is used
+   * as a cause mask, not as a bit number: vector 2 raises the cause of vector 1, vector 1 that
+   * of vector 0, vector 0 nothing. Measured in the sriov guest: the mailbox vector never
+   * fired, the receive vector did while it was unmasked.
+   */
   mailbox(): void {
     const ent = this.#regs.r(IVAR_MISC) & 0xff;
-    if (ent & IVAR_VALID) this.#raise(1 << (ent & 3));
+    if (ent & IVAR_VALID) this.#raise(ent & 3);
   }
 
   #queue(shift: number): void {

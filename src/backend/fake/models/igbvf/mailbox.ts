@@ -88,6 +88,11 @@ export class Mailbox {
     this.#v2p |= V2P_RSTI;
   }
 
+  /** The PF's CTRL.RST (QEMU's igb_reset): V2PMAILBOX back to its reset value, RSTI alone; a message or acknowledgement not yet read is lost. */
+  pfReset(): void {
+    this.#v2p = V2P_RSTI;
+  }
+
   /** The PF's driver wrote CTRL_EXT.PFRSTD: RSTI clears, RSTD is set. */
   resetDone(): void {
     this.#v2p = (this.#v2p & ~V2P_RSTI) | V2P_RSTD;

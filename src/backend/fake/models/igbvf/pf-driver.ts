@@ -117,11 +117,10 @@ export class PfDriver implements MailboxPeer {
     if (this.up) this.#reply([PF_CONTROL_MSG | (this.cts ? MSG_CTS : 0)]);
   }
 
-  /** The PF's driver resets (its interface goes down): RSTI, a ping without CTS, the VF's queues stopped; it answers nothing more until pfUp. */
+  /** The PF's driver resets (its interface goes down): its ping without CTS is overwritten by the reset, V2PMAILBOX reads RSTI alone, the VF's queues stopped; it answers nothing more until pfUp. */
   down(): void {
     this.cts = false;
-    this.#mbx.resetIndication();
-    this.ping();
+    this.#mbx.pfReset();
     this.rxEnabled = this.txEnabled = false;
     this.up = false;
   }
