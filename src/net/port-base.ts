@@ -12,9 +12,12 @@ import { EventEmitter } from 'node:events';
 import { closedError } from '../errors.js';
 import type { Device } from '../model/device.js';
 import type { InterruptVector } from '../model/interrupts.js';
-import type { PacketPool } from './pool.js';
+import { BufferOwner, type PacketPool } from './pool.js';
 import type { DirectionStats, DriverStats, Port, PortEvents, PortStats, RxMode } from './port.js';
 import { netError } from './errors.js';
+
+/** An Ethernet header's bytes: the shortest frame a port sends, and the drivers' length checks. */
+export const ETH_HEADER = 14;
 
 function direction(): DirectionStats {
   return { frames: 0, bytes: 0, drops: 0, errors: 0 };
@@ -109,6 +112,26 @@ export abstract class PortBase<H extends object = Record<string, number>> extend
   protected markClosed(): void {
     this.#closed = true;
     this.#waiter?.finish(false);
+  }
+
+  /**
+   * txBurst's refusal: ids[start+k] is not the app's or its length is outside
+   * [ETH_HEADER, maxFrame]. Gives ids[start..start+k), already marked the NIC's, back to the app
+   * (the driver has undone whatever it wrote for them and not told the NIC), counts a transmit
+   * error and throws ERR_VFIO_NET_NOT_ALLOCATED/… (ownership) or ERR_VFIO_NET_FRAME_TOO_LARGE/_SHORT.
+   */
+  protected refuseTx(ids: Uint32Array, start: number, k: number): never {
+    const pool = this.pool;
+    for (let j = 0; j < k; j++) pool.owner[ids[start + j]!] = BufferOwner.APP;
+    this.counters.tx.errors++;
+    const id = ids[start + k]!;
+    const op = `${this.constructor.name}.txBurst`;
+    if (pool.owner[id] !== BufferOwner.APP) throw pool.ownershipError(id, op, this.address);
+    const len = pool.length[id]!;
+    throw netError(len > this.maxFrame ? 'ERR_VFIO_NET_FRAME_TOO_LARGE' : 'ERR_VFIO_NET_FRAME_TOO_SHORT', op, `buffer ${id} holds a ${len}-byte frame; frames must be ${ETH_HEADER}-${this.maxFrame} bytes`, {
+      device: this.address,
+      hint: 'set pool.length[id] to the frame length before sending',
+    });
   }
 
   /** Call once interrupts are set up: checks and applies the initial mode. */

@@ -19,7 +19,7 @@ import type { Region } from '../../model/region.js';
 import { closeSteps } from '../../errors.js';
 import { netError } from '../errors.js';
 import { BufferOwner, PacketPool } from '../pool.js';
-import { PortBase } from '../port-base.js';
+import { ETH_HEADER, PortBase } from '../port-base.js';
 import type { InterruptChoice, PortOptions } from '../port.js';
 import { emptyHwStats, readHwCounters, type E1000eHwStats } from './counters.js';
 import { armRx, disarmRx, enableE1000eInterrupts, type InterruptHandlers } from './interrupts.js';
@@ -27,7 +27,6 @@ import { checkRing, isE1000e, rxBufferSize, unsupported } from './options.js';
 import * as R from '../../hw/e82574.js';
 import { initReceive, initTransmit, quiesce, rctl, readMac, resetAndLink, restartAutoNegotiation } from './setup.js';
 
-const ETH_HEADER = 14;
 /** Transmit word 2's CMD byte: every frame is one descriptor: end of packet, insert the FCS, report status (§7.2). */
 const TX_CMD = (R.TXD_CMD_EOP | R.TXD_CMD_IFCS | R.TXD_CMD_RS) << 24;
 const DEFAULT_RING = 512;
@@ -328,7 +327,7 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
       const id = ids[start + k]!;
       const len = length[id]!;
       // The ownership check: one byte per id. Length next; either failing undoes the burst.
-      if (owner[id] !== APP || len > max || len < MIN) this.#refuse(ids, start, k);
+      if (owner[id] !== APP || len > max || len < MIN) this.refuseTx(ids, start, k);
       owner[id] = NIC;
       txIds[tail] = id;
       const q = tail << 2;
@@ -348,19 +347,6 @@ export class E1000ePort extends PortBase<E1000eHwStats> {
     return n;
   }
 
-  /** ids[start+k] cannot be sent: gives ids[start..start+k) back to the app (the tail never moved) and throws. */
-  #refuse(ids: Uint32Array, start: number, k: number): never {
-    for (let j = 0; j < k; j++) this.pool.owner[ids[start + j]!] = BufferOwner.APP;
-    this.counters.tx.errors++;
-    const id = ids[start + k]!;
-    const op = 'E1000ePort.txBurst';
-    if (this.pool.owner[id] !== BufferOwner.APP) throw this.pool.ownershipError(id, op, this.address);
-    const len = this.pool.length[id]!;
-    throw netError(len > this.maxFrame ? 'ERR_VFIO_NET_FRAME_TOO_LARGE' : 'ERR_VFIO_NET_FRAME_TOO_SHORT', op, `buffer ${id} holds a ${len}-byte frame; frames must be ${ETH_HEADER}-${this.maxFrame} bytes`, {
-      device: this.address,
-      hint: 'set pool.length[id] to the frame length before sending',
-    });
-  }
 
   /** Gives the buffers of descriptors the NIC wrote back (DD) to the pool, in one or two runs. */
   #txReclaim(): void {

@@ -24,7 +24,7 @@ import type { Region } from '../../model/region.js';
 import { closeSteps, type VfioError } from '../../errors.js';
 import { netError } from '../errors.js';
 import { BufferOwner, PacketPool } from '../pool.js';
-import { PortBase } from '../port-base.js';
+import { ETH_HEADER, PortBase } from '../port-base.js';
 import type { InterruptChoice } from '../port.js';
 import { VfCounters, type IgbvfHwStats } from './counters.js';
 import { armRx, disarmRx, enableIgbvfInterrupts, type IgbvfHandlers } from './interrupts.js';
@@ -34,7 +34,6 @@ import { MAX_FRAME_WITH_FCS, chooseMac, initReceive, initTransmit, quiesce, rese
 import * as R from '../../hw/e82576vf.js';
 import { MSG_CTS, MSG_ID_MASK, MSG_NACK, PF_CONTROL_MSG } from '../../hw/e82576vf-mailbox.js';
 
-const ETH_HEADER = 14;
 /** cmd_type_len of every frame: one advanced data descriptor, end of packet, insert the FCS, report status. */
 const TX_CMD = R.ADVTXD_DTYP_DATA | R.ADVTXD_DCMD_DEXT | R.ADVTXD_DCMD_EOP | R.ADVTXD_DCMD_IFCS | R.ADVTXD_DCMD_RS;
 const DEFAULT_RING = 512;
@@ -419,7 +418,7 @@ export class IgbvfPort extends PortBase<IgbvfHwStats> {
       const id = ids[start + k]!;
       const len = length[id]!;
       // The ownership check: one byte per id. Length next; either failing undoes the burst.
-      if (owner[id] !== APP || len > max || len < MIN) this.#refuse(ids, start, k);
+      if (owner[id] !== APP || len > max || len < MIN) this.refuseTx(ids, start, k);
       owner[id] = NIC;
       txIds[tail] = id;
       const q = tail << 2;
@@ -439,19 +438,6 @@ export class IgbvfPort extends PortBase<IgbvfHwStats> {
     return n;
   }
 
-  /** ids[start+k] cannot be sent: gives ids[start..start+k) back to the app (the tail never moved) and throws. */
-  #refuse(ids: Uint32Array, start: number, k: number): never {
-    for (let j = 0; j < k; j++) this.pool.owner[ids[start + j]!] = BufferOwner.APP;
-    this.counters.tx.errors++;
-    const id = ids[start + k]!;
-    const op = 'IgbvfPort.txBurst';
-    if (this.pool.owner[id] !== BufferOwner.APP) throw this.pool.ownershipError(id, op, this.address);
-    const len = this.pool.length[id]!;
-    throw netError(len > this.maxFrame ? 'ERR_VFIO_NET_FRAME_TOO_LARGE' : 'ERR_VFIO_NET_FRAME_TOO_SHORT', op, `buffer ${id} holds a ${len}-byte frame; frames must be ${ETH_HEADER}-${this.maxFrame} bytes`, {
-      device: this.address,
-      hint: 'set pool.length[id] to the frame length before sending',
-    });
-  }
 
   /** Gives the buffers of descriptors the NIC wrote back (DD) to the pool, in one or two runs. */
   #txReclaim(): void {

@@ -28,7 +28,7 @@ import { SplitQueue } from '../../virtio/split-queue.js';
 import { VirtioPciTransport } from '../../virtio/transport.js';
 import { netError } from '../errors.js';
 import { BufferOwner, PacketPool } from '../pool.js';
-import { PortBase } from '../port-base.js';
+import { ETH_HEADER, PortBase } from '../port-base.js';
 import type { InterruptChoice, PortOptions } from '../port.js';
 import type { VirtioNetHwStats } from './counters.js';
 import { HeaderViews } from './headers.js';
@@ -37,7 +37,6 @@ import { checkBufferSize, checkPool, checkQueueSize, isVirtioNet, unsupported } 
 import { readLinkUp, readMac, resetAndNegotiate } from './setup.js';
 
 const HDR = VIRTIO_NET_HDR_V1_SIZEOF;
-const ETH_HEADER = 14;
 const TWO32 = 2 ** 32;
 /** In poll mode (no interrupts), the device status and link are read once per this many empty rxBursts. */
 const POLL_CONFIG_EVERY = 1024;
@@ -435,19 +434,10 @@ export class VirtioNetPort extends PortBase<VirtioNetHwStats> {
     return n;
   }
 
-  /** ids[start+k] cannot be sent: takes the k added back (nothing was published), gives them back to the app and throws. */
+  /** ids[start+k] cannot be sent: takes the k added back (nothing was published), then PortBase.refuseTx. */
   #refuse(ids: Uint32Array, start: number, k: number): never {
     this.#txq!.unadd(k);
-    for (let j = 0; j < k; j++) this.pool.owner[ids[start + j]!] = BufferOwner.APP;
-    this.counters.tx.errors++;
-    const id = ids[start + k]!;
-    const op = 'VirtioNetPort.txBurst';
-    if (this.pool.owner[id] !== BufferOwner.APP) throw this.pool.ownershipError(id, op, this.address);
-    const len = this.pool.length[id]!;
-    throw netError(len > this.maxFrame ? 'ERR_VFIO_NET_FRAME_TOO_LARGE' : 'ERR_VFIO_NET_FRAME_TOO_SHORT', op, `buffer ${id} holds a ${len}-byte frame; frames must be ${ETH_HEADER}-${this.maxFrame} bytes`, {
-      device: this.address,
-      hint: 'set pool.length[id] to the frame length before sending',
-    });
+    return this.refuseTx(ids, start, k);
   }
 
   /** Gives the buffers the device has sent back to the pool, in one run. */
