@@ -66,10 +66,18 @@ function refusedError(e: { code: string; errno: number; message: string }, pf: P
       ? new VfioError({ ...base, code: 'ERR_VFIO_SRIOV_VFS_IN_USE', message: `the kernel cannot remove the VFs now (${e.code})`, hint: 'close the VFs (every process using them) first' })
       : new VfioError({ ...base, code: 'ERR_VFIO_SRIOV_ENABLED', message: `VFs are already enabled (${e.code})`, hint: `the kernel changes the number only from 0: disable them first (\`vfio sriov ${pf.address} --vfs 0\`)` });
   }
-  let hint = '`dmesg | tail` says why';
+  // Not the driver's answer: the write never reached it. Its own code, so an unprivileged
+  // caller is not told to look at the PF's driver.
   if (e.code === 'EACCES' || e.code === 'EPERM') {
-    hint = 'writing sriov_numvfs needs root (CAP_SYS_ADMIN and write access to sysfs)';
-  } else if (e.code === 'ENOENT' && pf.driver === null) {
+    return new VfioError({
+      ...base,
+      code: 'ERR_VFIO_SRIOV_PERMISSION',
+      message: `not allowed to write sriov_numvfs (${e.code}): VFs are made and removed by root`,
+      hint: `run it as root (\`sudo vfio sriov ${pf.address} --vfs ${count}\`); an unprivileged user can drive VFs root made and handed over (their /dev/vfio nodes), not make them`,
+    });
+  }
+  let hint = '`dmesg | tail` says why';
+  if (e.code === 'ENOENT' && pf.driver === null) {
     hint = `no driver is bound to the PF: bind its own driver (e.g. igb for an 82576), or vfio-pci with enable_sriov=1, then try again`;
   } else if (e.code === 'ENOENT' && pf.driver === VFIO_PCI_DRIVER) {
     hint =
@@ -93,7 +101,8 @@ function refusedError(e: { code: string; errno: number; message: string }, pf: P
  * exist: the kernel changes the number only from 0), ERR_VFIO_SRIOV_VFS_IN_USE (a process
  * holds a VF: removing it would block), ERR_VFIO_NO_IOMMU (the VFs would have no IOMMU group),
  * ERR_VFIO_SRIOV_REFUSED (the PF's driver refused: no driver, vfio-pci without enable_sriov,
- * a driver without sysfs SR-IOV; `errno` is the write's). A count that is not an integer in
+ * a driver without sysfs SR-IOV; `errno` is the write's), ERR_VFIO_SRIOV_PERMISSION (the caller
+ * may not write sriov_numvfs: root's job; errno EACCES or EPERM). A count that is not an integer in
  * [0, 65535] is a RangeError.
  */
 export function enableSriov(pf: string, count: number, opts?: SriovOptions): SriovInfo {

@@ -87,6 +87,24 @@ describe('enableSriov / disableSriov', () => {
     expect(enableSriov(PF, 1, o).vfs[0]!.driver).toBe('vfio-pci');
   });
 
+  it('a caller who may not write sriov_numvfs (not root): ERR_VFIO_SRIOV_PERMISSION, not a refusal of the driver', () => {
+    const b = (bench = sriovBench('igb', { vfDriver: 'igbvf' }));
+    const denied = (code: 'EACCES' | 'EPERM') => ({
+      ...b.kernel.options,
+      write: (path: string) => {
+        throw Object.assign(new Error(`${code}: permission denied, open '${path}'`), { code, errno: code === 'EACCES' ? -13 : -1, syscall: 'open', path });
+      },
+    });
+    const e = refused(() => enableSriov(PF, 2, denied('EACCES')), 'ERR_VFIO_SRIOV_PERMISSION');
+    expect(e.errno).toBe(13);
+    expect(e.message).toContain('sriov_numvfs');
+    expect(e.hint).toContain(`sudo vfio sriov ${PF} --vfs 2`);
+    expect(sriovInfo(PF, b.kernel.options)!.numVfs).toBe(0);
+    enableSriov(PF, 1, b.kernel.options);
+    expect(refused(() => disableSriov(PF, denied('EPERM')), 'ERR_VFIO_SRIOV_PERMISSION').hint).toContain('--vfs 0');
+    expect(sriovInfo(PF, b.kernel.options)!.numVfs).toBe(1);
+  });
+
   it('no IOMMU: the VFs would have no group, so it refuses before writing', () => {
     tree = makeSysfsTree([{ address: PF, vendor: 0x8086, device: 0x10c9, classCode: 0x020000, driver: 'igb', group: null }]);
     tree.writeFile(`sys/devices/pci0000:00/${PF}/sriov_totalvfs`, '7\n');

@@ -136,7 +136,7 @@ export class VfMailbox {
   #hint(): string {
     const resetting = (this.bits() & R.V2P_RSTI) !== 0;
     return resetting
-      ? "the PF is resetting (V2PMAILBOX.RSTI): bring the PF's interface up (ip link set <pf> up) and open the VF again"
-      : "the PF's driver did not answer: is the kernel's igb bound to the PF and its interface up (ip link set <pf> up)? A slow PF may need a larger mailboxTimeoutMs";
+      ? "the PF is resetting or not started (V2PMAILBOX.RSTI): IgbvfPort needs the kernel's igb on the PF with its interface up (ip link set <pf> up; a PF bound to vfio-pci answers no VF), then open the VF again"
+      : "the PF's driver did not answer: IgbvfPort needs the kernel's igb on the PF with its interface up (ip link set <pf> up); a PF bound to vfio-pci answers no VF. A slow PF may need a larger mailboxTimeoutMs";
   }
 }

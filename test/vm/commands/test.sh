@@ -10,6 +10,8 @@
 # --configLoader runner: the default loader writes a bundled copy of the config next to it,
 # which the read-only mount refuses (EROFS).
 vitest() { node node_modules/vitest/vitest.mjs run --configLoader runner "$@"; }
+# group_nodes, first_address, group_of
+. test/vm/harness/guest-nodes.sh
 
 # No-IOMMU DMA needs physically contiguous buffers: 2 MiB hugepages give them.
 [ "$VFIO_VM_IOMMU" = none ] && echo 64 >/proc/sys/vm/nr_hugepages
@@ -29,30 +31,11 @@ if [ -z "$group" ]; then
   echo "test.sh: no edu alone in its group for the unprivileged pass"
   exit 1
 fi
-# The nodes of the run's interface for a group: the group's (container, or noiommu-N without
-# an IOMMU), or through iommufd /dev/iommu and the devices' cdevs.
-group_nodes() {
-  if [ "${VFIO_VM_API:-container}" = iommufd ]; then
-    for d in /sys/kernel/iommu_groups/"$1"/devices/*/vfio-dev/vfio*; do printf ' /dev/vfio/devices/%s' "${d##*/}"; done
-  elif [ "$VFIO_VM_IOMMU" = none ]; then
-    printf ' /dev/vfio/noiommu-%s' "$1"
-  else
-    printf ' /dev/vfio/%s' "$1"
-  fi
-}
-# The first device of an id (as findPciDevices lists them): its group.
-first_group() {
-  for dev in /sys/bus/pci/devices/*; do
-    [ "$(cat "$dev/vendor"):$(cat "$dev/device")" = "$1" ] || continue
-    basename "$(readlink "$dev/iommu_group")"
-    return
-  done
-}
 nodes="$(group_nodes "$group")"
 # The virtio-net suite's pair: the modern virtio-net and the first e1000e.
 for id in 0x1af4:0x1041 0x8086:0x10d3; do
-  g="$(first_group "$id")"
-  [ -n "$g" ] && nodes="$nodes $(group_nodes "$g")"
+  a="$(first_address "$id")"
+  [ -n "$a" ] && nodes="$nodes $(group_nodes "$(group_of "$a")")"
 done
 [ "${VFIO_VM_API:-container}" = iommufd ] && nodes="/dev/iommu$nodes"
 chown 1000:1000 $nodes

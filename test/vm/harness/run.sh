@@ -10,7 +10,7 @@
 #        VFIO_VM_IOMMU    intel (default: emulated VT-d) or none (no IOMMU, vfio no-IOMMU
 #                         mode; custom kernel only)
 #        VFIO_VM_CONFIG   default, or sriov: an 82576 (QEMU's igb) behind a PCIe root port for
-#                         the SR-IOV tests; needs trixie's QEMU, which it implies (stock kernel)
+#                         the SR-IOV tests; needs trixie's QEMU, which it implies, and the vIOMMU
 #        VFIO_VM_QEMU     system (default: the host's qemu-system-x86_64, 7.2 on Debian 12) or
 #                         trixie (10.0, fetched and unpacked by qemu-trixie.sh)
 #        VFIO_VM_CACHE    kernel + initramfs cache (default ~/.cache/vfio-vm)
@@ -39,10 +39,11 @@ export VFIO_VM_KERNEL="${VFIO_VM_KERNEL:-stock}" VFIO_VM_IOMMU="${VFIO_VM_IOMMU:
 export VFIO_VM_CONFIG="${VFIO_VM_CONFIG:-default}"
 case "$VFIO_VM_CONFIG" in
   default) export VFIO_VM_QEMU="${VFIO_VM_QEMU:-system}" ;;
-  # QEMU 8.0+ has the igb (82576 with SR-IOV); the stock kernel has igb/igbvf as modules.
+  # QEMU 8.0+ has the igb (82576 with SR-IOV); the stock kernel has igb/igbvf as modules,
+  # the custom one built in.
   sriov) export VFIO_VM_QEMU="${VFIO_VM_QEMU:-trixie}"
     [ "$VFIO_VM_QEMU" = trixie ] || vm_die "VFIO_VM_CONFIG=sriov needs VFIO_VM_QEMU=trixie (Debian 12's QEMU 7.2 has no igb)"
-    [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" = stock:intel ] || vm_die "VFIO_VM_CONFIG=sriov runs on the stock kernel with the Intel vIOMMU (the custom kernel has no PCI_IOV/igb yet)" ;;
+    [ "$VFIO_VM_IOMMU" = intel ] || vm_die "VFIO_VM_CONFIG=sriov needs the Intel vIOMMU (VFs without an IOMMU group are no use to VFIO)" ;;
   *) vm_die "VFIO_VM_CONFIG must be default or sriov, not '$VFIO_VM_CONFIG'" ;;
 esac
 case "$VFIO_VM_QEMU" in system | trixie) ;; *) vm_die "VFIO_VM_QEMU must be system or trixie, not '$VFIO_VM_QEMU'" ;; esac

@@ -3,45 +3,17 @@
  * e1000e's VFIO nodes (test/vm/commands/test.sh) and may lock 1 MiB. Both ports in one context
  * with one small pool (192 buffers, one per 4 KiB page as in ../virtio-net.test.ts: QEMU's
  * e1000e drops frames from buffers that cross pages; 768 KiB plus the rings) move 1,000 frames
- * of mixed sizes each way, in order. pktgen sends at 250 frames/s: the receive rings (64) then
- * hold a quarter of a second of traffic, so the receiver never runs dry and
- * QEMU's hub never queues (it reorders what it queues: see ../virtio-net.test.ts; the root
- * suite's sink port needs the second e1000e, which this user does not get). In no-IOMMU mode
+ * of mixed sizes each way, in order, paced (../paced.ts: the root suite's sink port needs the
+ * second e1000e, which this user does not get). In no-IOMMU mode
  * the kernel refuses the user whatever the node's owner (CAP_SYS_RAWIO).
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openContext, findPciDevices } from '../../../src/index.js';
-import { PacketPool, PcapWriter, capture, openPort, pktgen, readPcap, type PortBase } from '../../../src/net/index.js';
-import { readTestFrame, testPrefix } from '../../../src/net/apps/frames.js';
-import { E1000E, VIRTIO_NET, mixedSizes, vmMode, vmOpenOptions } from '../guest.js';
+import { PacketPool, openPort, type PortBase } from '../../../src/net/index.js';
+import { E1000E, VIRTIO_NET, vmMode, vmOpenOptions } from '../guest.js';
+import { pacedOneWay } from '../paced.js';
 
 const N = 1000;
-
-async function oneWay(from: PortBase, to: PortBase, runId: number): Promise<void> {
-  const sizes = mixedSizes(N, runId & 0xff);
-  const file = join(tmpdir(), `virtio-user-${runId}.pcap`);
-  const writer = new PcapWriter(file);
-  const receiving = capture(to, { writer, count: N, durationMs: 30_000, prefix: testPrefix(runId) });
-  const sent = await pktgen(from, { count: N, sizes, dst: to.mac, runId, rate: 250, batch: 16 });
-  const inFlight = from.txInFlight;
-  const flushed = await from.flushTx(5000);
-  console.log(`virtio guest (uid ${process.getuid?.()}): ${from.driver} pktgen done: ${sent.frames} accepted, ${inFlight} in flight, flushTx ${flushed}, sender hw ${JSON.stringify(from.stats().hw)}`);
-  const got = await receiving;
-  writer.close();
-  console.log(
-    `virtio guest (uid ${process.getuid?.()}): ${from.driver} → ${to.driver}: sent ${sent.frames}, captured ${got.frames} (${got.reason}, drops ${got.drops}) in ${got.seconds.toFixed(2)} s; ` +
-      `sender ${JSON.stringify(from.stats())}; receiver ${JSON.stringify(to.stats())}`,
-  );
-  expect(got.frames).toBe(N);
-  const records = readPcap(readFileSync(file)).records;
-  expect(records.map((r) => readTestFrame(r.data)!.seq)).toEqual(Array.from({ length: N }, (_, i) => i));
-  records.forEach((r, i) => {
-    if (!readTestFrame(r.data)!.intact || r.length !== sizes[i]) expect.fail(`record ${i}: length ${r.length}/${sizes[i]}`);
-  });
-}
 
 describe('virtio-net driver, unprivileged', () => {
   const virtio = findPciDevices(VIRTIO_NET)[0]!;
@@ -71,8 +43,8 @@ describe('virtio-net driver, unprivileged', () => {
       e = openPort(edev, { pool, rxDescriptors: 64, txDescriptors: 32, promiscuous: true, portId: 1 });
       expect(await v.waitForLink(5000)).toBe(true);
       expect(await e.waitForLink(5000)).toBe(true);
-      await oneWay(e, v, 0x00ee0001);
-      await oneWay(v, e, 0x00ee0002);
+      await pacedOneWay(e, v, N, 0x00ee0001, 'virtio guest');
+      await pacedOneWay(v, e, N, 0x00ee0002, 'virtio guest');
     } finally {
       v?.close();
       e?.close();
