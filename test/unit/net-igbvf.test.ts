@@ -8,15 +8,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openContext, openDevice } from '../../src/index.js';
-import { E1000eModel, EduModel, FakeKernel, IgbvfModel, wire } from '../../src/backend/fake/index.js';
+import { E1000eModel, EduModel, FakeKernel, IgbvfModel, wire, type IgbvfModelOptions } from '../../src/backend/fake/index.js';
 import { IgbvfPort, PacketPool, openPort, type PortBase } from '../../src/net/index.js';
 import { readTestFrame } from '../../src/net/apps/frames.js';
 import { VFGORC, VFGPRC, XDCTL_QUEUE_ENABLE } from '../../src/hw/e82576vf.js';
 import { VF_RESET, VF_SET_LPE, VF_SET_MAC_ADDR, VF_SET_PROMISC, VF_SET_PROMISC_MULTICAST } from '../../src/hw/e82576vf-mailbox.js';
-import { E_ADDR, MAC_V, V_ADDR, cleanUpIgbvf, igbvfBench, trackKernel } from '../helpers/igbvf-bench.js';
-import { mixedSizes, nextEvent, numbered, send, take } from '../helpers/virtio-net-bench.js';
+import { E_ADDR, V_ADDR, cleanUpNicPairs, nicPairBench, trackKernel } from '../helpers/nic-pair-bench.js';
+import { mixedSizes, nextEvent, numbered, send, take } from '../helpers/port-traffic.js';
 
-cleanUpIgbvf();
+/** The address an administrator assigned to the VF on the PF. */
+const MAC_V = '52:54:00:12:34:58';
+/** `{ model: { mac: undefined } }` is a VF the administrator assigned no address. */
+const igbvfBench = (opts: { model?: IgbvfModelOptions } = {}) => nicPairBench(new IgbvfModel({ mac: MAC_V, ...opts.model }));
+
+cleanUpNicPairs();
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 const hex = (m: Uint8Array): string => Array.from(m, (b) => b.toString(16).padStart(2, '0')).join(':');
 

@@ -9,7 +9,7 @@ import { FakeKernel, E1000eModel, EthernetHub, I82576Model } from '../../src/bac
 import { bindVfioPci, enableSriov, openContext, physfnOf } from '../../src/index.js';
 import { IgbvfPort, PacketPool, openPort } from '../../src/net/index.js';
 import { readTestFrame } from '../../src/net/apps/frames.js';
-import { numbered, send } from '../helpers/virtio-net-bench.js';
+import { numbered, send } from '../helpers/port-traffic.js';
 
 const PF = '0000:01:00.0';
 const E = '0000:00:03.0';

@@ -1,34 +1,44 @@
 /**
- * An 82576 VF model and an 82574 model on one fake hub, opened in one DMA context with one
- * pool: what the igbvf driver tests share, with the checks every test ends with (no IOMMU
- * fault, no complaint from either model, every buffer back in the pool, no fd left open).
+ * An 82574 model and the model of the NIC under test on one fake hub, opened with openPort in
+ * one DMA context with one pool, so a buffer one port receives can be sent on by the other as
+ * it is; and the checks every test of such a pair ends with (no IOMMU fault, no complaint from
+ * either model, every buffer back in the pool, no fd left open).
  */
 import { afterEach, expect } from 'vitest';
 import { openContext, type DmaContext } from '../../src/index.js';
-import { E1000eModel, FakeKernel, IgbvfModel, wire, type IgbvfModelOptions } from '../../src/backend/fake/index.js';
-import type { EthernetHub } from '../../src/backend/fake/models/ethernet.js';
-import { PacketPool, openPort, type IgbvfPortOptions, type PortBase } from '../../src/net/index.js';
+import { E1000eModel, FakeKernel, wire, type DeviceModel, type EthernetHub, type EthernetPort } from '../../src/backend/fake/index.js';
+import { PacketPool, openPort, type OpenPortOptions, type PortBase } from '../../src/net/index.js';
 
 export const E_ADDR = '0000:00:03.0';
 export const V_ADDR = '0000:00:04.0';
-export const MAC_E = '52:54:00:12:34:56';
-/** The address an administrator assigned to the VF on the PF. */
-export const MAC_V = '52:54:00:12:34:58';
+const MAC_E = '52:54:00:12:34:56';
 
-export interface IgbvfBench {
+/** A model the bench can plug in at V_ADDR and on the hub, and check for complaints. */
+export type NicModel = DeviceModel & EthernetPort & { readonly errors: readonly string[] };
+
+export interface NicPairBench<M extends NicModel> {
   kernel: FakeKernel;
   hub: EthernetHub;
   ctx: DmaContext;
   pool: PacketPool;
   eModel: E1000eModel;
-  vModel: IgbvfModel;
+  vModel: M;
   /** The e1000e port. */
   e: PortBase;
-  /** The igbvf port. */
+  /** The port of the NIC under test. */
   v: PortBase;
 }
 
-let benches: IgbvfBench[] = [];
+export interface NicPairOptions {
+  /** For the port of the NIC under test. */
+  v?: OpenPortOptions;
+  /** For the e1000e port. */
+  e?: OpenPortOptions;
+  poolSize?: number;
+  headroom?: number;
+}
+
+let benches: NicPairBench<NicModel>[] = [];
 let kernels: FakeKernel[] = [];
 
 /** Disposes `kernel` after the test (after checking it). */
@@ -37,18 +47,17 @@ export function trackKernel(kernel: FakeKernel): FakeKernel {
   return kernel;
 }
 
-/** The pair, opened with openPort (`v` options for the VF's port, `model` for its model; the VF has MAC_V assigned unless `model.mac` says otherwise). */
-export function igbvfBench(opts: { v?: IgbvfPortOptions; e?: IgbvfPortOptions; model?: IgbvfModelOptions; poolSize?: number } = {}): IgbvfBench {
+/** The pair, `vModel` at V_ADDR against an e1000e at E_ADDR. */
+export function nicPairBench<M extends NicModel>(vModel: M, opts: NicPairOptions = {}): NicPairBench<M> {
   const kernel = trackKernel(new FakeKernel({ memlockLimit: 512 << 20 }));
   const eModel = new E1000eModel({ mac: MAC_E });
-  const vModel = new IgbvfModel({ mac: MAC_V, ...opts.model });
   const hub = wire(eModel, vModel);
   kernel.addDevice(E_ADDR, eModel);
   kernel.addDevice(V_ADDR, vModel);
   const ctx = openContext(kernel.options);
   const devE = ctx.openDevice(E_ADDR);
   const devV = ctx.openDevice(V_ADDR);
-  const pool = PacketPool.create(ctx, { count: opts.poolSize ?? 4096 });
+  const pool = PacketPool.create(ctx, { count: opts.poolSize ?? 4096, headroom: opts.headroom });
   const e = openPort(devE, { pool, rxDescriptors: 256, txDescriptors: 256, promiscuous: true, portId: 1, ...opts.e });
   let v: PortBase;
   try {
@@ -65,7 +74,7 @@ export function igbvfBench(opts: { v?: IgbvfPortOptions; e?: IgbvfPortOptions; m
 }
 
 /** Registers the clean-up and the final checks after each test of the file that calls it. */
-export function cleanUpIgbvf(): void {
+export function cleanUpNicPairs(): void {
   afterEach(() => {
     for (const b of benches) {
       b.v.close();
