@@ -289,7 +289,7 @@ describe('IgbvfPort on the fake kernel', () => {
     const dev = ctx.openDevice(V_ADDR);
     try {
       expect(() => IgbvfPort.open(dev, { pool, mailboxTimeoutMs: 20 })).toThrow(
-        expect.objectContaining({ code: 'ERR_VFIO_NET_MBX_TIMEOUT', hint: expect.stringContaining('the PF is resetting (V2PMAILBOX.RSTI)') }),
+        expect.objectContaining({ code: 'ERR_VFIO_NET_MBX_TIMEOUT', hint: expect.stringContaining('the PF is resetting or not started (V2PMAILBOX.RSTI)') }),
       );
       vModel.pfUp();
       const again = IgbvfPort.open(dev, { pool, rxDescriptors: 64, txDescriptors: 64 });
