@@ -8,6 +8,7 @@
         "native/shim.cc",
         "native/file.cc",
         "native/ioctl.cc",
+        "native/bind.cc",
         "native/memory.cc",
         "native/dmamap.cc",
         "native/eventfd.cc",

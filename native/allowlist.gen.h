@@ -22,11 +22,17 @@ inline constexpr Request kRequests[] = {
     {FdKind::kDevice, 0x3b70ul, "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", Arg::kArgsz, 12, kAnyFlags, 0, 0},
     {FdKind::kDevice, 0x3b71ul, "VFIO_DEVICE_PCI_HOT_RESET", Arg::kArgsz, 12, kAnyFlags, 8, 4},
     {FdKind::kDevice, 0x3b75ul, "VFIO_DEVICE_FEATURE", Arg::kArgsz, 8, 0x70000, 0, 0},
-    {FdKind::kDevice, 0x3b76ul, "VFIO_DEVICE_BIND_IOMMUFD", Arg::kArgsz, 16, 0x0, 0, 0},
     {FdKind::kDevice, 0x3b77ul, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", Arg::kArgsz, 12, 0x0, 0, 0},
     {FdKind::kDevice, 0x3b78ul, "VFIO_DEVICE_DETACH_IOMMUFD_PT", Arg::kArgsz, 8, 0x0, 0, 0},
     {FdKind::kIommufd, 0x3b81ul, "IOMMU_IOAS_ALLOC", Arg::kArgsz, 12, 0x0, 0, 0},
     {FdKind::kIommufd, 0x3b80ul, "IOMMU_DESTROY", Arg::kArgsz, 8, kAnyFlags, 0, 0},
 };
+
+// VFIO_DEVICE_BIND_IOMMUFD, which bind.cc builds itself; its argsz is kBindMinsz without a
+// token (the struct before 6.17) and kBindSize with one.
+inline constexpr unsigned long kBindIommufd = 0x3b76ul;
+inline constexpr uint32_t kBindFlagToken = 0x1;
+inline constexpr uint32_t kBindMinsz = 16;
+inline constexpr uint32_t kBindSize = 24;
 
 }  // namespace vfio

@@ -1,14 +1,15 @@
 /**
  * Renders src/backend/allowlist.ts as native/allowlist.gen.h, the table ioctl.cc
  * enforces, so the shim and the fake kernel cannot disagree on which request is
- * allowed on which fd, how its argument is passed, or how big it must be.
+ * allowed on which fd, how its argument is passed, or how big it must be; and the
+ * constants of the one request the shim builds itself (bind.cc).
  * The header is committed so that an install from the tarball (node-gyp) and the
  * cmake-js build need no generation step; test/unit/allowlist-header.test.ts
  * fails when it is stale. Regenerate with `npm run gen:allowlist`.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ALLOWED_IOCTLS, type ArgKind, type FdKind } from '../src/backend/allowlist.js';
+import { ALLOWED_IOCTLS, BIND_IOMMUFD, type ArgKind, type FdKind } from '../src/backend/allowlist.js';
 
 export const HEADER_PATH = fileURLToPath(new URL('./allowlist.gen.h', import.meta.url));
 export const REGENERATE = 'npm run gen:allowlist';
@@ -50,6 +51,13 @@ export function renderAllowlistHeader(): string {
     `inline constexpr Request kRequests[] = {`,
     ...rows,
     `};`,
+    ``,
+    `// VFIO_DEVICE_BIND_IOMMUFD, which bind.cc builds itself; its argsz is kBindMinsz without a`,
+    `// token (the struct before 6.17) and kBindSize with one.`,
+    `inline constexpr unsigned long kBindIommufd = ${hex(BIND_IOMMUFD.number)}ul;`,
+    `inline constexpr uint32_t kBindFlagToken = ${hex(BIND_IOMMUFD.flagToken)};`,
+    `inline constexpr uint32_t kBindMinsz = ${BIND_IOMMUFD.minsz};`,
+    `inline constexpr uint32_t kBindSize = ${BIND_IOMMUFD.size};`,
     ``,
     `}  // namespace vfio`,
     ``,

@@ -3,7 +3,8 @@
 // (its "minsz"). For argsz-style structs the kernel never touches bytes past argsz,
 // so argsz <= buffer length keeps it inside the buffer, provided the argsz checked is the
 // argsz the kernel reads: the kernel gets a private copy, never JS memory. Requests whose structs carry
-// user pointers (MAP_DMA's vaddr, dirty bitmaps) are not here: memory.cc builds those.
+// user pointers (MAP_DMA's vaddr, dirty bitmaps, BIND_IOMMUFD's VF token) are not here: dmamap.cc and
+// bind.cc build those.
 // Requests are keyed by (file kind, number), the kind recorded in the handle when the file was
 // opened (handle.cc says why, and why never an fd number). The table itself
 // (allowlist.gen.h) is generated from src/backend/allowlist.ts, which the fake kernel
@@ -28,7 +29,6 @@ const Request* Find(FdKind kind, unsigned long number) {
 }
 
 constexpr unsigned long kIommuDestroy = _IO(';', 0x80);
-constexpr unsigned long kBindIommufd = _IO(';', 100 + 18);  // VFIO_DEVICE_BIND_IOMMUFD
 
 // The most an argsz-style argument may claim; the private copy below is this big at most.
 constexpr uint32_t kMaxArgsz = 1u << 20;
@@ -54,7 +54,7 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
     std::snprintf(hex, sizeof hex, "0x%lx", number);
     ThrowRange(env, std::string("ioctl: request ") + hex +
                         " is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; "
-                        "GET_DEVICE_FD through groupDeviceFd)");
+                        "GET_DEVICE_FD through groupDeviceFd; BIND_IOMMUFD through bindIommufd)");
   }
   // The same number means different requests on different kinds of file: the handle says which this is.
   const Request* req = Find(f->kind, number);
@@ -129,12 +129,6 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
         uint32_t id;
         std::memcpy(&id, copy.data() + 4, 4);
         ForgetRecords(*f, id, true, 0, 0);
-      }
-      // A device bound with no iommufd (-1) is in no-IOMMU mode: it DMAs to physical addresses.
-      if (rc >= 0 && f->kind == FdKind::kDevice && number == kBindIommufd) {
-        int32_t iommufd;
-        std::memcpy(&iommufd, copy.data() + 8, 4);
-        if (iommufd < 0) SetNoIommuDevice(*f);
       }
       errno = err;
       break;

@@ -112,6 +112,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfio::InitHandle(env, exports);
   vfio::InitFile(env, exports);
   vfio::InitIoctl(env, exports);
+  vfio::InitBind(env, exports);
   vfio::InitMemory(env, exports);
   vfio::InitDmaMap(env, exports);
   vfio::InitEventfd(env, exports);

@@ -9,7 +9,7 @@ import { noIommuOptInError } from './iommu/noiommu.js';
 import type { Device } from './model/device.js';
 import { cdevUsable, iommufdUsable, iommuUnits, isNoIommuGroup, noIommuModeOn, vfioCdevName } from './host/groups.js';
 import { VFIO_PCI_DRIVER, bindHint, readPciDevice } from './host/pci.js';
-import { checkVfToken, vfTokenIommufdError, type VfTokenOption } from './iommu/vf-token.js';
+import { checkVfToken, type VfTokenOption } from './iommu/vf-token.js';
 
 /** Where a device's DMA goes: a legacy container (through a group) or an iommufd IOAS. */
 export type DmaContext = Container | IommufdContext;
@@ -22,6 +22,8 @@ export interface OpenOptions extends ContainerOptions, VfTokenOption {
    * The kernel interface: 'iommufd' (the device cdev bound to /dev/iommu, Linux 6.6+),
    * 'container' (/dev/vfio/vfio and the group), or 'auto' (the default): iommufd when
    * /dev/iommu and the device's cdev exist and this user can open them, else the container.
+   * With a `vfToken`, 'auto' takes the container, which carries a token on every kernel (the
+   * cdev bind only on those `vfToken` names).
    */
   iommu?: 'auto' | 'container' | 'iommufd';
 }
@@ -41,7 +43,7 @@ function checkIommuOption(iommu: unknown): IommuChoice {
 function viaIommufd(iommu: IommuChoice, options: OpenOptions, device?: { noIommu: boolean; cdev: string | null; vfToken: boolean }): boolean {
   if (iommu !== 'auto') return iommu === 'iommufd';
   if (device === undefined) return !options.unsafeNoIommu && iommufdUsable(options);
-  // A VF token travels in the group path's device name only (the 6.12 cdev bind has no field for it).
+  // Why a VF token takes the container: OpenOptions.iommu.
   return !device.noIommu && !device.vfToken && cdevUsable(options, device.cdev);
 }
 
@@ -103,11 +105,10 @@ export function openDevice(address: string, options: OpenOptions = {}): Device {
   // Asked for iommufd: say why there is no cdev before opening /dev/iommu.
   if (iommu === 'iommufd' && cdev === null) throw noCdevError(pci, options, 'openDevice');
   const iommufd = viaIommufd(iommu, options, { noIommu, cdev, vfToken: vfToken !== undefined });
-  if (iommufd && vfToken !== undefined) throw vfTokenIommufdError('openDevice', addr);
   const context: DmaContext = iommufd ? IommufdContext.open(options) : Container.open(options);
   try {
     // viaIommufd is true only with a cdev.
-    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!) : context.openPciDevice(pci, noIommu, { vfToken });
+    const device = context instanceof IommufdContext ? context.openPciDevice(pci, cdev!, vfToken) : context.openPciDevice(pci, noIommu, { vfToken });
     device.ownContext();
     return device;
   } catch (e) {

@@ -182,7 +182,7 @@ function sriovCheck(addr: string, driver: string | null, opts: DoctorOptions): D
       status: 'warn',
       device: addr,
       summary: `a VF token is needed: its PF ${pf} is bound to vfio-pci`,
-      detail: "the PF's owner sets the token (pfDevice.setVfToken(uuid)); without it, or with another, the open fails (EACCES). The token travels on the container path only: openDevice picks it for a vfToken",
+      detail: "the PF's owner sets the token (pfDevice.setVfToken(uuid)); without it, or with another, the open fails (EACCES). openDevice takes the container path for a vfToken, which carries it on every kernel; the cdev bind (iommufd) carries it from Linux 6.19 (and 6.18.3) on, and checks it from 6.17 on",
       fix: `openDevice('${addr}', { vfToken: '<the uuid the PF's owner set>' })`,
     };
   }

@@ -24,8 +24,10 @@ import {
   IOMMU_DESTROY,
   IOMMU_IOAS_ALLOC,
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_FLAG_TOKEN,
   VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
+  vfioDeviceBindIommufd,
 } from '../uapi/iommufd.js';
 import { VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_PROBE, VFIO_DEVICE_FEATURE_SET } from '../uapi/vfio-feature.js';
 import { argBytes, argFd, argU64 } from './args.js';
@@ -90,8 +92,8 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   // Only feature 0, PCI_VF_TOKEN (its data is 16 inline bytes): the feature number is in the
   // flags' low 16 bits, which must be 0; other features carry user pointers or return fds.
   r('device', VFIO_DEVICE_FEATURE, 'VFIO_DEVICE_FEATURE', 'argsz', 8, VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE),
-  // Flags must be 0: later kernels define flags that add user pointers or a PASID.
-  r('device', VFIO_DEVICE_BIND_IOMMUFD, 'VFIO_DEVICE_BIND_IOMMUFD', 'argsz', 16, 0),
+  // VFIO_DEVICE_BIND_IOMMUFD can carry a pointer (the VF token): Backend.bindIommufd builds it.
+  // ATTACH/DETACH flags must be 0: later kernels define flags that add a PASID.
   r('device', VFIO_DEVICE_ATTACH_IOMMUFD_PT, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'argsz', 12, 0),
   r('device', VFIO_DEVICE_DETACH_IOMMUFD_PT, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', 'argsz', 8, 0),
   // iommufd structs begin with u32 size, which plays argsz's part: the kernel reads and writes
@@ -100,6 +102,18 @@ export const ALLOWED_IOCTLS: readonly AllowedRequest[] = [
   r('iommufd', IOMMU_IOAS_ALLOC, 'IOMMU_IOAS_ALLOC', 'argsz', 12, 0),
   r('iommufd', IOMMU_DESTROY, 'IOMMU_DESTROY', 'argsz', 8),
 ];
+
+/**
+ * VFIO_DEVICE_BIND_IOMMUFD as the shim builds it (Backend.bindIommufd): its number, the token
+ * flag, and the struct's size without a token (the 6.6 layout) and with one. They go to the
+ * generated header as well, where native/bind.cc checks its own struct against them.
+ */
+export const BIND_IOMMUFD = {
+  number: VFIO_DEVICE_BIND_IOMMUFD,
+  flagToken: VFIO_DEVICE_BIND_FLAG_TOKEN,
+  minsz: vfioDeviceBindIommufd.offsetOf('token_uuid_ptr'),
+  size: vfioDeviceBindIommufd.size,
+} as const;
 
 /**
  * The request number checked as native/ioctl.cc checks it: an integer in [0, 2^32)
@@ -111,7 +125,7 @@ export function checkRequest(request: unknown): number {
     throw new RangeError(`ioctl: request must be an integer in [0, 2^32), got ${request}`);
   if (!ALLOWED_IOCTLS.some((a) => a.number === request))
     throw new RangeError(
-      `ioctl: request 0x${request.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; GET_DEVICE_FD through groupDeviceFd)`,
+      `ioctl: request 0x${request.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; GET_DEVICE_FD through groupDeviceFd; BIND_IOMMUFD through bindIommufd)`,
     );
   return request;
 }

@@ -1,6 +1,7 @@
 // The native shim's argument checks (native/shim.cc ArgFd/ArgU64/ArgBytes), with
 // the same error types and messages, so a malformed call fails the same way on
 // both backends and never reaches kernel emulation.
+import { UUID_SIZE } from '../uapi/vfio-feature.js';
 
 /**
  * An fd given as a number (never a BigInt) in [0, 2^31), where an ioctl takes one (SET_CONTAINER
@@ -63,6 +64,17 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * bindIommufd's VF token as native/bind.cc takes it: undefined (no token), or a view of exactly
+ * UUID_SIZE bytes, copied here as the shim copies it before the kernel reads it.
+ */
+export function argBindToken(token: unknown): Uint8Array | undefined {
+  if (token === undefined) return undefined;
+  const bytes = argBytes(token, 'bindIommufd', 'token');
+  if (bytes.length !== UUID_SIZE) throw new RangeError(`bindIommufd: token must be ${UUID_SIZE} bytes (a uuid_t), got ${bytes.length}`);
+  return bytes.slice();
 }
 
 /** The longest device name groupDeviceFd passes on (a PCI name is 12 characters). */

@@ -31,8 +31,8 @@ export type FileKind = 'container' | 'group' | 'device' | 'iommufd' | 'eventfd' 
  */
 export interface FdHandle {
   /**
-   * The fd number, for the structs that carry one (SET_IRQS eventfds, BIND_IOMMUFD, hot-reset
-   * group lists), which the kernel checks itself; -1 once closed.
+   * The fd number, for the structs that carry one (SET_IRQS eventfds, hot-reset group lists),
+   * which the kernel checks itself; -1 once closed.
    */
   readonly fd: number;
   /** What the file is, as classified when the handle was made. */
@@ -112,6 +112,16 @@ export interface Backend {
    * device handle. The only ioctl that makes an fd, hence not through `ioctl`.
    */
   groupDeviceFd(group: FdHandle, name: string): FdHandle;
+  /**
+   * VFIO_DEVICE_BIND_IOMMUFD: binds a device cdev to an iommufd and returns the device's id
+   * in it (out_devid). With `token`, the 16 bytes of a VF token (uuid_t order), the backend
+   * sets VFIO_DEVICE_BIND_FLAG_TOKEN and points the kernel at its own copy of them (argsz
+   * 24, Linux 6.17+; an older kernel refuses the flag with EINVAL); without, it sends the
+   * 16 bytes every cdev kernel reads. Not through `ioctl`, since the token sits behind a
+   * pointer JS never supplies. Another kind of file than a device is ENOTTY, an `iommufd`
+   * that is no iommufd EBADFD (the kernel's answer); a token of another size a RangeError.
+   */
+  bindIommufd(device: FdHandle, iommufd: FdHandle, token?: Uint8Array): number;
   /** pread(2) into `target` at file offset `offset`; returns the bytes read. */
   pread(file: FdHandle, target: Uint8Array, offset: number): number;
   /** pwrite(2) of `source` at file offset `offset`; returns the bytes written. */

@@ -10,7 +10,7 @@ import { memlockLimit } from '../host/limits.js';
 // The calls the addon offers exactly as the Backend does; the rest differ in shape.
 // Files are FdHandles the addon makes (native/handle.cc); every call takes one, never a number.
 type Direct =
-  | 'open' | 'close' | 'ioctl' | 'groupDeviceFd' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap'
+  | 'open' | 'close' | 'ioctl' | 'groupDeviceFd' | 'bindIommufd' | 'pread' | 'pwrite' | 'mmap' | 'munmap' | 'dmaFree' | 'dmaMap'
   | 'dmaUnmap' | 'ioasMap' | 'ioasUnmap' | 'dmaPhysical' | 'eventfdWrite' | 'eventfdRead';
 
 interface Addon extends Pick<Backend, Direct> {
@@ -74,6 +74,7 @@ export function nativeBackend(): Backend {
     close: (file) => a.close(file),
     ioctl: (file, request, arg) => a.ioctl(file, request, arg),
     groupDeviceFd: (group, name) => a.groupDeviceFd(group, name),
+    bindIommufd: (device, iommufd, token) => a.bindIommufd(device, iommufd, token),
     pread: (file, target, offset) => a.pread(file, target, offset),
     pwrite: (file, source, offset) => a.pwrite(file, source, offset),
     mmap: (file, offset, length, prot) => a.mmap(file, offset, length, prot),

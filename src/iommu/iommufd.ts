@@ -1,5 +1,5 @@
 import type { Backend, FdHandle } from '../backend/backend.js';
-import { checkVfToken, vfTokenIommufdError, type VfTokenOption } from './vf-token.js';
+import { bindVfTokenError, checkVfToken, type VfTokenOption } from './vf-token.js';
 import { defaultBackend } from '../backend/native.js';
 import { VfioError, closeSteps, closedError, syscall } from '../errors.js';
 import { DmaSpace, accessFlags, type DmaAccess, type IommuApi } from '../model/dma-space.js';
@@ -14,12 +14,11 @@ import {
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP_ALL_LENGTH,
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-  VFIO_DEVICE_BIND_IOMMUFD,
   iommuDestroy,
   iommuIoasAlloc,
   vfioDeviceAttachIommufdPt,
-  vfioDeviceBindIommufd,
 } from '../uapi/iommufd.js';
+import { uuidBytes } from '../uapi/vfio-feature.js';
 
 /** Options of IommufdContext.open. */
 export interface IommufdOptions extends SysfsOptions {
@@ -145,18 +144,19 @@ export class IommufdContext extends DmaSpace {
   /**
    * Opens a device through its cdev, binds it to this iommufd and attaches it to the
    * IOAS. Its group must not be open through the legacy interface meanwhile (EBUSY). A
-   * `vfToken` is ERR_VFIO_VF_TOKEN_IOMMUFD: Linux 6.12's cdev bind takes none (open the VF in
-   * a Container instead).
+   * `vfToken` goes with the bind, on the kernels `vfToken` names; an older one's refusal is
+   * ERR_VFIO_VF_TOKEN_IOMMUFD (open the device in a Container instead). The token refusals are
+   * the group path's: ERR_VFIO_VF_TOKEN_REQUIRED, _MISMATCH and _UNUSED.
    */
   openDevice(address: string, options: VfTokenOption = {}): Device<IommufdDeviceHost> {
     this.#check('IommufdContext.openDevice');
+    const token = checkVfToken('IommufdContext.openDevice', options.vfToken);
     const pci = readPciDevice(address, this.options);
-    if (checkVfToken('IommufdContext.openDevice', options.vfToken) !== undefined) throw vfTokenIommufdError('IommufdContext.openDevice', pci.address);
-    return this.openPciDevice(pci, requireCdev(pci, this.options, 'find VFIO cdev'));
+    return this.openPciDevice(pci, requireCdev(pci, this.options, 'find VFIO cdev'), token);
   }
 
-  /** @internal openDevice(), which has read sysfs and found the cdev already. */
-  openPciDevice(pci: PciDeviceInfo, cdev: string): Device<IommufdDeviceHost> {
+  /** @internal openDevice(), which has read sysfs, found the cdev and checked the token already. */
+  openPciDevice(pci: PciDeviceInfo, cdev: string, vfToken?: string): Device<IommufdDeviceHost> {
     this.#check('IommufdContext.openDevice');
     const addr = pci.address;
     // Binding a device whose group is not viable only gets EPERM from the kernel: name the culprits first.
@@ -170,8 +170,12 @@ export class IommufdContext extends DmaSpace {
     const file = syscall(`open ${path}`, { ...ctx, hint: (c) => cdevOpenHint(c, path) }, () => backend.open(path));
     let dev: Device<IommufdDeviceHost>;
     try {
-      const bind = vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: this.#file.fd });
-      syscall('VFIO_DEVICE_BIND_IOMMUFD', { ...ctx, hint: bindIommufdHint }, () => backend.ioctl(file, VFIO_DEVICE_BIND_IOMMUFD, bind));
+      const token = vfToken === undefined ? undefined : uuidBytes(vfToken)!;
+      try {
+        syscall('VFIO_DEVICE_BIND_IOMMUFD', { ...ctx, hint: bindIommufdHint }, () => backend.bindIommufd(file, this.#file, token));
+      } catch (e) {
+        throw (e instanceof VfioError && bindVfTokenError(e, addr, vfToken, this.options)) || e;
+      }
       const attach = vfioDeviceAttachIommufdPt.encode({ argsz: vfioDeviceAttachIommufdPt.size, pt_id: this.ioasId });
       syscall('VFIO_DEVICE_ATTACH_IOMMUFD_PT', ctx, () => backend.ioctl(file, VFIO_DEVICE_ATTACH_IOMMUFD_PT, attach));
       this.#refreshRanges();

@@ -77,12 +77,33 @@ export const VFIO_DEVICE_BIND_IOMMUFD = _IO(VFIO_TYPE, VFIO_BASE + 18);
 export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 19);
 export const VFIO_DEVICE_DETACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 20);
 
+// The VF token on the cdev path, as drivers/vfio/device_cdev.c vfio_df_ioctl_bind_iommufd has it:
+// - Linux 6.6 to 6.16: copy_from_user of 16 bytes; argsz < 16, any flag or iommufd < 0 is EINVAL,
+//   and no token is checked at all (vfio_pci_validate_vf_token runs on the group path only).
+// - Linux 6.17 (86624ba3b522): token_uuid_ptr after out_devid (24 bytes; minsz stays 16) and
+//   VALID_FLAGS = VFIO_DEVICE_BIND_FLAG_TOKEN. argsz < 16 is EINVAL; flags outside VALID_FLAGS
+//   EINVAL. vfio_df_check_token then runs under the dev_set lock, after the group-fd, blocked-group
+//   and already-bound checks and before the iommufd is looked up: with the flag, copy_from_user of
+//   the 16 bytes at token_uuid_ptr (EFAULT) and match_token_uuid; without it,
+//   match_token_uuid(NULL), so an unflagged bind is checked too. For vfio-pci that is
+//   vfio_pci_core_match_token_uuid, the group path's rules: a VF of a vfio-pci PF needs the PF's
+//   token (EACCES when missing or different), a vfio-pci PF needs it while its VFs are open (and
+//   takes a token given while none is, as its own), a token anywhere else is EINVAL. A driver
+//   without match_token_uuid refuses the flag (EINVAL).
+// - As released in 6.17 and 6.18, the struct was read with copy_struct_from_user(&bind, minsz,
+//   arg, argsz): bytes past 16 must be zero, so a token pointer is E2BIG. Fixed (sizeof(bind)) by
+//   2f03f21fe751 in 6.19, and in 6.18.3.
+// token_uuid_ptr is a user pointer: the native shim builds this request itself (Backend.bindIommufd).
 export const vfioDeviceBindIommufd = defineStruct('vfio_device_bind_iommufd', [
   ['argsz', 'u32'],
   ['flags', 'u32'],
   ['iommufd', 'i32'],
   ['out_devid', 'u32'],
+  ['token_uuid_ptr', 'u64'],
 ]);
+
+/** VFIO_DEVICE_BIND_IOMMUFD flag (6.17+): token_uuid_ptr points at the 16-byte VF token. */
+export const VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0;
 
 // Later kernels append a pasid (behind a flag); the 6.6 layout is what every cdev kernel accepts.
 export const vfioDeviceAttachIommufdPt = defineStruct('vfio_device_attach_iommufd_pt', [

@@ -39,7 +39,7 @@ describe.each(backends)('argument checks on the %s backend', (_name, b, open) =>
   it('names the way around for a request not on the allow-list', () => {
     const fd = open();
     const msg = (n: number) =>
-      `ioctl: request 0x${n.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; GET_DEVICE_FD through groupDeviceFd)`;
+      `ioctl: request 0x${n.toString(16)} is not on the allow-list (DMA map/unmap go through dmaMap/dmaUnmap, ioasMap/ioasUnmap; GET_DEVICE_FD through groupDeviceFd; BIND_IOMMUFD through bindIommufd)`;
     for (const n of [0, 0x5401 /* TCGETS */, 0xffffffff]) refused(call(b.ioctl, fd, n), RangeError, msg(n));
     b.close(fd);
   });

@@ -13,9 +13,7 @@ import { Device } from '../../src/model/device.js';
 import type { DeviceHost } from '../../src/model/device-host.js';
 import {
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-  VFIO_DEVICE_BIND_IOMMUFD,
   vfioDeviceAttachIommufdPt,
-  vfioDeviceBindIommufd,
 } from '../../src/uapi/iommufd.js';
 
 const EDU = '0000:00:02.0';
@@ -42,7 +40,7 @@ afterEach(() => {
 function deviceFd(): FdHandle {
   const cdev = readdirSync(join(kernel.root, 'sys/bus/pci/devices', EDU, 'vfio-dev'))[0]!;
   const fd = kernel.open(join(kernel.root, 'dev/vfio/devices', cdev));
-  kernel.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, vfioDeviceBindIommufd.encode({ argsz: vfioDeviceBindIommufd.size, iommufd: ctx.fd }));
+  kernel.bindIommufd(fd, ctx.file);
   kernel.ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, vfioDeviceAttachIommufdPt.encode({ argsz: vfioDeviceAttachIommufdPt.size, pt_id: ctx.ioasId }));
   return fd;
 }
@@ -109,6 +107,6 @@ describe('Device over a DeviceHost it knows only through the seam', () => {
     expect(closed).toBe(1);
     expect(dev.closed).toBe(true);
     expect(fd.closed).toBe(true);
-    expect(() => kernel.ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, new Uint8Array(vfioDeviceBindIommufd.size))).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => kernel.bindIommufd(fd, ctx.file)).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
 });

@@ -21,7 +21,7 @@ function rng(seed: number): () => number {
   };
 }
 
-const NAMED = /^(open|close|ioctl|groupDeviceFd|pread|pwrite|mmap|munmap|dmaAlloc|dmaFree|dmaMap|dmaUnmap|ioasMap|ioasUnmap|ioasIovaRanges|eventfdWrite|eventfdRead|Poller|VFIO_[A-Z_]+|IOMMU_[A-Z_]+|write|read|uv_poll_init)\b/;
+const NAMED = /^(open|close|ioctl|groupDeviceFd|bindIommufd|pread|pwrite|mmap|munmap|dmaAlloc|dmaFree|dmaMap|dmaUnmap|ioasMap|ioasUnmap|ioasIovaRanges|eventfdWrite|eventfdRead|Poller|VFIO_[A-Z_]+|IOMMU_[A-Z_]+|write|read|uv_poll_init)\b/;
 
 function acceptable(e: unknown): boolean {
   if (e instanceof TypeError || e instanceof RangeError) return NAMED.test(e.message);
@@ -81,6 +81,7 @@ describe('the fake kernel under random input', () => {
       () => kernel.close(file()),
       () => fds.push(kernel.eventfd()),
       () => fds.push(kernel.groupDeviceFd(file(), pick(['0000:00:02.0', '0000:00:02.0\0', values() as string]))),
+      () => kernel.bindIommufd(file(), file(), pick([undefined, new Uint8Array(16), values() as Uint8Array])),
       () => {
         const req = pick(ALLOWED_IOCTLS);
         kernel.ioctl(file(), r() < 0.9 ? req.number : (values() as number), pick([structArg(), values(), file(), `0000:00:02.0`, undefined]) as Uint8Array);

@@ -52,6 +52,7 @@ function entryPoints(h: unknown): [string, () => unknown][] {
     ['close', () => k.close(f)],
     ['ioctl', () => k.ioctl(f, io.VFIO_GET_API_VERSION)],
     ['groupDeviceFd', () => k.groupDeviceFd(f, EDU)],
+    ['bindIommufd', () => k.bindIommufd(f, f)],
     ['pread', () => k.pread(f, new Uint8Array(4), 0)],
     ['pwrite', () => k.pwrite(f, new Uint8Array(4), 0)],
     ['mmap', () => k.mmap(f, 0, 4096, 3)],

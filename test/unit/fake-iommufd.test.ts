@@ -19,12 +19,10 @@ import {
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP_ALL_LENGTH,
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-  VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
   iommuDestroy,
   iommuIoasAlloc,
   vfioDeviceAttachIommufdPt,
-  vfioDeviceBindIommufd,
   vfioDeviceDetachIommufdPt,
 } from '../../src/uapi/iommufd.js';
 import { encodeHotResetInfoQuery } from '../../src/uapi/vfio-pci.js';
@@ -44,11 +42,7 @@ const ioasAlloc = (fd: FdHandle) => {
   k.ioctl(fd, IOMMU_IOAS_ALLOC, q);
   return iommuIoasAlloc.decode(q).out_ioas_id;
 };
-const bind = (dev: FdHandle, fd: FdHandle) => {
-  const q = vfioDeviceBindIommufd.encode({ argsz: 16, iommufd: fd.fd });
-  k.ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, q);
-  return vfioDeviceBindIommufd.decode(q).out_devid;
-};
+const bind = (dev: FdHandle, fd: FdHandle) => k.bindIommufd(dev, fd);
 const attach = (dev: FdHandle, pt: number) => {
   const q = vfioDeviceAttachIommufdPt.encode({ argsz: 12, pt_id: pt });
   k.ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, q);

@@ -243,6 +243,7 @@ describe('handles', () => {
     ['close', (h) => a.close(h as FdHandle)],
     ['ioctl', (h) => a.ioctl(h as FdHandle, VFIO_GET_API_VERSION)],
     ['groupDeviceFd', (h) => a.groupDeviceFd(h as FdHandle, '0000:00:00.0')],
+    ['bindIommufd', (h) => a.bindIommufd(h as FdHandle, h as FdHandle)],
     ['pread', (h) => a.pread(h as FdHandle, new Uint8Array(4), 0)],
     ['pwrite', (h) => a.pwrite(h as FdHandle, new Uint8Array(4), 0)],
     ['mmap', (h) => a.mmap(h as FdHandle, 0, 4096, 3)],

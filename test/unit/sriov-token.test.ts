@@ -3,7 +3,7 @@
  * (and as the library names each refusal): a PF bound to vfio-pci has its owner set a token
  * (Device.setVfToken) that every VF opener presents (openDevice(vf, { vfToken })); missing or
  * wrong is EACCES, a token nobody uses is EINVAL. Also the device-name format the shim lets
- * through, VFIO_DEVICE_FEATURE's checks, and the cdev path, which carries no token on 6.12.
+ * through, VFIO_DEVICE_FEATURE's checks, and the cdev bind as 6.12, 6.17 and 6.19 take a token.
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -130,22 +130,81 @@ describe('VF token: the option and the interfaces', () => {
     expect(() => c.openDevice(PF, { vfToken: 'x' })).toThrow(/Container.openDevice: options.vfToken/);
     c.close();
   });
+});
 
-  it("the cdev path takes no token (6.12): iommu 'iommufd' with one is ERR_VFIO_VF_TOKEN_IOMMUFD; 'auto' takes the container", () => {
-    const b = (bench = sriovBench('vfio-pci', { iommufd: true }));
+describe('VF token through the device cdev (iommufd), as each kernel binds', () => {
+  /** Flow 2 under iommufd with the cdev bind of `cdevBind`: the PF open through its cdev, token T set, two VFs. */
+  function cdevFlow2(cdevBind?: '6.12' | '6.17' | '6.19'): { b: SriovBench; pf: Device } {
+    const b = (bench = sriovBench('vfio-pci', { iommufd: true, ...(cdevBind && { cdevBind }) }));
     const pf = open(b, PF);
     expect(pf.iommuApi).toBe('iommufd');
     pf.setVfToken(T);
     b.write('sriov_numvfs', '2');
-    const e = refused(() => open(b, VF0, T, 'iommufd'), 'ERR_VFIO_VF_TOKEN_IOMMUFD');
+    return { b, pf };
+  }
+
+  it("6.12: the bind refuses the token flag (EINVAL), told as ERR_VFIO_VF_TOKEN_IOMMUFD; it checks no token; 'auto' takes the container", () => {
+    const { b } = cdevFlow2();
+    const fds = b.kernel.openFds;
+    const e = refused(() => open(b, VF0, T, 'iommufd'), 'ERR_VFIO_VF_TOKEN_IOMMUFD', 22);
+    expect(e.message).toContain('no VFIO_DEVICE_BIND_FLAG_TOKEN (Linux 6.17+)');
     expect(e.hint).toContain("iommu: 'container'");
+    // Told by what the kernel answered, not assumed.
+    expect(e.cause).toMatchObject({ code: 'EINVAL', op: 'VFIO_DEVICE_BIND_IOMMUFD' });
+    expect(b.kernel.openFds).toBe(fds);
     expect(open(b, VF0, T).iommuApi).toBe('container');
     const ctx = IommufdContext.open(b.kernel.options);
-    expect(() => ctx.openDevice(VF1, { vfToken: T })).toThrow(expect.objectContaining({ code: 'ERR_VFIO_VF_TOKEN_IOMMUFD' }));
-    // Linux 6.12's cdev bind does no token check at all (fixed by a later kernel): the fake follows it.
-    const vf1 = ctx.openDevice(VF1);
-    expect(vf1.address).toBe(VF1);
+    refused(() => ctx.openDevice(VF1, { vfToken: T }), 'ERR_VFIO_VF_TOKEN_IOMMUFD', 22);
+    expect(() => ctx.openDevice(VF1, { vfToken: 'x' })).toThrow(/IommufdContext.openDevice: options.vfToken must be a UUID/);
+    expect(ctx.openDevice(VF1).address).toBe(VF1);
     ctx.close();
+  });
+
+  it('6.17: the bind refuses the token pointer (E2BIG), told as ERR_VFIO_VF_TOKEN_IOMMUFD; a bind without one is checked', () => {
+    const { b } = cdevFlow2('6.17');
+    const e = refused(() => open(b, VF0, T, 'iommufd'), 'ERR_VFIO_VF_TOKEN_IOMMUFD', 7);
+    expect(e.message).toContain('(E2BIG)');
+    expect(e.message).toContain('6.19 (and 6.18.3)');
+    refused(() => open(b, VF0, undefined, 'iommufd'), 'ERR_VFIO_VF_TOKEN_REQUIRED', 13);
+    expect(open(b, VF0, T).iommuApi).toBe('container');
+  });
+
+  it('6.19: a VF opens through its cdev with the right token; none is ERR_VFIO_VF_TOKEN_REQUIRED, another ERR_VFIO_VF_TOKEN_MISMATCH', () => {
+    const { b } = cdevFlow2('6.19');
+    const fds = b.kernel.openFds;
+    refused(() => open(b, VF0, undefined, 'iommufd'), 'ERR_VFIO_VF_TOKEN_REQUIRED', 13);
+    refused(() => open(b, VF0, OTHER, 'iommufd'), 'ERR_VFIO_VF_TOKEN_MISMATCH', 13);
+    expect(b.kernel.openFds).toBe(fds);
+    expect(open(b, VF0, T.toUpperCase(), 'iommufd').iommuApi).toBe('iommufd');
+    const ctx = IommufdContext.open(b.kernel.options);
+    expect(ctx.openDevice(VF1, { vfToken: T }).address).toBe(VF1);
+    ctx.close();
+  });
+
+  it('6.19: the PF needs the token through its cdev while its VFs are in use, and takes one given while none is', () => {
+    const { b, pf } = cdevFlow2('6.19');
+    pf.close();
+    open(b, PF, OTHER, 'iommufd').close();
+    refused(() => open(b, VF0, T, 'iommufd'), 'ERR_VFIO_VF_TOKEN_MISMATCH', 13);
+    open(b, VF0, OTHER, 'iommufd');
+    refused(() => open(b, PF, undefined, 'iommufd'), 'ERR_VFIO_VF_TOKEN_REQUIRED', 13);
+    expect(open(b, PF, OTHER, 'iommufd').iommuApi).toBe('iommufd');
+  });
+
+  it.each([
+    ['6.12', 22],
+    ['6.17', 7],
+    ['6.19', 22],
+  ] as const)('%s: a token where none is used is ERR_VFIO_VF_TOKEN_UNUSED through the cdev too', (cdevBind, errno) => {
+    const b = (bench = sriovBench('igb', { iommufd: true, cdevBind }));
+    b.write('sriov_drivers_autoprobe', '0');
+    b.write('sriov_numvfs', '1');
+    b.kernel.bindDriver(VF0, 'vfio-pci');
+    const e = refused(() => open(b, VF0, T, 'iommufd'), 'ERR_VFIO_VF_TOKEN_UNUSED', errno);
+    expect(e.message).toContain(`PF ${PF} is bound to igb`);
+    b.kernel.addDevice('0000:00:02.0', new EduModel());
+    refused(() => open(b, '0000:00:02.0', T, 'iommufd'), 'ERR_VFIO_VF_TOKEN_UNUSED', errno);
+    expect(open(b, VF0, undefined, 'iommufd').iommuApi).toBe('iommufd');
   });
 });
 

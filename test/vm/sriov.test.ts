@@ -53,7 +53,7 @@ function refused(fn: () => unknown, code: string): VfioError {
   throw new Error(`expected ${code}, but it worked`);
 }
 
-/** Without a token through this run's interface; with one, 'auto' takes the group path (the token's only way in). */
+/** Without a token through this run's interface; with one, 'auto' takes the group path (on the guest's 6.12, the token's only way in). */
 function open(address: string, vfToken?: string): Device {
   const d = openDevice(address, vfToken !== undefined ? { vfToken } : vmOpenOptions());
   opened.push(d);

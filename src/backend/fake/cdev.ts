@@ -1,19 +1,19 @@
-// The VFIO device cdev, /dev/vfio/devices/vfioN (drivers/vfio/device_cdev.c, Linux
-// 6.12): opening it, its own ioctls (BIND_IOMMUFD, ATTACH_IOMMUFD_PT,
-// DETACH_IOMMUFD_PT), and the release that undoes a bind. Everything else on a cdev
-// fd is vfio-pci's, once bound.
+// The VFIO device cdev, /dev/vfio/devices/vfioN (drivers/vfio/device_cdev.c): opening it,
+// BIND_IOMMUFD (Backend.bindIommufd, with the VF token as the kernel chosen by
+// FakeKernelOptions.cdevBind takes it), its ioctls ATTACH_IOMMUFD_PT and DETACH_IOMMUFD_PT,
+// and the release that undoes a bind. Everything else on a cdev fd is vfio-pci's, once bound.
 import { errnoError } from './errno.js';
 import { groupViable } from './dma-owner.js';
-import type { CdevFile, KDevice, KernelContext } from './objects.js';
+import type { CdevFile, FdEntry, KDevice, KernelContext } from './objects.js';
+import type { FakeIommufd } from './iommufd.js';
 import type { CheckedArg } from '../allowlist.js';
 import { readArg, writeArg } from './uarg.js';
 import { deviceIoctl } from './vfio-pci.js';
+import { matchTokenUuid } from './vf-token.js';
 import {
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-  VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
   vfioDeviceAttachIommufdPt,
-  vfioDeviceBindIommufd,
   vfioDeviceDetachIommufdPt,
 } from '../../uapi/iommufd.js';
 import type { Struct } from '../../uapi/struct.js';
@@ -23,10 +23,9 @@ export function openCdev(ctx: KernelContext, d: KDevice): number {
   return ctx.install({ kind: 'device', d, cdev: { d, bound: null } });
 }
 
-/** vfio_device_fops_unl_ioctl for a device opened through its cdev. */
+/** vfio_device_fops_unl_ioctl for a device opened through its cdev (BIND is bindIommufd). */
 export function cdevIoctl(ctx: KernelContext, f: CdevFile, request: number, a: CheckedArg): number {
   const { bytes, argsz } = a as { bytes: Uint8Array; argsz: number };
-  if (request === VFIO_DEVICE_BIND_IOMMUFD) return bindIommufd(ctx, f, bytes, argsz);
   if (!f.bound) throw errnoError('EINVAL', 'ioctl', 'the device cdev is not bound to an iommufd yet (VFIO_DEVICE_BIND_IOMMUFD)');
   if (request === VFIO_DEVICE_ATTACH_IOMMUFD_PT) return attachPt(f, bytes, argsz);
   if (request === VFIO_DEVICE_DETACH_IOMMUFD_PT) return detachPt(f, bytes, argsz);
@@ -38,34 +37,35 @@ function checkHeader(s: Struct, bytes: Uint8Array, argsz: number, what: string):
   if (argsz < s.size || readArg(s, bytes, argsz).flags !== 0) throw errnoError('EINVAL', 'ioctl', what);
 }
 
-/** vfio_df_ioctl_bind_iommufd, in its order of checks. */
-function bindIommufd(ctx: KernelContext, f: CdevFile, bytes: Uint8Array, argsz: number): number {
+/**
+ * vfio_df_ioctl_bind_iommufd, in its order of checks, for the call the shim makes: 16 bytes with
+ * flags 0 without a token, 24 with VFIO_DEVICE_BIND_FLAG_TOKEN and a pointer to it with one.
+ * `f` is a device file and `iommufd` an iommufd: the shim checked both kinds.
+ */
+export function bindIommufd(ctx: KernelContext, f: FdEntry & { kind: 'device' }, iommufd: FakeIommufd, token: Uint8Array | undefined): number {
   const what = 'VFIO_DEVICE_BIND_IOMMUFD';
-  checkHeader(vfioDeviceBindIommufd, bytes, argsz, what);
-  const fd = readArg(vfioDeviceBindIommufd, bytes, argsz).iommufd;
-  if (fd < 0) throw errnoError('EINVAL', 'ioctl', what);
-  const d = f.d;
+  if (token && ctx.cdevBind === '6.12') throw errnoError('EINVAL', 'ioctl', `${what} (flags: this kernel knows no VFIO_DEVICE_BIND_FLAG_TOKEN)`);
+  if (token && ctx.cdevBind === '6.17') throw errnoError('E2BIG', 'ioctl', `${what} (copy_struct_from_user of 16 bytes: the token pointer after them must be zero)`);
+  if (!f.cdev) throw errnoError('EINVAL', 'ioctl', `${what} (a device fd from a group cannot bind)`);
+  const c = f.cdev;
+  const d = c.d;
   const g = d.group;
   // vfio_device_block_group
   if (g.open) throw errnoError('EBUSY', 'ioctl', `${what}: the IOMMU group is open through /dev/vfio`);
-  if (f.bound) throw errnoError('EINVAL', 'ioctl', `${what}: already bound`);
-  // iommufd_ctx_from_fd
-  const e = ctx.file(fd);
-  if (e === undefined) throw errnoError('EBADF', 'ioctl', what);
-  if (e.kind !== 'iommufd') throw errnoError('EBADFD', 'ioctl', `${what}: fd ${fd} is not an iommufd`);
-  const iommufd = e.ctx;
+  if (c.bound) throw errnoError('EINVAL', 'ioctl', `${what}: already bound`);
+  // vfio_df_check_token: from 6.17 on, vfio-pci is asked at every bind, with a token or without.
+  if (ctx.cdevBind !== '6.12') matchTokenUuid(d, token ?? null, what);
   // vfio_df_open: only the group path may open a device more than once.
   if (d.opens > 0) throw errnoError('EINVAL', 'ioctl', `${what}: the device is already open`);
   // iommufd_device_bind → iommu_device_claim_dma_owner: another owner of the group refuses.
   const otherOwner = g.container !== null || g.devices.some((x) => x.cdev && x.cdev.bound!.ctx !== iommufd);
   if (otherOwner || !groupViable(g)) throw errnoError('EPERM', 'ioctl', `${what}: the IOMMU group has another DMA owner`);
   const devid = iommufd.bind(g);
-  f.bound = { ctx: iommufd, devid };
-  d.cdev = f;
+  c.bound = { ctx: iommufd, devid };
+  d.cdev = c;
   d.opens++;
   g.cdevBound++;
-  writeArg(vfioDeviceBindIommufd, { out_devid: devid }, bytes, argsz);
-  return 0;
+  return devid;
 }
 
 /** vfio_df_ioctl_attach_pt: writes back the hwpt the device now uses. */

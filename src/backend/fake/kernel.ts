@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import type { Backend, DmaAllocation, EventCallback, EventPoller, FdHandle, HugePages, IoasRanges } from '../backend.js';
 import { checkIoctlArg, checkRequest, findAllowed } from '../allowlist.js';
 import { errnoError } from './errno.js';
-import { argDeviceName, argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
+import { argBindToken, argDeviceName, argOpenFlags, argU64, EVENTFD_READ_MAX, eventfdTooLarge } from '../args.js';
 import { deviceBus, type RecordedFault } from './bus.js';
-import { cdevIoctl, releaseCdev } from './cdev.js';
+import { bindIommufd, cdevIoctl, releaseCdev } from './cdev.js';
 import { VirtualConfig } from './config.js';
 import { containerIoctl, releaseContainer } from './container.js';
 import { DmaPool } from './dma-pool.js';
@@ -79,6 +79,7 @@ export class FakeKernel implements Backend {
       memlock,
       caps,
       iommufd: options.iommufd ?? false,
+      cdevBind: options.cdevBind ?? '6.12',
       noIommu: options.noIommu ?? false,
       vfioPci: { enableSriov: options.vfioPciEnableSriov ?? false },
       file: (fd) => this.#fds.get(fd),
@@ -376,6 +377,17 @@ export class FakeKernel implements Backend {
     argDeviceName(name);
     if (e.kind !== 'group') throw errnoError('ENOTTY', 'ioctl', `VFIO_GROUP_GET_DEVICE_FD: the handle is ${fileKindName(e)}, not a VFIO group`);
     return this.#fds.handle(groupGetDeviceFd(this.#ctx, e, name));
+  }
+
+  bindIommufd(device: FdHandle, iommufd: FdHandle, token?: Uint8Array): number {
+    const { e } = this.#fds.file(device, 'bindIommufd', 'ioctl');
+    const i = this.#fds.file(iommufd, 'bindIommufd', 'ioctl', 2).e;
+    const uuid = argBindToken(token);
+    const what = 'VFIO_DEVICE_BIND_IOMMUFD';
+    if (e.kind !== 'device') throw errnoError('ENOTTY', 'ioctl', `${what}: the handle is ${fileKindName(e)}, not a VFIO device`);
+    // iommufd_ctx_from_fd's answer for a file that is no iommufd.
+    if (i.kind !== 'iommufd') throw errnoError('EBADFD', 'ioctl', `${what}: argument 2 is ${fileKindName(i)}, not an iommufd`);
+    return bindIommufd(this.#ctx, e, i.ctx, uuid);
   }
 
   // ---- regions and memory --------------------------------------------------

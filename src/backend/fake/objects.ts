@@ -7,6 +7,7 @@ import type { FakeIommu } from './type1.js';
 import type { IrqState } from './irq.js';
 import type { VirtualConfig } from './config.js';
 import type { DeviceModel } from './model.js';
+import type { FakeKernelOptions } from './options.js';
 
 export interface KGroup {
   id: number;
@@ -119,6 +120,8 @@ export interface KernelContext {
   readonly caps: Capabilities;
   /** Built with iommufd and the device cdev (Linux 6.12). */
   readonly iommufd: boolean;
+  /** What the cdev bind does with a VF token (FakeKernelOptions.cdevBind). */
+  readonly cdevBind: NonNullable<FakeKernelOptions['cdevBind']>;
   /** vfio.enable_unsafe_noiommu_mode=1 with no IOMMU hardware. */
   readonly noIommu: boolean;
   /** vfio_pci's module parameters that can change at run time. */

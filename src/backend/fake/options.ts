@@ -22,6 +22,16 @@ export interface FakeKernelOptions {
    * /dev/vfio/devices/vfioN cdev for each device vfio-pci drives. Default false: 6.1's legacy API only.
    */
   iommufd?: boolean;
+  /**
+   * With `iommufd`, how the cdev's VFIO_DEVICE_BIND_IOMMUFD takes a VF token
+   * (Backend.bindIommufd's `token`). '6.12', the default (Linux 6.6 to 6.16): it knows no
+   * flag, so a token is EINVAL, and it checks none. '6.19' (and 6.18.3): it takes
+   * VFIO_DEVICE_BIND_FLAG_TOKEN and checks the token by the group path's rules, on a bind
+   * without one too (a VF of a vfio-pci PF is then EACCES). '6.17' (and 6.18 before 6.18.3):
+   * checks as '6.19' does, but refuses every token with E2BIG (it read 16 bytes of the struct
+   * and wanted the rest zero).
+   */
+  cdevBind?: '6.12' | '6.17' | '6.19';
   /** No IOMMU hardware, vfio.enable_unsafe_noiommu_mode=1: groups are /dev/vfio/noiommu-N. Default false. */
   noIommu?: boolean;
   /** vfio_pci's enable_sriov parameter: vfio-pci creates VFs of a PF it drives (sriov_numvfs). Default false, as the kernel's. */

@@ -1,7 +1,8 @@
 // vfio-pci's SR-IOV VF token (drivers/vfio/pci/vfio_pci_core.c): the device name a group's
 // VFIO_GROUP_GET_DEVICE_FD matches (vfio_pci_core_match, with its "vf_token=<uuid>" option),
-// the token rules (vfio_pci_validate_vf_token), and setting the token through
-// VFIO_DEVICE_FEATURE_PCI_VF_TOKEN (vfio_pci_core_feature_token, after vfio_main.c's checks).
+// the token rules (vfio_pci_core_match_token_uuid, once vfio_pci_validate_vf_token), which a
+// 6.17+ cdev bind applies too, and setting the token through VFIO_DEVICE_FEATURE_PCI_VF_TOKEN
+// (vfio_pci_core_feature_token, after vfio_main.c's checks).
 import { randomBytes } from 'node:crypto';
 import { errnoError } from './errno.js';
 import type { KDevice } from './objects.js';
@@ -37,9 +38,12 @@ function tokenUsers(pf: KDevice): number {
 
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** vfio_pci_validate_vf_token: EINVAL for a token nobody uses, EACCES for a missing or wrong one. */
-function validateVfToken(d: KDevice, uuid: Uint8Array | null): void {
-  const op = 'VFIO_GROUP_GET_DEVICE_FD';
+/**
+ * vfio_pci_core_match_token_uuid: EINVAL for a token nobody uses, EACCES for a missing or wrong
+ * one; a token given to a PF whose VFs are not in use becomes its token. `op` names the caller's
+ * request in the errors.
+ */
+export function matchTokenUuid(d: KDevice, uuid: Uint8Array | null, op: string): void {
   const pfToken = d.sriov?.token ?? null;
   if (!d.physfn && !pfToken && !uuid) return;
   if (d.physfn) {
@@ -89,7 +93,7 @@ export function matchDevice(d: KDevice, name: string): 0 | 1 {
       }
     }
   }
-  validateVfToken(d, uuid);
+  matchTokenUuid(d, uuid, 'VFIO_GROUP_GET_DEVICE_FD');
   return 1;
 }
 

@@ -17,7 +17,7 @@ import {
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
 } from '../../uapi/ioctl.js';
-import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../uapi/iommufd.js';
+import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../uapi/iommufd.js';
 import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, vfioDeviceInfo } from '../../uapi/vfio-device.js';
 import { vfioIrqInfo, vfioIrqSet } from '../../uapi/vfio-irq.js';
 import { vfioInfoCapHeader } from '../../uapi/caps.js';
@@ -72,10 +72,8 @@ export function deviceIoctl(ctx: KernelContext, d: KDevice, request: number, a: 
     case VFIO_DEVICE_PCI_HOT_RESET:
       if (argsz < 12) throw einval(request === VFIO_DEVICE_PCI_HOT_RESET ? 'VFIO_DEVICE_PCI_HOT_RESET' : 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO');
       throw errnoError('ENODEV', 'ioctl', 'hot reset is not modelled (no slot or bus reset)');
-    // The cdev's own requests: on a device fd from a group, BIND is refused by
-    // vfio_df_ioctl_bind_iommufd and ATTACH/DETACH reach vfio-pci, which knows them not.
-    case VFIO_DEVICE_BIND_IOMMUFD:
-      throw einval('VFIO_DEVICE_BIND_IOMMUFD (a device fd from a group cannot bind)');
+    // The cdev's own requests: on a device fd from a group, ATTACH/DETACH reach vfio-pci,
+    // which knows them not (BIND is Backend.bindIommufd: cdev.ts).
     case VFIO_DEVICE_ATTACH_IOMMUFD_PT:
     case VFIO_DEVICE_DETACH_IOMMUFD_PT:
       throw errnoError('ENOTTY', 'ioctl', 'only a device opened through its cdev attaches to an IOAS');
