@@ -1,6 +1,7 @@
 /** Finding the guest's test devices, and what the NIC suites share (frame sizes, the artifact share). */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { findPciDevices, groupMembers, type OpenOptions, type PciDeviceInfo } from '../../src/index.js';
 
 export const EDU = { vendor: 0x1234, device: 0x11e8 };
@@ -33,6 +34,18 @@ export function vmMode(): VmMode {
 export function vmOpenOptions(): OpenOptions {
   const mode = vmMode();
   return mode === 'noiommu' ? { iommu: 'container', unsafeNoIommu: true } : { iommu: mode };
+}
+
+/**
+ * What this guest kernel's cdev bind (VFIO_DEVICE_BIND_IOMMUFD) does with VF tokens, from its
+ * version (src/uapi/iommufd.ts has the facts): 'none' before 6.17 (no flag, no check), 'broken'
+ * in 6.17 and 6.18 before 6.18.3 (checks, but refuses a token with E2BIG), 'works' after.
+ */
+export function cdevVfTokens(): 'none' | 'broken' | 'works' {
+  const [major = 0, minor = 0, patch = 0] = (/^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release()) ?? []).slice(1).map((x) => Number(x ?? 0));
+  const v = major * 1_000_000 + minor * 1000 + patch;
+  if (v < 6_017_000) return 'none';
+  return v < 6_018_003 ? 'broken' : 'works';
 }
 
 /** Sizes 60-1514 in a fixed pseudo-random walk. */

@@ -8,6 +8,8 @@
 #   4. the custom 6.12 without an IOMMU: vfio's no-IOMMU mode
 #   5. SR-IOV: the stock 6.1 with an 82576 (igb) on trixie's QEMU 10.0 (commands/sriov.sh)
 #   6. SR-IOV on the custom 6.12 through iommufd (igb, igbvf and PCI_IOV built in), QEMU 10.0
+#   7. SR-IOV through iommufd on the same fragment built from trixie-backports' newest kernel
+#      (7.3 at the time of writing), whose cdev bind takes the VF token, QEMU 10.0
 #      (the SR-IOV ones run early: the host checks below read the artifacts of the last default guest)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,6 +35,7 @@ config() {
 config "stock 6.1, container" VFIO_VM_KERNEL=stock VFIO_VM_API=container
 config "stock 6.1, SR-IOV (82576 on QEMU 10.0)" sriov VFIO_VM_KERNEL=stock VFIO_VM_CONFIG=sriov
 config "custom 6.12, SR-IOV through iommufd (82576 on QEMU 10.0)" sriov VFIO_VM_KERNEL=custom VFIO_VM_API=iommufd VFIO_VM_CONFIG=sriov
+config "custom backports kernel, SR-IOV through iommufd (82576 on QEMU 10.0)" sriov VFIO_VM_KERNEL=custom VFIO_VM_CUSTOM=backports VFIO_VM_API=iommufd VFIO_VM_CONFIG=sriov
 config "custom 6.12, container" VFIO_VM_KERNEL=custom VFIO_VM_API=container
 config "custom 6.12, iommufd" VFIO_VM_KERNEL=custom VFIO_VM_API=iommufd
 config "custom 6.12, no IOMMU" VFIO_VM_KERNEL=custom VFIO_VM_IOMMU=none

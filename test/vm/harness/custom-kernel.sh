@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds (once per machine) the custom guest kernel -- Debian trixie's linux-source-6.12,
-# `make tinyconfig` + kernel.fragment, everything built in -- and prints the directory that
+# Builds (once per machine) the custom guest kernel -- Debian trixie's linux-source-6.12 (or,
+# with VFIO_VM_CUSTOM=backports, the newest of trixie-backports), `make tinyconfig` +
+# kernel.fragment, everything built in -- and prints the directory that
 # holds it, laid out like kernel.sh's (minus the modules):
 #   DIR/vmlinuz   DIR/config   DIR/version   DIR/source   DIR/build.log.xz
 #   DIR/uapi/     the same version's uAPI headers (linux-libc-dev), for the host-side check
@@ -19,7 +20,9 @@
 # runs do not wait for a build); the result is published with one rename.
 #
 # usage: custom-kernel.sh            (run.sh calls it for VFIO_VM_KERNEL=custom)
-# env:   VFIO_VM_CACHE          cache root (default ~/.cache/vfio-vm)
+# env:   VFIO_VM_CUSTOM         6.12 (default: trixie's linux-source-6.12) or backports (the
+#                               newest linux-source-N of trixie-backports)
+#        VFIO_VM_CACHE          cache root (default ~/.cache/vfio-vm)
 #        VFIO_VM_DEBIAN_MIRROR  Debian archive URL (default: from /etc/apt/sources.list*)
 #        VFIO_VM_JOBS           make -j (default: nproc)
 # host:  apt-get install make gcc flex bison bc libelf-dev xz-utils  (plus perl, tar, dpkg)
@@ -28,8 +31,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$here/lib.sh"
 
-suite=trixie
-src_pkg=linux-source-6.12
+# Which source: 6.12 (trixie's, the default) or backports (the newest linux-source-N in
+# trixie-backports, 7.3 at the time of writing: a kernel whose cdev bind takes the VF token).
+custom="${VFIO_VM_CUSTOM:-6.12}"
+case "$custom" in
+  6.12) suite=trixie src_pkg=linux-source-6.12 ;;
+  backports) suite=trixie-backports src_pkg="" ;;
+  *) vm_die "VFIO_VM_CUSTOM must be 6.12 or backports, not '$custom'" ;;
+esac
 fragment="$here/kernel.fragment"
 # Bump when the build steps below change in a way that changes the kernel.
 RECIPE=1
@@ -56,15 +65,24 @@ fi
 apt_private "$suite" "custom kernel"
 apt_update() { apt_private_update; }
 
+# backports: the versioned package the linux-source metapackage points at.
+resolve_src_pkg() {
+  [ "$custom" = backports ] || return 0
+  src_pkg="$(apt-cache "${apt_opts[@]}" depends linux-source 2>/dev/null | sed -n 's/^ *Depends: \(linux-source-[0-9.]*\)$/\1/p' | head -n 1)"
+  [ -n "$src_pkg" ]
+}
+
 src_version() {
   apt-cache "${apt_opts[@]}" show --no-all-versions "$src_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1
 }
 
-version="$(src_version || true)"
+# (In this shell, not in src_version's $(...): src_pkg must stick.)
+resolve_src_pkg && version="$(src_version || true)" || version=""
 if [ -z "$version" ]; then
   apt_update
+  resolve_src_pkg || vm_die "no linux-source metapackage in $suite at $mirror"
   version="$(src_version || true)"
-  [ -n "$version" ] || vm_die "$src_pkg not found in $suite at $mirror"
+  [ -n "$version" ] || vm_die "${src_pkg:-linux-source} not found in $suite at $mirror"
 fi
 
 # The uAPI headers of the kernel in $1 (linux-libc-dev is built from the same source
@@ -115,6 +133,7 @@ download() {
 # Stale lists can name a .deb the mirror has dropped: refresh once, take the new version.
 if ! download; then
   apt_update
+  resolve_src_pkg || vm_die "no linux-source metapackage in $suite at $mirror"
   version="$(src_version)"
   find_cached
   vm_log "custom kernel: the lists were stale; building $src_pkg $version (key $key) instead"
@@ -138,11 +157,18 @@ cp "$fragment" "$ksrc/kernel/configs/vfio-vm.config"
   tail -n 30 "$log" >&2
   vm_die "make tinyconfig vfio-vm.config failed"
 }
-# olddefconfig silently drops options whose dependencies are missing: insist on every line.
+# olddefconfig silently drops options whose dependencies are missing: insist on every line
+# that names an option this kernel has (a newer one may have removed an option: 7.x has no
+# VFIO_PCI_MMAP, its mmap support being unconditional; those are logged and passed over).
+known() { grep -rqx --include='Kconfig*' -e "\(menu\)\?config ${1#CONFIG_}" "$ksrc"; }
 missing=""
+gone=""
 while IFS= read -r line; do
   case "$line" in
-    CONFIG_*=*) grep -qxF -- "$line" "$ksrc/.config" || missing+=" ${line%%=*}" ;;
+    CONFIG_*=*)
+      grep -qxF -- "$line" "$ksrc/.config" && continue
+      if known "${line%%=*}"; then missing+=" ${line%%=*}"; else gone+=" ${line%%=*}"; fi
+      ;;
     "# CONFIG_"*" is not set")
       name="${line#\# }"; name="${name%% *}"
       if grep -q "^$name=" "$ksrc/.config"; then missing+=" !$name"; fi
@@ -150,6 +176,7 @@ while IFS= read -r line; do
   esac
 done <"$fragment"
 [ -z "$missing" ] || vm_die "the kernel config did not take these fragment lines (missing dependencies?):$missing"
+[ -z "$gone" ] || vm_log "custom kernel: $src_pkg has no such options (fragment lines passed over):$gone"
 
 jobs="${VFIO_VM_JOBS:-$(nproc)}"
 vm_log "custom kernel: make -j$jobs bzImage (log $log)"

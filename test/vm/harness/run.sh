@@ -5,6 +5,8 @@
 # usage: bash test/vm/harness/run.sh <command-word>        (from anywhere)
 # env:   VFIO_VM_KERNEL   stock (default: Debian 12's kernel.sh) or custom (custom-kernel.sh:
 #                         trixie 6.12 + kernel.fragment, iommufd/cdev/no-IOMMU, built once)
+#        VFIO_VM_CUSTOM   with VFIO_VM_KERNEL=custom: 6.12 (default, trixie's) or backports (the
+#                         newest linux-source of trixie-backports, 7.3 at the time of writing)
 #        VFIO_VM_API      container (default) or iommufd: the kernel interface the guest tests
 #                         open devices through (iommufd: custom kernel with VFIO_VM_IOMMU=intel)
 #        VFIO_VM_IOMMU    intel (default: emulated VT-d) or none (no IOMMU, vfio no-IOMMU
@@ -52,6 +54,8 @@ if [ "$VFIO_VM_API" = iommufd ] && [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" != custom:
   vm_die "VFIO_VM_API=iommufd needs VFIO_VM_KERNEL=custom and an IOMMU (Debian's kernels have no iommufd; no-IOMMU devices have no cdev)"
 fi
 case "$VFIO_VM_KERNEL" in stock | custom) ;; *) vm_die "VFIO_VM_KERNEL must be stock or custom, not '$VFIO_VM_KERNEL'" ;; esac
+export VFIO_VM_CUSTOM="${VFIO_VM_CUSTOM:-6.12}"
+case "$VFIO_VM_CUSTOM" in 6.12 | backports) ;; *) vm_die "VFIO_VM_CUSTOM must be 6.12 or backports, not '$VFIO_VM_CUSTOM'" ;; esac
 case "$VFIO_VM_IOMMU" in intel | none) ;; *) vm_die "VFIO_VM_IOMMU must be intel or none, not '$VFIO_VM_IOMMU'" ;; esac
 # Debian's kernels lack CONFIG_VFIO_NOIOMMU: without an IOMMU nothing would bind to vfio-pci.
 if [ "$VFIO_VM_KERNEL:$VFIO_VM_IOMMU" = stock:none ]; then

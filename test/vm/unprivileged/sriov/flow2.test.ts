@@ -3,16 +3,18 @@
  * root bound the 82576 PF to vfio-pci with enable_sriov, made two VFs (vfio-pci took them)
  * and gave uid 1000 the nodes of the PF and both VFs, with 1 MiB of locked memory. The user is
  * the PF's owner: sets the VF token, then opens VFs with it; without it or with another token
- * the group path refuses (named errors). Under iommufd (6.12) the token travels on the group
- * path only: a token for the cdev is ERR_VFIO_VF_TOKEN_IOMMUFD, and 6.12's cdev checks none.
+ * the group path refuses (named errors). Under iommufd the cdev depends on the kernel
+ * (../../guest.ts cdevVfTokens): 6.12's bind takes no token (ERR_VFIO_VF_TOKEN_IOMMUFD, from
+ * the kernel's EINVAL) and checks none; a newer one (trixie-backports' 7.x) takes and checks it.
  * IgbvfPort on such a VF finds no PF driver to answer its mailbox: ERR_VFIO_NET_MBX_TIMEOUT.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { VfioError, disableSriov, findPciDevices, openDevice, sriovInfo, type Device, type SriovInfo } from '../../../../src/index.js';
 import { IgbvfPort } from '../../../../src/net/index.js';
-import { vmMode, vmOpenOptions } from '../../guest.js';
+import { cdevVfTokens, vmMode, vmOpenOptions } from '../../guest.js';
 
 const PF_ID = { vendor: 0x8086, device: 0x10c9 };
 const T = '0f4c7a52-8d3e-4b8f-9a0e-6c2d1b5e7f31';
@@ -70,8 +72,21 @@ describe('SR-IOV flow 2, unprivileged: the PF on vfio-pci, its owner sets the VF
     expect(vf.iommuApi).toBe('container');
   });
 
-  if (vmMode() === 'iommufd') {
-    it("6.12's cdev bind takes no token: asking for one is ERR_VFIO_VF_TOKEN_IOMMUFD; it checks none either, so the cdev opens the VF without one", () => {
+  if (vmMode() === 'iommufd' && cdevVfTokens() === 'works') {
+    it(`${release()}: the cdev bind takes the token (VFIO_DEVICE_BIND_FLAG_TOKEN) and checks it as the group path does`, () => {
+      expect(refused(() => open(vf1, { iommu: 'iommufd' }), 'ERR_VFIO_VF_TOKEN_REQUIRED').errno).toBe(13);
+      expect(refused(() => open(vf1, { iommu: 'iommufd', vfToken: OTHER }), 'ERR_VFIO_VF_TOKEN_MISMATCH').errno).toBe(13);
+      const viaCdev = open(vf1, { iommu: 'iommufd', vfToken: T });
+      expect(viaCdev.config.deviceId).toBe(0x10ca);
+      expect(viaCdev.iommuApi).toBe('iommufd');
+    });
+  } else if (vmMode() === 'iommufd' && cdevVfTokens() === 'broken') {
+    it(`${release()}: the cdev bind checks tokens but refuses one with E2BIG: ERR_VFIO_VF_TOKEN_IOMMUFD; without one REQUIRED`, () => {
+      expect(refused(() => open(vf1, { iommu: 'iommufd', vfToken: T }), 'ERR_VFIO_VF_TOKEN_IOMMUFD').errno).toBe(7);
+      refused(() => open(vf1, { iommu: 'iommufd' }), 'ERR_VFIO_VF_TOKEN_REQUIRED');
+    });
+  } else if (vmMode() === 'iommufd') {
+    it(`${release()}: the cdev bind takes no token: asking for one is ERR_VFIO_VF_TOKEN_IOMMUFD (the kernel's EINVAL); it checks none either, so the cdev opens the VF without one`, () => {
       const e = refused(() => open(vf1, { iommu: 'iommufd', vfToken: T }), 'ERR_VFIO_VF_TOKEN_IOMMUFD');
       expect(e.hint).toContain("iommu: 'container'");
       const viaCdev = open(vf1, { iommu: 'iommufd' });
@@ -104,5 +119,9 @@ describe('SR-IOV flow 2, unprivileged: the PF on vfio-pci, its owner sets the VF
     owner!.close();
     refused(() => openDevice(pf.address, { iommu: 'container' }), 'ERR_VFIO_VF_TOKEN_REQUIRED');
     open(pf.address, { iommu: 'container', vfToken: T }).close();
+    if (vmMode() === 'iommufd' && cdevVfTokens() === 'works') {
+      refused(() => openDevice(pf.address, { iommu: 'iommufd' }), 'ERR_VFIO_VF_TOKEN_REQUIRED');
+      open(pf.address, { iommu: 'iommufd', vfToken: T }).close();
+    }
   });
 });
