@@ -4,9 +4,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EduModel } from '../../src/backend/fake/index.js';
-import { VfioError, disableSriov, enableSriov, listVfs, openDevice, physfnOf, sriovInfo, vfTokenNeeded } from '../../src/index.js';
+import { disableSriov, enableSriov, listVfs, openDevice, physfnOf, sriovInfo, vfTokenNeeded } from '../../src/index.js';
 import { makeSysfsTree, type SysfsTree } from '../helpers/sysfs-tree.js';
 import { PF, VF0, VF1, sriovBench, type SriovBench } from '../helpers/sriov.js';
+import { refused } from '../helpers/vfio-refusal.js';
 
 let bench: SriovBench | undefined;
 let tree: SysfsTree | undefined;
@@ -17,16 +18,6 @@ afterEach(() => {
   tree = undefined;
 });
 
-function refused(fn: () => unknown, code: string): VfioError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VfioError);
-    expect((e as VfioError).code).toBe(code);
-    return e as VfioError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe('enableSriov / disableSriov', () => {
   it('makes VFs, reports them with their groups, and removes them', () => {

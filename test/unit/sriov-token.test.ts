@@ -7,13 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Container, VfioError, openDevice, readPciDevice, type Device } from '../../src/index.js';
+import { Container, openDevice, readPciDevice, type Device } from '../../src/index.js';
 import { EduModel } from '../../src/backend/fake/index.js';
 import { VFIO_DEVICE_FEATURE } from '../../src/uapi/ioctl.js';
 import { VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_PROBE, VFIO_DEVICE_FEATURE_SET, encodeSetVfToken, uuidBytes, vfioDeviceFeature } from '../../src/uapi/vfio-feature.js';
 import { PCI_EXT_CAP_ID_SRIOV, PCI_SRIOV_NUM_VF } from '../../src/uapi/pci-regs.js';
 import { IommufdContext } from '../../src/iommu/iommufd.js';
 import { PF, VF0, VF1, sriovBench, type SriovBench } from '../helpers/sriov.js';
+import { refused } from '../helpers/vfio-refusal.js';
 
 let bench: SriovBench | undefined;
 const opened: Device[] = [];
@@ -32,17 +33,6 @@ function open(b: SriovBench, address: string, vfToken?: string, iommu?: 'contain
   return d;
 }
 
-function refused(fn: () => unknown, code: string, errno?: number): VfioError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VfioError);
-    expect((e as VfioError).code).toBe(code);
-    if (errno !== undefined) expect((e as VfioError).errno).toBe(errno);
-    return e as VfioError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 /** Flow 2: the PF on vfio-pci (enable_sriov), opened by its owner, two VFs. */
 function flow2(): { b: SriovBench; pf: Device } {

@@ -17,7 +17,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  VfioError,
   bindVfioPci,
   disableSriov,
   enableSriov,
@@ -29,6 +28,7 @@ import {
   type Device,
 } from '../../src/index.js';
 import { EDU, vmOpenOptions } from './guest.js';
+import { refused } from '../helpers/vfio-refusal.js';
 
 const PF_ID = { vendor: 0x8086, device: 0x10c9 };
 const T = 'bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3';
@@ -43,15 +43,6 @@ const pf = (): string => {
   return d.address;
 };
 
-function refused(fn: () => unknown, code: string): VfioError {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof VfioError) || e.code !== code) throw e;
-    return e;
-  }
-  throw new Error(`expected ${code}, but it worked`);
-}
 
 /** Without a token through this run's interface; with one, 'auto' takes the group path (on the guest's 6.12, the token's only way in). */
 function open(address: string, vfToken?: string): Device {

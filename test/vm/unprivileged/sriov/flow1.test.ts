@@ -9,24 +9,16 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { VfioError, disableSriov, findPciDevices, openContext, sriovInfo, type SriovInfo } from '../../../../src/index.js';
+import { disableSriov, findPciDevices, openContext, sriovInfo, type SriovInfo } from '../../../../src/index.js';
 import { IgbvfPort, PacketPool, openPort, type PortBase } from '../../../../src/net/index.js';
 import { E1000E, vmOpenOptions } from '../../guest.js';
 import { pacedOneWay } from '../../paced.js';
+import { refused } from '../../../helpers/vfio-refusal.js';
 
 const PF_ID = { vendor: 0x8086, device: 0x10c9 };
 const N = 1000;
 const MAIN = join(process.cwd(), 'dist/cli/main.js');
 
-function refused(fn: () => unknown, code: string): VfioError {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof VfioError) || e.code !== code) throw e;
-    return e;
-  }
-  throw new Error(`expected ${code}, but it worked`);
-}
 
 describe('SR-IOV flow 1, unprivileged: VFs root made, driven by uid 1000', () => {
   const pf = findPciDevices(PF_ID)[0]!;

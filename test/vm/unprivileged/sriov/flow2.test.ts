@@ -12,9 +12,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { VfioError, disableSriov, findPciDevices, openDevice, sriovInfo, type Device, type SriovInfo } from '../../../../src/index.js';
+import { disableSriov, findPciDevices, openDevice, sriovInfo, type Device, type SriovInfo } from '../../../../src/index.js';
 import { IgbvfPort } from '../../../../src/net/index.js';
 import { cdevVfTokens, vmMode, vmOpenOptions } from '../../guest.js';
+import { refused } from '../../../helpers/vfio-refusal.js';
 
 const PF_ID = { vendor: 0x8086, device: 0x10c9 };
 const T = '0f4c7a52-8d3e-4b8f-9a0e-6c2d1b5e7f31';
@@ -22,15 +23,6 @@ const OTHER = 'a3b9e2d4-71c5-4e6a-8f10-2d4b6c8e0a12';
 const MAIN = join(process.cwd(), 'dist/cli/main.js');
 const opened: Device[] = [];
 
-function refused(fn: () => unknown, code: string): VfioError {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof VfioError) || e.code !== code) throw e;
-    return e;
-  }
-  throw new Error(`expected ${code}, but it worked`);
-}
 
 function open(address: string, options: Parameters<typeof openDevice>[1]): Device {
   const d = openDevice(address, options);
