@@ -43,12 +43,14 @@ config "custom 6.12, no IOMMU" VFIO_VM_KERNEL=custom VFIO_VM_IOMMU=none
 vitest() { node node_modules/vitest/vitest.mjs run --config vitest.config.ts "$@"; }
 
 echo
-echo "=== test:vm: host checks: the last guest's pcap through tshark; src/uapi against 6.12's headers"
+echo "=== test:vm: host checks: the last guest's pcap through tshark; src/uapi against 6.12's and the backports kernel's headers"
 VFIO_E1000E_ARTIFACTS="${VFIO_VM_OUT:-.vm-out}/artifacts" vitest test/unit/e1000e-tshark.test.ts || status=1
 # custom-kernel.sh prints the cached kernel's directory, which holds its uAPI headers.
-kdir="$(bash test/vm/harness/custom-kernel.sh)" && [ -d "$kdir/uapi/linux" ] ||
-  { echo "test:vm: no 6.12 uAPI headers (custom-kernel.sh)"; exit 1; }
-VFIO_UAPI_INCLUDE="$kdir/uapi" vitest test/unit/uapi-header.test.ts || status=1
+for custom in 6.12 backports; do
+  kdir="$(VFIO_VM_CUSTOM=$custom bash test/vm/harness/custom-kernel.sh)" && [ -d "$kdir/uapi/linux" ] ||
+    { echo "test:vm: no uAPI headers of the $custom kernel (custom-kernel.sh)"; exit 1; }
+  VFIO_UAPI_INCLUDE="$kdir/uapi" vitest test/unit/uapi-header.test.ts || status=1
+done
 
 [ -z "$failed" ] || echo "test:vm: failed configurations:$failed"
 exit "$status"
